@@ -1,0 +1,331 @@
+"""Typed run configuration: dataclasses, YAML presets, ``--set key=value`` overrides, validation.
+
+A run is fully described by one :class:`RunConfig`. Presets in ``configs/`` are YAML files of the
+same shape; CLI overrides address fields by dotted path (``optim.d.lr=4e-4``). The resolved
+config is saved in every run directory, so a run can always be re-created from it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Union
+
+import yaml
+
+from ganscope.errors import ConfigError
+
+
+@dataclass
+class DataConfig:
+    name: str = "fashion-mnist"
+    split: str = "train"  # train | test
+    dir: str | None = None  # overrides the search order (also --data-dir)
+    limit: int | None = None  # use only the first N images (quick runs, tests)
+
+
+@dataclass
+class ModelConfig:
+    name: str = "mlp"
+    z_dim: int = 100
+    init: str = "default"  # default (PyTorch's, as the seeds) | dcgan (N(0, 0.02))
+
+
+@dataclass
+class LossConfig:
+    name: str = "bce"
+    clip: float = 0.01  # wgan: weight clipping range [-clip, clip]
+    gp_lambda: float = 10.0  # wgan-gp: gradient-penalty weight
+
+
+@dataclass
+class OptimOverride:
+    """Per-network settings; ``None`` means 'use the shared value in OptimConfig'."""
+
+    name: str | None = None
+    lr: float | None = None
+    betas: tuple[float, float] | None = None
+    momentum: float | None = None
+    alpha: float | None = None
+    eps: float | None = None
+    weight_decay: float | None = None
+
+
+@dataclass
+class OptimConfig:
+    name: str = "adam"  # adam | rmsprop | sgd
+    lr: float = 2e-4
+    betas: tuple[float, float] = (0.9, 0.999)  # adam (PyTorch's default, as the seeds)
+    momentum: float = 0.0  # sgd, rmsprop
+    alpha: float = 0.99  # rmsprop smoothing
+    eps: float = 1e-8
+    weight_decay: float = 0.0
+    g: OptimOverride = field(default_factory=OptimOverride)
+    d: OptimOverride = field(default_factory=OptimOverride)
+
+    def resolved(self, net: str) -> dict[str, Any]:
+        """The effective settings for network ``net`` ('g' or 'd')."""
+        over = getattr(self, net)
+        out = {}
+        for f in dataclasses.fields(OptimOverride):
+            v = getattr(over, f.name)
+            out[f.name] = getattr(self, f.name) if v is None else v
+        return out
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 10
+    batch_size: int = 64
+    n_critic: int = 1  # D steps per G step
+    shuffle: bool = True
+    drop_last: bool = False  # the seeds' DataLoader kept the short last batch
+    device: str = "cpu"  # cpu | cuda | auto
+    sample_every: int = 1  # epochs between sample grids (the last epoch always gets one)
+    n_samples: int = 64  # images in each sample grid (fixed z)
+    save_generators: bool = True  # keep G's weights for every epoch (latent tools, UI scrubber)
+
+
+@dataclass
+class RunConfig:
+    preset: str = "custom"
+    seed: int = 0
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return _to_plain(dataclasses.asdict(self))
+
+    def validate(self) -> RunConfig:
+        """Check values that types alone cannot; raise ConfigError with the fix."""
+        from ganscope.losses import LOSSES
+        from ganscope.models import MODELS
+        from ganscope.optim import OPTIMIZERS
+
+        MODELS.get(self.model.name)
+        LOSSES.get(self.loss.name)
+        for net in ("g", "d"):
+            OPTIMIZERS.get(self.optim.resolved(net)["name"])
+        checks = [
+            (self.train.epochs >= 1, "train.epochs must be at least 1"),
+            (self.train.batch_size >= 1, "train.batch_size must be at least 1"),
+            (self.train.n_critic >= 1, "train.n_critic must be at least 1"),
+            (self.train.sample_every >= 1, "train.sample_every must be at least 1"),
+            (self.train.n_samples >= 1, "train.n_samples must be at least 1"),
+            (self.model.z_dim >= 1, "model.z_dim must be at least 1"),
+            (self.model.init in ("default", "dcgan"), "model.init must be 'default' or 'dcgan'"),
+            (self.data.split in ("train", "test"), "data.split must be 'train' or 'test'"),
+            (self.data.limit is None or self.data.limit >= 1, "data.limit must be at least 1"),
+            (self.train.device in ("cpu", "cuda", "auto"), "train.device must be cpu, cuda or auto"),
+            (self.loss.clip > 0, "loss.clip must be positive"),
+            (self.loss.gp_lambda >= 0, "loss.gp_lambda must be >= 0"),
+        ]
+        for net in ("g", "d"):
+            r = self.optim.resolved(net)
+            checks.append((r["lr"] > 0, f"optim lr for {net.upper()} must be positive"))
+            b1, b2 = r["betas"]
+            checks.append((0 <= b1 < 1 and 0 <= b2 < 1, "optim betas must lie in [0, 1)"))
+        for ok, msg in checks:
+            if not ok:
+                raise ConfigError(f"bad config: {msg}")
+        return self
+
+
+# ----------------------------------------------------------------------------------------------
+# Plain dict <-> dataclass conversion with type checking
+
+
+def _to_plain(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: _to_plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_to_plain(v) for v in obj]
+    return obj
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _type_name(tp: Any) -> str:
+    names = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
+    if tp in names:
+        return names[tp]
+    origin = typing.get_origin(tp)
+    if origin in (Union, types.UnionType):
+        return " or ".join(_type_name(a) if a is not type(None) else "null" for a in typing.get_args(tp))
+    if origin is tuple:
+        return f"a list of {len(typing.get_args(tp))} numbers"
+    return str(tp)
+
+
+def _coerce(value: Any, tp: Any, key: str) -> Any:
+    """Convert a YAML value to the field type ``tp`` or raise ConfigError naming ``key``."""
+    origin = typing.get_origin(tp)
+    if origin in (Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        for a in args:
+            if a is type(None):
+                continue
+            try:
+                return _coerce(value, a, key)
+            except ConfigError:
+                continue
+        raise ConfigError(f"bad value for {key}: expected {_type_name(tp)}, got {value!r}")
+    if origin is tuple:
+        args = typing.get_args(tp)
+        if not isinstance(value, (list, tuple)) or len(value) != len(args):
+            raise ConfigError(f"bad value for {key}: expected {_type_name(tp)}, got {value!r}")
+        return tuple(_coerce(v, a, key) for v, a in zip(value, args))
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise ConfigError(f"bad value for {key}: expected a mapping, got {value!r}")
+        return _from_dict(tp, value, key + ".")
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+    elif tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):  # YAML 1.1 reads "1e-4" as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
+    elif tp is str:
+        if isinstance(value, str):
+            return value
+    raise ConfigError(f"bad value for {key}: expected {_type_name(tp)}, got {value!r}")
+
+
+def _from_dict(cls: type, data: dict[str, Any], prefix: str = "") -> Any:
+    hints = _hints(cls)
+    unknown = [k for k in data if k not in hints]
+    if unknown:
+        where = f"under '{prefix[:-1]}'" if prefix else "at the top level"
+        raise ConfigError(
+            f"unknown config key '{prefix}{unknown[0]}': valid keys {where} are {', '.join(hints)}"
+        )
+    kwargs = {k: _coerce(v, hints[k], prefix + k) for k, v in data.items()}
+    return cls(**kwargs)
+
+
+def from_dict(data: dict[str, Any]) -> RunConfig:
+    return _from_dict(RunConfig, data)
+
+
+# ----------------------------------------------------------------------------------------------
+# Presets, YAML files and overrides
+
+
+def presets_dir() -> Path:
+    """Where the shipped presets live: inside the wheel, or the repo's configs/ in a checkout."""
+    env = os.environ.get("GANSCOPE_CONFIGS")
+    if env:
+        return Path(env)
+    here = Path(__file__).resolve().parent
+    for cand in (here / "configs", here.parent.parent / "configs"):
+        if cand.is_dir():
+            return cand
+    return here / "configs"
+
+
+def preset_names() -> list[str]:
+    d = presets_dir()
+    return sorted(p.stem for p in d.glob("*.yaml")) if d.is_dir() else []
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise ConfigError(f"cannot read config {path}: {e.strerror}") from None
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"config {path} is not valid YAML{where}: fix the file") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config {path} must be a YAML mapping of sections (data, model, ...)")
+    return data
+
+
+def load_config(name_or_path: str) -> RunConfig:
+    """Load a preset by name (``e1-mlp``) or a YAML file by path."""
+    p = Path(name_or_path)
+    if p.suffix in (".yaml", ".yml") or os.sep in name_or_path:
+        if not p.is_file():
+            raise ConfigError(f"config file {name_or_path} not found: check the path")
+        data = _read_yaml(p)
+        data.setdefault("preset", p.stem)
+    else:
+        f = presets_dir() / f"{name_or_path}.yaml"
+        if not f.is_file():
+            raise ConfigError(
+                f"unknown preset '{name_or_path}': choose one of {', '.join(preset_names())}, "
+                "or give a path to a YAML config"
+            )
+        data = _read_yaml(f)
+        data["preset"] = name_or_path
+    return from_dict(data)
+
+
+def apply_overrides(cfg: RunConfig, overrides: list[str]) -> RunConfig:
+    """Apply ``section.key=value`` strings; values are parsed as YAML (``1e-4``, ``[0.5, 0.9]``)."""
+    data = cfg.to_dict()
+    for ov in overrides:
+        if "=" not in ov:
+            raise ConfigError(f"bad --set {ov!r}: write it as key=value, e.g. train.epochs=20")
+        key, raw = ov.split("=", 1)
+        key = key.strip()
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError:
+            value = raw
+        parts = key.split(".")
+        node: Any = data
+        cls: Any = RunConfig
+        for i, part in enumerate(parts):
+            hints = _hints(cls)
+            if part not in hints:
+                where = ".".join(parts[:i])
+                where_s = f"under '{where}'" if where else "at the top level"
+                raise ConfigError(
+                    f"unknown config key '{key}' in --set {ov}: valid keys {where_s} are "
+                    f"{', '.join(hints)}"
+                )
+            tp = hints[part]
+            if i == len(parts) - 1:
+                if dataclasses.is_dataclass(tp):
+                    raise ConfigError(
+                        f"--set {ov}: '{key}' is a section; set one of its keys "
+                        f"({', '.join(_hints(tp))})"
+                    )
+                try:
+                    _coerce(value, tp, key)
+                except ConfigError as e:
+                    raise ConfigError(f"{e} (in --set {ov})") from None
+                node[part] = value
+            else:
+                if not dataclasses.is_dataclass(tp):
+                    raise ConfigError(f"unknown config key '{key}' in --set {ov}: '{part}' is not a section")
+                node = node[part]
+                cls = tp
+    return from_dict(data)
+
+
+def save_yaml(cfg: RunConfig) -> str:
+    return yaml.safe_dump(cfg.to_dict(), sort_keys=False)

@@ -1,0 +1,34 @@
+"""The interface every GAN objective implements."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ganscope.config import LossConfig
+
+
+class GANLoss:
+    """One GAN objective.
+
+    ``sigmoid``: whether D ends in a sigmoid, so its outputs (and the logged D(x), D(G(z))) are
+    probabilities; otherwise they are raw critic scores.
+    """
+
+    name = "base"
+    sigmoid = False
+
+    @classmethod
+    def from_config(cls, cfg: LossConfig) -> GANLoss:
+        return cls()
+
+    def d_loss(self, d_real: torch.Tensor, d_fake: torch.Tensor, *, real: torch.Tensor,
+               fake: torch.Tensor, D: nn.Module, generator: torch.Generator | None = None
+               ) -> torch.Tensor:
+        raise NotImplementedError
+
+    def g_loss(self, d_fake: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def after_d_step(self, D: nn.Module) -> None:
+        """Hook after each optimiser step on D (weight clipping)."""

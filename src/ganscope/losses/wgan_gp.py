@@ -1,0 +1,44 @@
+"""WGAN-GP (Gulrajani et al. 2017): the WGAN critic loss plus a gradient penalty, no clipping."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ganscope.config import LossConfig
+from ganscope.losses import register_loss
+from ganscope.losses.base import GANLoss
+
+
+def gradient_penalty(D: nn.Module, real: torch.Tensor, fake: torch.Tensor,
+                     generator: torch.Generator | None = None) -> torch.Tensor:
+    """E[(||grad D(x_hat)||_2 - 1)^2] at x_hat = a*x + (1-a)*x_fake, one a ~ U[0,1] per sample.
+
+    The norm runs over all non-batch dimensions (the whole image), not per channel or row.
+    """
+    shape = (real.size(0),) + (1,) * (real.dim() - 1)
+    alpha = torch.rand(shape, generator=generator, device=real.device, dtype=real.dtype)
+    x_hat = (alpha * real + (1 - alpha) * fake.detach()).requires_grad_(True)
+    out = D(x_hat)
+    (grad,) = torch.autograd.grad(out.sum(), x_hat, create_graph=True)
+    norms = grad.flatten(1).norm(2, dim=1)
+    return ((norms - 1) ** 2).mean()
+
+
+@register_loss("wgan-gp")
+class WGANGPLoss(GANLoss):
+    sigmoid = False
+
+    def __init__(self, gp_lambda: float = 10.0) -> None:
+        self.gp_lambda = gp_lambda
+
+    @classmethod
+    def from_config(cls, cfg: LossConfig) -> WGANGPLoss:
+        return cls(cfg.gp_lambda)
+
+    def d_loss(self, d_real, d_fake, *, real, fake, D, generator=None):
+        gp = gradient_penalty(D, real, fake, generator)
+        return d_fake.mean() - d_real.mean() + self.gp_lambda * gp
+
+    def g_loss(self, d_fake):
+        return -d_fake.mean()

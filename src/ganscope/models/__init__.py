@@ -1,0 +1,58 @@
+"""Model registry: each entry builds a (Generator, Discriminator) pair for 1x28x28 images.
+
+Builders take the latent size and whether D should end in a sigmoid (BCE-type losses want
+probabilities, Wasserstein/hinge/LS losses want raw scores). Importing this package registers
+the seeds' nets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ganscope.registry import Registry
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    build: Callable[[int, bool], tuple[nn.Module, nn.Module]]
+    summary: str
+
+
+MODELS: Registry[ModelSpec] = Registry("model")
+
+
+def register_model(name: str, summary: str):
+    def deco(fn: Callable[[int, bool], tuple[nn.Module, nn.Module]]):
+        MODELS.register(name)(ModelSpec(fn, summary))
+        return fn
+
+    return deco
+
+
+def build_models(name: str, z_dim: int = 100, sigmoid: bool = True, init: str = "default"
+                 ) -> tuple[nn.Module, nn.Module]:
+    """Build G and D; ``init='dcgan'`` re-initialises them as in the DCGAN paper."""
+    g, d = MODELS.get(name).build(z_dim, sigmoid)
+    if init == "dcgan":
+        g.apply(dcgan_init)
+        d.apply(dcgan_init)
+    return g, d
+
+
+@torch.no_grad()
+def dcgan_init(m: nn.Module) -> None:
+    """Weights ~ N(0, 0.02) for conv/linear, BN gamma ~ N(1, 0.02), biases 0 (Radford et al.)."""
+    if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+        nn.init.normal_(m.weight, 0.0, 0.02)
+        if m.bias is not None:
+            nn.init.zeros_(m.bias)
+    elif isinstance(m, nn.BatchNorm2d):
+        nn.init.normal_(m.weight, 1.0, 0.02)
+        nn.init.zeros_(m.bias)
+
+
+from ganscope.models import conv, mlp  # noqa: E402,F401  (registers the models)

@@ -1,0 +1,283 @@
+"""The one training loop, for every model, loss and dataset.
+
+Per generator step: ``n_critic`` discriminator steps, each on the next real batch of the epoch
+and a fresh z, then one generator step on another fresh z — the seeds' notebook order. What
+varies between GAN flavours lives in the loss object (its D/G objectives, clipping, penalty) and
+the model registry; this file never branches on their names.
+
+Reproducibility: model init draws from the global torch RNG seeded with ``cfg.seed``; data order
+and noise come from two dedicated generators whose states go into every checkpoint, so a resumed
+run continues the exact random streams of an uninterrupted one (bit-identical on CPU).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ganscope.config import RunConfig
+from ganscope.data import Dataset, load_dataset, to_uint8, to_unit_range
+from ganscope.errors import ConfigError, TrainingInterrupted
+from ganscope.losses import build_loss
+from ganscope.models import build_models
+from ganscope.optim import build_optimizer
+from ganscope.training.run import (
+    CHECKPOINT_FORMAT,
+    Run,
+    atomic_torch_save,
+    atomic_write_bytes,
+    environment,
+    load_checkpoint,
+    now_iso,
+)
+from ganscope.viz.grids import save_grid
+
+EVENT_KEYS = ("loss_d", "loss_g", "d_x", "d_g_z")
+FLUSH_EVERY = 200  # generator steps between event flushes (live curves), besides epoch ends
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(
+            "CUDA was asked for (train.device=cuda) but this torch build sees no GPU: "
+            "use --set train.device=cpu, or install a CUDA build of torch"
+        )
+    return torch.device(name)
+
+
+class StopFlag:
+    """First Ctrl-C asks the loop to stop at the next step boundary; a second one aborts.
+
+    Stopping only between steps keeps weights and optimiser state consistent for the checkpoint.
+    """
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._old: Any = None
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        print("\nstopping: saving a checkpoint (Ctrl-C again to abort at once)", file=sys.stderr)
+
+    def __enter__(self) -> StopFlag:
+        if threading.current_thread() is threading.main_thread():
+            self._old = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
+
+
+def _set_requires_grad(net: nn.Module, flag: bool) -> None:
+    for p in net.parameters():
+        p.requires_grad_(flag)
+
+
+def sample_images(G: nn.Module, z: torch.Tensor) -> torch.Tensor:
+    """uint8 images from G in eval mode (BatchNorm running stats), without touching its mode."""
+    was_training = G.training
+    G.eval()
+    try:
+        with torch.no_grad():
+            return to_uint8(G(z)).cpu()
+    finally:
+        G.train(was_training)
+
+
+def train(run: Run, *, dataset: Dataset | None = None, resume: bool = False,
+          progress: bool = True, should_stop: Callable[[int], bool] | None = None) -> Run:
+    """Train the run described by ``run/config.yaml``; resume from its last checkpoint if asked.
+
+    ``should_stop(step)`` lets callers (tests, schedulers) interrupt exactly as Ctrl-C does.
+    """
+    cfg: RunConfig = run.config().validate()
+    tc = cfg.train
+    device = resolve_device(tc.device)
+    data = dataset if dataset is not None else load_dataset(cfg.data)
+    x_all = to_unit_range(data.images, device)
+    n, bs = x_all.shape[0], tc.batch_size
+    n_batches = n // bs if tc.drop_last else math.ceil(n / bs)
+    steps_per_epoch = n_batches // tc.n_critic
+    if steps_per_epoch < 1:
+        raise ConfigError(
+            f"bad config: {n} images make {n_batches} batches of {bs}, fewer than "
+            f"train.n_critic={tc.n_critic}; use more data or a smaller train.batch_size"
+        )
+
+    loss = build_loss(cfg.loss)
+    torch.manual_seed(cfg.seed)
+    G, D = build_models(cfg.model.name, cfg.model.z_dim, loss.sigmoid, cfg.model.init)
+    G.to(device)
+    D.to(device)
+    opt_g = build_optimizer(G.parameters(), cfg.optim.resolved("g"))
+    opt_d = build_optimizer(D.parameters(), cfg.optim.resolved("d"))
+    data_gen = torch.Generator().manual_seed(cfg.seed + 1)
+    noise_gen = torch.Generator(device=device).manual_seed(cfg.seed + 2)
+    fixed_z = torch.randn(tc.n_samples, cfg.model.z_dim,
+                          generator=torch.Generator().manual_seed(cfg.seed))
+
+    start_epoch, start_k, step = 0, 0, 0
+    if resume:
+        ck = load_checkpoint(run.last_checkpoint)
+        G.load_state_dict(ck["G"])
+        D.load_state_dict(ck["D"])
+        opt_g.load_state_dict(ck["opt_g"])
+        opt_d.load_state_dict(ck["opt_d"])
+        data_gen.set_state(ck["data_state"])
+        noise_gen.set_state(ck["noise_state"].to(noise_gen.get_state().device))
+        start_epoch, start_k, step = ck["epoch"], ck["iter"], ck["step"]
+        run.truncate_events(step)
+        if start_epoch >= tc.epochs:
+            return run  # nothing left; `--set train.epochs=N` extends a finished run
+    else:
+        import io
+
+        buf = io.BytesIO()
+        np.save(buf, fixed_z.numpy())
+        atomic_write_bytes(run.path / "fixed_z.npy", buf.getvalue())
+
+    meta_start = {
+        "status": "running", "pid": os.getpid(), "host": os.uname().nodename,
+        "seed": cfg.seed, "preset": cfg.preset, "device": str(device),
+        "epochs_planned": tc.epochs, "steps_per_epoch": steps_per_epoch,
+        "environment": environment(), "data": data.source, "d_output": (
+            "probability" if loss.sigmoid else "raw critic score"),
+    }
+    if not resume:
+        meta_start["start_time"] = now_iso()
+        meta_start["epochs_done"] = 0
+    run.update_meta(**meta_start, resumed_at=now_iso() if resume else None)
+
+    fixed_z = fixed_z.to(device)
+    total = tc.epochs * steps_per_epoch
+    bar = _progress_bar(total, start_epoch * steps_per_epoch + start_k, progress)
+    stats = torch.zeros(steps_per_epoch, 4, device=device)
+    data_state = data_gen.get_state()
+
+    def checkpoint(epoch_idx: int, k: int, epoch_start_state: torch.Tensor) -> None:
+        atomic_torch_save({
+            "format": CHECKPOINT_FORMAT, "epoch": epoch_idx, "iter": k, "step": step,
+            "G": G.state_dict(), "D": D.state_dict(),
+            "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
+            "data_state": epoch_start_state, "noise_state": noise_gen.get_state().cpu(),
+            "model": cfg.model.name, "z_dim": cfg.model.z_dim,
+        }, run.last_checkpoint)
+
+    flushed = start_k
+
+    def flush(epoch: int, upto: int) -> None:
+        nonlocal flushed
+        if upto <= flushed:
+            return
+        vals = stats[flushed:upto].tolist()
+        first = step - (upto - flushed) + 1
+        run.append_events([
+            {"step": first + i, "epoch": epoch + 1, "it": flushed + i,
+             **dict(zip(EVENT_KEYS, v))} for i, v in enumerate(vals)
+        ])
+        flushed = upto
+
+    try:
+        with StopFlag() as stop:
+            for epoch in range(start_epoch, tc.epochs):
+                data_state = data_gen.get_state()
+                perm = (torch.randperm(n, generator=data_gen) if tc.shuffle
+                        else torch.arange(n)).to(device)
+                k0 = start_k if epoch == start_epoch else 0
+                flushed = k0
+                for k in range(k0, steps_per_epoch):
+                    if stop.requested or (should_stop is not None and should_stop(step)):
+                        flush(epoch, k)
+                        checkpoint(epoch, k, data_state)
+                        run.update_meta(status="interrupted", step=step, end_time=now_iso())
+                        raise TrainingInterrupted(str(run.path))
+                    # --- discriminator: n_critic steps on consecutive real batches ---
+                    for c in range(tc.n_critic):
+                        b = (k * tc.n_critic + c) * bs
+                        real = x_all[perm[b:b + bs]]
+                        z = torch.randn(real.size(0), cfg.model.z_dim, device=device,
+                                        generator=noise_gen)
+                        with torch.no_grad():
+                            fake = G(z)
+                        d_real, d_fake = D(real), D(fake)
+                        loss_d = loss.d_loss(d_real, d_fake, real=real, fake=fake, D=D,
+                                             generator=noise_gen)
+                        opt_d.zero_grad(set_to_none=True)
+                        loss_d.backward()
+                        opt_d.step()
+                        loss.after_d_step(D)
+                    # --- generator: one step on a fresh z; D's weights need no gradients ---
+                    z = torch.randn(real.size(0), cfg.model.z_dim, device=device,
+                                    generator=noise_gen)
+                    _set_requires_grad(D, False)
+                    loss_g = loss.g_loss(D(G(z)))
+                    opt_g.zero_grad(set_to_none=True)
+                    loss_g.backward()
+                    opt_g.step()
+                    _set_requires_grad(D, True)
+                    step += 1
+                    stats[k] = torch.stack([loss_d.detach(), loss_g.detach(),
+                                            d_real.detach().mean(), d_fake.detach().mean()])
+                    if (k + 1) % FLUSH_EVERY == 0:
+                        flush(epoch, k + 1)
+                    if bar is not None and (k % 20 == 19 or k == steps_per_epoch - 1):
+                        ld, lg = stats[k, :2].tolist()
+                        bar.set_postfix_str(
+                            f"epoch {epoch + 1}/{tc.epochs} it {k + 1}/{steps_per_epoch} "
+                            f"D {ld:.3f} G {lg:.3f}", refresh=False)
+                        bar.update(epoch * steps_per_epoch + k + 1 - bar.n)
+                flush(epoch, steps_per_epoch)
+                _end_of_epoch(run, cfg, epoch, G, fixed_z)
+                checkpoint(epoch + 1, 0, data_gen.get_state())
+                last = stats[steps_per_epoch - 1].tolist()
+                run.update_meta(epochs_done=epoch + 1, step=step,
+                                last=dict(zip(EVENT_KEYS, last)))
+                start_k = 0
+    except TrainingInterrupted:
+        raise
+    except BaseException as e:
+        run.update_meta(status="failed", error=f"{type(e).__name__}: {e}"[:300],
+                        end_time=now_iso())
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+    run.update_meta(status="completed", end_time=now_iso())
+    return run
+
+
+def _end_of_epoch(run: Run, cfg: RunConfig, epoch: int, G: nn.Module, fixed_z: torch.Tensor
+                  ) -> None:
+    tc = cfg.train
+    if (epoch + 1) % tc.sample_every == 0 or epoch + 1 == tc.epochs:
+        save_grid(sample_images(G, fixed_z), run.sample_grid(epoch + 1),
+                  nrow=int(math.ceil(math.sqrt(tc.n_samples))))
+    if tc.save_generators:
+        atomic_torch_save({"format": CHECKPOINT_FORMAT, "G": G.state_dict(), "epoch": epoch + 1,
+                           "model": cfg.model.name, "z_dim": cfg.model.z_dim},
+                          run.generator_checkpoint(epoch + 1))
+
+
+def _progress_bar(total: int, initial: int, enabled: bool):
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    interactive = sys.stderr.isatty()
+    return tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True, leave=True,
+                mininterval=0.2 if interactive else 15.0, file=sys.stderr)

@@ -1,0 +1,1 @@
+"""Figures: image grids (PIL, exact pixels) and training curves (matplotlib, Agg)."""
