@@ -1,0 +1,54 @@
+# ganscope: `make demo` sets everything up and trains the E1 baseline; `make test` runs the suite.
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# Elsewhere than this project's machines, point pip at the PyTorch CPU wheel index to avoid the
+# multi-GB CUDA build: make demo TORCH_INDEX=<url of the CPU wheel index>
+TORCH_INDEX ?=
+PIP := $(BIN)/python -m pip
+PIP_FLAGS := -q --disable-pip-version-check -c constraints.txt $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX),)
+FMNIST_DEB := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
+DEMO_RUN := e1-demo-$(shell date +%Y%m%d-%H%M%S)
+
+.PHONY: demo test setup data lint bench clean
+
+demo: setup data
+	$(BIN)/ganscope train e1-mlp --name $(DEMO_RUN)
+	$(BIN)/ganscope generate $(DEMO_RUN) --seed 23231 -n 8 --out runs/$(DEMO_RUN)/figures/e3-seed23231.png
+	@echo
+	@echo "E1 demo done. Run directory: runs/$(DEMO_RUN)"
+	@echo "  curves:       runs/$(DEMO_RUN)/figures/losses.png, d_outputs.png"
+	@echo "  sample grids: runs/$(DEMO_RUN)/samples/epoch-0001.png ... epoch-0010.png"
+	@echo "  E3 grid:      runs/$(DEMO_RUN)/figures/e3-seed23231.png (torch.manual_seed(23231), 8 images)"
+
+test: setup data
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/pytest -q
+
+setup: $(BIN)/.installed
+
+$(BIN)/.installed: pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(PIP) install $(PIP_FLAGS) torch
+	$(PIP) install $(PIP_FLAGS) -e '.[dev]'
+	touch $@
+
+# Fashion-MNIST from Debian when we are root; otherwise ganscope downloads it on first use
+# (official files, MD5-checked) into the user cache, or reads --data-dir / $$GANSCOPE_DATA.
+data:
+	@if [ -f $(FMNIST_DEB) ]; then \
+		echo "Fashion-MNIST: $(dir $(FMNIST_DEB))"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist; \
+	else \
+		echo "Fashion-MNIST: not root, so no Debian package; ganscope downloads it on first use"; \
+	fi
+
+lint: setup
+	$(BIN)/ruff check src tests benchmarks
+
+bench: setup data
+	$(BIN)/python benchmarks/train_speed.py
+
+clean:
+	rm -rf $(VENV) build dist .pytest_cache .ruff_cache

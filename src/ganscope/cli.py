@@ -1,0 +1,282 @@
+"""The ``ganscope`` command: a thin layer over the library.
+
+Library code raises; only this module prints errors and picks exit codes: a UserError becomes
+one ``error: ...`` line on stderr and exit code 2, Ctrl-C during training exits 130 after saving
+a checkpoint. Results go to stdout, progress to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from ganscope import __version__
+from ganscope.errors import ConfigError, TrainingInterrupted, UserError
+
+EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130
+
+
+def _runs_dir_parent() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("--runs-dir", metavar="DIR",
+                   help="where runs live (default: $GANSCOPE_RUNS, else ./runs)")
+    return p
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors in our one-line style (still exit 2)."""
+
+    def error(self, message: str):  # type: ignore[override]
+        raise UserError(f"{message} (see `{self.prog} --help`)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    runs = _runs_dir_parent()
+    p = _Parser(prog="ganscope", description="Train, compare, evaluate and explore GANs.")
+    p.add_argument("--version", action="version", version=f"ganscope {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    t = sub.add_parser("train", parents=[runs], help="train a preset or YAML config")
+    t.add_argument("config", nargs="?", help="preset name (e1-mlp, ...) or path to a YAML config")
+    t.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value, e.g. --set train.epochs=20 (repeatable)")
+    t.add_argument("--seed", type=int, help="random seed (same seed, same weights on CPU)")
+    t.add_argument("--name", help="run name (default: PRESET-YYYYmmdd-HHMMSS)")
+    t.add_argument("--data-dir", metavar="DIR", help="folder with the dataset's original files")
+    t.add_argument("--device", choices=["cpu", "cuda", "auto"], help="same as --set train.device=")
+    t.add_argument("--resume", metavar="RUN", help="continue an interrupted run (name or path)")
+    t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    t.add_argument("--no-plot", action="store_true", help="skip writing the curves at the end")
+
+    r = sub.add_parser("runs", parents=[runs], help="list runs")
+    r.add_argument("--json", action="store_true", help="machine-readable output")
+
+    pl = sub.add_parser("plot", parents=[runs], help="write a run's loss and D-output curves")
+    pl.add_argument("run", help="run name or path")
+
+    g = sub.add_parser("generate", parents=[runs], help="images from a run's generator (E3)")
+    g.add_argument("run", help="run name or path")
+    g.add_argument("--seed", type=int, default=0,
+                   help="z = torch.randn(N, z_dim) after torch.manual_seed(SEED) (default 0)")
+    g.add_argument("-n", type=int, default=8, help="number of images (default 8)")
+    g.add_argument("--z", metavar="FILE.npy", help="use these latent vectors (N, z_dim) instead")
+    g.add_argument("--epoch", type=int, help="generator of this epoch (default: the latest)")
+    g.add_argument("--out", required=True, help="grid.png, or samples.npy for raw uint8 (N, H, W)")
+    g.add_argument("--nrow", type=int, help="images per grid row")
+    g.add_argument("--scale", type=int, default=3, help="pixel size in the PNG grid (default 3)")
+
+    m = sub.add_parser("models", help="list the registered models")
+    m.add_argument("--json", action="store_true")
+
+    s = sub.add_parser("show-model", help="print(G) and print(D) of a registered model")
+    s.add_argument("name")
+    s.add_argument("--loss", default="bce", help="D ends in a sigmoid only for BCE-type losses")
+    s.add_argument("--z-dim", type=int, default=100)
+
+    sub.add_parser("presets", help="list the shipped presets")
+    return p
+
+
+# --- commands ---------------------------------------------------------------------------------
+
+
+def cmd_train(a: argparse.Namespace) -> int:
+    from ganscope.config import apply_overrides, load_config
+    from ganscope.data import load_dataset
+    from ganscope.training.loop import train
+    from ganscope.training.run import Run, resolve_run
+
+    if a.resume:
+        if a.config:
+            raise ConfigError("give either a config or --resume RUN, not both")
+        if a.seed is not None or a.name or a.data_dir:
+            raise ConfigError("--seed, --name and --data-dir cannot change when resuming a run")
+        bad = [o for o in a.overrides if not o.startswith("train.epochs=")]
+        if bad:
+            raise ConfigError(
+                f"only train.epochs can change when resuming (got --set {bad[0]}): "
+                "start a new run for other changes"
+            )
+        run = resolve_run(a.resume, a.runs_dir)
+        cfg = run.config()
+        if a.overrides:
+            from ganscope.config import save_yaml
+            from ganscope.training.run import atomic_write_text
+
+            cfg = apply_overrides(cfg, a.overrides).validate()
+            atomic_write_text(run.path / "config.yaml", save_yaml(cfg))
+        dataset = load_dataset(cfg.data)
+        print(f"resuming {run.path}", file=sys.stderr)
+        resume = True
+    else:
+        if not a.config:
+            raise ConfigError("give a preset name or a YAML config (see `ganscope presets`)")
+        cfg = load_config(a.config)
+        overrides = list(a.overrides)
+        if a.seed is not None:
+            overrides.append(f"seed={a.seed}")
+        if a.device:
+            overrides.append(f"train.device={a.device}")
+        cfg = apply_overrides(cfg, overrides)
+        if a.data_dir:
+            cfg.data.dir = str(Path(a.data_dir).resolve())
+        cfg.validate()
+        dataset = load_dataset(cfg.data)  # before the run dir exists: a data error leaves nothing
+        run = Run.create(cfg, a.runs_dir, a.name)
+        resume = False
+    try:
+        train(run, dataset=dataset, resume=resume, progress=not a.no_progress)
+    except TrainingInterrupted:
+        print(f"interrupted: checkpoint saved in {run.path}; continue with "
+              f"`ganscope train --resume {run.path}`", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    figs = []
+    if not a.no_plot:
+        from ganscope.viz.curves import plot_run
+
+        figs = plot_run(run)
+    meta = run.meta()
+    last = meta.get("last", {})
+    print(f"run:      {run.path}")
+    print(f"status:   {meta.get('status')} ({meta.get('epochs_done')}/{cfg.train.epochs} epochs, "
+          f"last loss_d {last.get('loss_d', float('nan')):.4f}, "
+          f"loss_g {last.get('loss_g', float('nan')):.4f})")
+    if figs:
+        print(f"curves:   {', '.join(str(f) for f in figs)}")
+    grids = sorted(run.samples.glob("epoch-*.png"))
+    if grids:
+        print(f"samples:  {run.samples}/ ({len(grids)} grids, latest {grids[-1].name})")
+    print(f"weights:  {run.checkpoints}/")
+    return 0
+
+
+def cmd_runs(a: argparse.Namespace) -> int:
+    from ganscope.training.run import iter_runs, runs_root
+
+    rows = []
+    for run in iter_runs(a.runs_dir):
+        try:
+            meta, cfg = run.meta(), run.config()
+            planned = meta.get("epochs_planned", cfg.train.epochs)
+            rows.append({"name": run.name, "preset": cfg.preset,
+                         "epochs_done": meta.get("epochs_done", 0), "epochs_planned": planned,
+                         "status": run.status(), "last": meta.get("last", {}),
+                         "path": str(run.path)})
+        except UserError as e:
+            rows.append({"name": run.name, "preset": "?", "epochs_done": 0, "epochs_planned": 0,
+                         "status": "damaged", "last": {}, "path": str(run.path),
+                         "error": str(e)})
+    if a.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    if not rows:
+        print(f"no runs in {runs_root(a.runs_dir)}: start one with `ganscope train e1-mlp`")
+        return 0
+    head = ("NAME", "PRESET", "EPOCHS", "STATUS", "LOSS_D", "LOSS_G")
+    table = [head] + [
+        (r["name"], r["preset"], f"{r['epochs_done']}/{r['epochs_planned']}", r["status"],
+         _fmt(r["last"].get("loss_d")), _fmt(r["last"].get("loss_g"))) for r in rows
+    ]
+    widths = [max(len(row[i]) for row in table) for i in range(len(head))]
+    for row in table:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+    return 0
+
+
+def _fmt(v: float | None) -> str:
+    return "-" if v is None else f"{v:.4f}"
+
+
+def cmd_plot(a: argparse.Namespace) -> int:
+    from ganscope.training.run import resolve_run
+    from ganscope.viz.curves import plot_run
+
+    for f in plot_run(resolve_run(a.run, a.runs_dir)):
+        print(f)
+    return 0
+
+
+def cmd_generate(a: argparse.Namespace) -> int:
+    from ganscope.latent.generate import (
+        generate_images,
+        latents_from_seed,
+        load_generator,
+        load_latents,
+        save_images,
+    )
+    from ganscope.training.run import resolve_run
+
+    if a.n < 1:
+        raise UserError("-n must be at least 1")
+    if Path(a.out).suffix not in (".png", ".npy"):
+        raise UserError(f"unknown output type for {a.out}: use .png (a grid) or .npy (raw uint8)")
+    run = resolve_run(a.run, a.runs_dir)
+    G = load_generator(run, a.epoch)
+    z_dim = run.config().model.z_dim
+    z = load_latents(a.z, z_dim) if a.z else latents_from_seed(a.seed, a.n, z_dim)
+    images = generate_images(G, z, progress=True)
+    out = save_images(images, a.out, nrow=a.nrow, scale=a.scale)
+    src = f"--z {a.z}" if a.z else f"seed {a.seed}"
+    print(f"wrote {out} ({images.shape[0]} images from {src}, run {run.name})")
+    return 0
+
+
+def cmd_models(a: argparse.Namespace) -> int:
+    from ganscope.models import MODELS
+
+    if a.json:
+        print(json.dumps({n: MODELS.get(n).summary for n in MODELS.names()}, indent=2))
+        return 0
+    w = max(len(n) for n in MODELS.names())
+    for n in MODELS.names():
+        print(f"{n.ljust(w)}  {MODELS.get(n).summary}")
+    return 0
+
+
+def cmd_show_model(a: argparse.Namespace) -> int:
+    from ganscope.losses import LOSSES
+    from ganscope.models import build_models
+
+    G, D = build_models(a.name, a.z_dim, sigmoid=LOSSES.get(a.loss).sigmoid)
+    print(G)
+    print(D)
+    return 0
+
+
+def cmd_presets(a: argparse.Namespace) -> int:
+    from ganscope.config import load_config, preset_names, presets_dir
+
+    for name in preset_names():
+        c = load_config(name)
+        print(f"{name:14s} model={c.model.name} loss={c.loss.name} optim={c.optim.name} "
+              f"lr={c.optim.lr:g} batch={c.train.batch_size} epochs={c.train.epochs}")
+    print(f"(from {presets_dir()})", file=sys.stderr)
+    return 0
+
+
+COMMANDS = {"train": cmd_train, "runs": cmd_runs, "plot": cmd_plot, "generate": cmd_generate,
+            "models": cmd_models, "show-model": cmd_show_model, "presets": cmd_presets}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        parser = build_parser()
+        a = parser.parse_args(argv)
+        if not a.command:
+            parser.print_help()
+            return EXIT_USER_ERROR
+        return COMMANDS[a.command](a)
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("aborted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,125 @@
+"""E3: images from a trained generator, from a seed or a chosen latent file.
+
+Reads only the run directory (config.yaml + a generator checkpoint), never the training code.
+``latents_from_seed(23231, 8)`` reproduces the seeds' ``torch.manual_seed(23231);
+z = torch.randn(8, 100)`` exactly, without disturbing the caller's global RNG.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from ganscope.data import to_uint8
+from ganscope.errors import RunError, UserError
+from ganscope.models import build_models
+from ganscope.training.run import Run, atomic_write_bytes, load_checkpoint
+
+
+def available_epochs(run: Run) -> list[int]:
+    out = []
+    for p in run.checkpoints.glob("G-epoch-*.pt"):
+        m = re.fullmatch(r"G-epoch-(\d+)\.pt", p.name)
+        if m:
+            out.append(int(m.group(1)))
+    return sorted(out)
+
+
+def load_generator(run: Run, epoch: int | None = None, device: str | torch.device = "cpu"
+                   ) -> nn.Module:
+    """G in eval mode, from epoch ``epoch``'s weights or (default) the latest checkpoint."""
+    cfg = run.config()
+    if epoch is None:
+        path = run.last_checkpoint
+        if not path.is_file():
+            eps = available_epochs(run)
+            if not eps:
+                raise RunError(
+                    f"run '{run.name}' has no checkpoint yet: let it finish an epoch, "
+                    f"or resume it with `ganscope train --resume {run.name}`"
+                )
+            path = run.generator_checkpoint(eps[-1])
+    else:
+        path = run.generator_checkpoint(epoch)
+        if not path.is_file():
+            eps = available_epochs(run)
+            have = ", ".join(map(str, eps)) if eps else "none"
+            raise RunError(f"run '{run.name}' has no generator for epoch {epoch}: available {have}")
+    ck = load_checkpoint(path)
+    G, _ = build_models(cfg.model.name, cfg.model.z_dim)
+    try:
+        G.load_state_dict(ck["G"])
+    except (KeyError, RuntimeError) as e:
+        raise RunError(
+            f"checkpoint {path} does not match model '{cfg.model.name}' in the run's config "
+            f"({str(e).splitlines()[0][:80]}): the run directory is inconsistent"
+        ) from None
+    return G.to(device).eval()
+
+
+def latents_from_seed(seed: int, n: int, z_dim: int = 100) -> torch.Tensor:
+    """``torch.manual_seed(seed); torch.randn(n, z_dim)``, as the seeds did, on a forked RNG."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return torch.randn(n, z_dim)
+
+
+def load_latents(path: str | os.PathLike, z_dim: int) -> torch.Tensor:
+    """Latent vectors from a ``.npy`` file: shape (N, z_dim) or (z_dim,), finite values."""
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"latent file {p} not found: give a .npy file of shape (N, {z_dim})")
+    try:
+        a = np.load(p, allow_pickle=False)
+    except (ValueError, OSError) as e:
+        raise UserError(f"cannot read latent file {p} ({e}): save it with numpy.save") from None
+    if a.ndim == 1:
+        a = a[None]
+    if a.ndim != 2 or a.shape[1] != z_dim or a.shape[0] == 0:
+        raise UserError(
+            f"latent file {p} has shape {tuple(a.shape)}, expected (N, {z_dim}) for this run's model"
+        )
+    if not np.issubdtype(a.dtype, np.number) or not np.isfinite(a).all():
+        raise UserError(f"latent file {p} holds non-finite or non-numeric values: fix the file")
+    return torch.from_numpy(a.astype(np.float32))
+
+
+@torch.no_grad()
+def generate_images(G: nn.Module, z: torch.Tensor, batch_size: int = 1000,
+                    progress: bool = False) -> np.ndarray:
+    """uint8 images (N, H, W) for latents z (N, z_dim), in batches (10,000 is normal)."""
+    from tqdm import tqdm
+
+    device = next(G.parameters()).device
+    out = []
+    steps = range(0, z.shape[0], batch_size)
+    for i in tqdm(steps, disable=not progress or len(steps) < 3, desc="generating", unit="batch"):
+        out.append(to_uint8(G(z[i:i + batch_size].to(device))).cpu())
+    imgs = torch.cat(out).numpy()
+    return imgs[:, 0] if imgs.shape[1] == 1 else imgs
+
+
+def save_images(images: np.ndarray, out: str | os.PathLike, nrow: int | None = None,
+                scale: int = 2) -> Path:
+    """``.npy``: the raw uint8 array (N, 28, 28); ``.png``: one grid."""
+    from ganscope.viz.grids import save_grid
+
+    out = Path(out)
+    if out.suffix == ".npy":
+        buf = io.BytesIO()
+        np.save(buf, images)
+        atomic_write_bytes(out, buf.getvalue())
+    elif out.suffix == ".png":
+        n = images.shape[0]
+        save_grid(images, out, nrow=nrow or (n if n <= 8 else int(math.ceil(math.sqrt(n)))),
+                  scale=scale)
+    else:
+        raise UserError(f"unknown output type {out.suffix or '(none)'} for {out}: use .png or .npy")
+    return out

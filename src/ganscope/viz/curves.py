@@ -1,0 +1,302 @@
+"""Training curves from a run's events.jsonl: losses and mean D outputs over generator steps.
+
+Built on ``matplotlib.figure.Figure`` + the Agg canvas directly (no pyplot): no global figure
+state, no GUI backend, safe in threads and servers. ``make_*_figure`` return the Figure so tests
+and notebooks can inspect or restyle it; ``plot_*`` render it to PNG in memory and write it
+atomically into ``run/figures/``, so a reader (UI, browser) never sees half a file.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from ganscope.errors import RunError
+from ganscope.training.run import Run, atomic_write_bytes
+
+DPI = 110
+LOSSES_FIGSIZE = (10.0, 6.0)
+D_OUTPUTS_FIGSIZE = (10.0, 4.0)
+RAW_ALPHA = 0.25
+RAW_LW = 0.6
+SMOOTH_LW = 1.6
+MAX_EPOCH_LABELS = 20  # more epochs than this: every boundary keeps its tick, labels thin out
+
+PROBABILITY = "probability"
+PROB_LABEL = "mean D output (probability)"
+CRITIC_LABEL = "mean critic score"
+
+_LOSS_COLOURS = ("tab:blue", "tab:orange")  # D, G
+_D_COLOURS = ("tab:green", "tab:red")  # D(x), D(G(z))
+
+
+# --- smoothing --------------------------------------------------------------------------------
+
+
+def default_window(n: int) -> int:
+    """About 1/50 of the points (odd, at least 1): smooth enough to show the trend of a noisy
+    GAN loss, short enough to keep features that last a fraction of an epoch."""
+    w = max(1, n // 50)
+    return w if w % 2 == 1 else w + 1
+
+
+def smooth(values: np.ndarray, window: int) -> np.ndarray:
+    """Centred moving average whose window shrinks *symmetrically* near the ends.
+
+    Why this and not an EMA or a plain convolution: an EMA (even bias-corrected) lags the data
+    by about its time constant, so a drop in the loss would appear later than it happened; a
+    'valid' convolution loses the ends and a zero-padded one drags them towards 0. A centred
+    window has no lag, and shrinking it symmetrically at the edges (point i averages
+    ``i-k .. i+k`` with ``k = min(window // 2, i, n-1-i)``) keeps it centred there too, so a
+    linear trend is reproduced exactly everywhere; the price is that the very first and last
+    few points are less smoothed (the endpoints are the raw values). An even ``window`` is
+    widened by one to stay centred. Non-finite values (a diverged step) are skipped, not
+    spread: each output is the mean of the finite values in its window (NaN if there are none).
+    Returns float64 of the same length, in O(n) via cumulative sums.
+    """
+    x = np.asarray(values, dtype=np.float64).ravel()
+    n = x.size
+    if n == 0:
+        return x.copy()
+    half = max(int(window), 1) // 2
+    finite = np.isfinite(x)
+    csum = np.concatenate(([0.0], np.cumsum(np.where(finite, x, 0.0))))
+    ccount = np.concatenate(([0], np.cumsum(finite)))
+    i = np.arange(n)
+    k = np.minimum(half, np.minimum(i, n - 1 - i))
+    lo, hi = i - k, i + k + 1
+    count = ccount[hi] - ccount[lo]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = (csum[hi] - csum[lo]) / count
+    out[count == 0] = np.nan
+    return out
+
+
+def effective_window(window: int) -> int:
+    """The window ``smooth`` really uses (odd), for honest legend labels."""
+    return 2 * (max(int(window), 1) // 2) + 1
+
+
+# --- reading events ---------------------------------------------------------------------------
+
+
+@dataclass
+class Curves:
+    """The per-step series of one run, as float arrays (NaN where a value is missing)."""
+
+    steps: np.ndarray
+    epochs: np.ndarray
+    loss_d: np.ndarray
+    loss_g: np.ndarray
+    d_x: np.ndarray
+    d_g_z: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.steps.size)
+
+
+def no_events_message(run: Run) -> str:
+    return f"run '{run.name}' has no training events yet: train it first (ganscope train ...)"
+
+
+def load_curves(run: Run) -> Curves:
+    """Events as arrays, ordered by step; RunError (one line) when there are none yet."""
+    rows = [r for r in run.read_events() if isinstance(r, dict)]
+    if not rows:
+        raise RunError(no_events_message(run))
+
+    def col(key: str) -> np.ndarray:
+        vals = []
+        for r in rows:
+            v = r.get(key)
+            vals.append(float(v) if isinstance(v, (int, float)) else math.nan)
+        return np.asarray(vals, dtype=np.float64)
+
+    steps = col("step")
+    if not np.all(np.isfinite(steps)):
+        steps = np.arange(1, len(rows) + 1, dtype=np.float64)
+    epochs = col("epoch")
+    order = np.argsort(steps, kind="stable")
+    c = Curves(steps, epochs, col("loss_d"), col("loss_g"), col("d_x"), col("d_g_z"))
+    return Curves(*(getattr(c, f)[order] for f in ("steps", "epochs", "loss_d", "loss_g",
+                                                      "d_x", "d_g_z")))
+
+
+def epoch_starts(steps: np.ndarray, epochs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(first step of each epoch, that epoch's number), from the events' own ``epoch`` field,
+    so a resumed or interrupted run is marked where its epochs really began."""
+    ok = np.isfinite(epochs)
+    if not ok.any():
+        return np.empty(0), np.empty(0, dtype=int)
+    s, e = steps[ok], epochs[ok].astype(int)
+    nums = np.unique(e)
+    firsts = np.array([s[e == k].min() for k in nums])
+    order = np.argsort(firsts)
+    return firsts[order], nums[order]
+
+
+def d_output_label(d_output: str | None) -> str:
+    """The y label for D(x) / D(G(z)): probabilities (sigmoid D) vs raw critic scores."""
+    return PROB_LABEL if d_output == PROBABILITY else CRITIC_LABEL
+
+
+def _d_output_kind(run: Run) -> str | None:
+    kind = run.meta().get("d_output")
+    if kind is None:  # an old or hand-made run: derive it from the config's loss
+        try:
+            from ganscope.losses import build_loss
+
+            kind = PROBABILITY if build_loss(run.config().loss).sigmoid else "raw critic score"
+        except Exception:
+            kind = None
+    return kind
+
+
+def _preset(run: Run) -> str:
+    preset = run.meta().get("preset")
+    if not preset:
+        try:
+            preset = run.config().preset
+        except RunError:
+            preset = "?"
+    return str(preset)
+
+
+# --- drawing ----------------------------------------------------------------------------------
+
+
+def _finite(y: np.ndarray) -> np.ndarray:
+    """inf would wreck autoscaling; NaN just leaves a gap in the line."""
+    return np.where(np.isfinite(y), y, np.nan)
+
+
+def _robust_ylim(ax: Axes, raw: list[np.ndarray], smoothed: list[np.ndarray]) -> None:
+    """Fit the y range to the smoothed lines and the bulk (0.5-99.5 %) of the raw values, so
+    one exploding step does not flatten everything else into a line."""
+    r = np.concatenate([a[np.isfinite(a)] for a in raw]) if raw else np.empty(0)
+    s = np.concatenate([a[np.isfinite(a)] for a in smoothed]) if smoothed else np.empty(0)
+    parts = []
+    if r.size:
+        parts += [np.percentile(r, 0.5), np.percentile(r, 99.5)]
+    if s.size:
+        parts += [s.min(), s.max()]
+    if not parts:
+        return
+    lo, hi = float(min(parts)), float(max(parts))
+    pad = 0.05 * (hi - lo) if hi > lo else max(abs(lo) * 0.05, 0.05)
+    ax.set_ylim(lo - pad, hi + pad)
+
+
+def _draw_series(ax: Axes, x: np.ndarray, y: np.ndarray, window: int, colour: str,
+                 name: str | None) -> tuple[np.ndarray, np.ndarray]:
+    raw = _finite(y)
+    sm = smooth(raw, window)
+    prefix = f"{name} " if name else ""
+    ax.plot(x, raw, color=colour, alpha=RAW_ALPHA, lw=RAW_LW, label=f"{prefix}raw")
+    ax.plot(x, sm, color=colour, lw=SMOOTH_LW,
+            label=f"{prefix}smoothed (window {effective_window(window)})")
+    return raw, sm
+
+
+def _mark_epochs(ax: Axes, starts: np.ndarray, nums: np.ndarray, top_axis: bool) -> None:
+    """Light vertical lines where epochs 2.. begin; optionally an 'epoch' axis on top."""
+    if starts.size > 1:
+        ax.vlines(starts[1:], 0, 1, transform=ax.get_xaxis_transform(), colors="0.6",
+                  linewidths=0.8, alpha=0.6, zorder=0.5)
+    if top_axis and starts.size:
+        sec = ax.secondary_xaxis("top")
+        sec.set_xticks(starts)
+        every = max(1, math.ceil(starts.size / MAX_EPOCH_LABELS))
+        sec.set_xticklabels([str(n) if i % every == 0 else "" for i, n in enumerate(nums)])
+        sec.set_xlabel("epoch")
+
+
+def _xlim(ax: Axes, steps: np.ndarray) -> None:
+    lo, hi = float(steps.min()), float(steps.max())
+    ax.set_xlim(lo - 0.5, hi + 0.5) if hi > lo else ax.set_xlim(lo - 1, hi + 1)
+
+
+def make_losses_figure(run: Run, curves: Curves | None = None) -> Figure:
+    """D loss above G loss on a shared step axis: raw steps faint, smoothed trend on top."""
+    c = curves if curves is not None else load_curves(run)
+    window = default_window(len(c))
+    starts, nums = epoch_starts(c.steps, c.epochs)
+    fig = Figure(figsize=LOSSES_FIGSIZE, layout="constrained")
+    ax_d, ax_g = fig.subplots(2, 1, sharex=True)
+    for i, (ax, y, label) in enumerate(((ax_d, c.loss_d, "D loss"), (ax_g, c.loss_g, "G loss"))):
+        raw, sm = _draw_series(ax, c.steps, y, window, _LOSS_COLOURS[i], None)
+        _robust_ylim(ax, [raw], [sm])
+        _mark_epochs(ax, starts, nums, top_axis=(i == 0))
+        ax.set_ylabel(label)
+        ax.grid(True, axis="y", alpha=0.3)
+        ax.legend(loc="upper right", fontsize="small", framealpha=0.85)
+    _xlim(ax_g, c.steps)
+    ax_g.set_xlabel("generator step")
+    ax_d.set_title(f"{run.name} (preset {_preset(run)}): losses")
+    return fig
+
+
+def make_d_outputs_figure(run: Run, curves: Curves | None = None) -> Figure:
+    """D(x) and D(G(z)) in one panel; probabilities get [0, 1] and the 0.5 equilibrium line."""
+    c = curves if curves is not None else load_curves(run)
+    window = default_window(len(c))
+    starts, nums = epoch_starts(c.steps, c.epochs)
+    kind = _d_output_kind(run)
+    fig = Figure(figsize=D_OUTPUTS_FIGSIZE, layout="constrained")
+    ax = fig.subplots()
+    raws, sms = [], []
+    for colour, y, name in ((_D_COLOURS[0], c.d_x, "D(x)"), (_D_COLOURS[1], c.d_g_z, "D(G(z))")):
+        raw, sm = _draw_series(ax, c.steps, y, window, colour, name)
+        raws.append(raw)
+        sms.append(sm)
+    if kind == PROBABILITY:
+        ax.axhline(0.5, color="0.3", ls="--", lw=1.0, label="0.5 (equilibrium)")
+        ax.set_ylim(0.0, 1.0)
+    else:
+        _robust_ylim(ax, raws, sms)
+    _mark_epochs(ax, starts, nums, top_axis=True)
+    _xlim(ax, c.steps)
+    ax.set_xlabel("generator step")
+    ax.set_ylabel(d_output_label(kind))
+    ax.grid(True, axis="y", alpha=0.3)
+    ax.legend(loc="upper right", fontsize="small", framealpha=0.85, ncol=3)
+    ax.set_title(f"{run.name} (preset {_preset(run)}): D outputs")
+    return fig
+
+
+def figure_png(fig: Figure, dpi: int = DPI) -> bytes:
+    """Render to PNG bytes in memory (Agg), for an atomic write or an HTTP response."""
+    if not isinstance(fig.canvas, FigureCanvasAgg):
+        FigureCanvasAgg(fig)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    return buf.getvalue()
+
+
+def save_figure(fig: Figure, path: str | Path, dpi: int = DPI) -> Path:
+    path = Path(path)
+    atomic_write_bytes(path, figure_png(fig, dpi))
+    return path
+
+
+def plot_losses(run: Run, curves: Curves | None = None) -> Path:
+    """Write ``figures/losses.png``; returns its path."""
+    return save_figure(make_losses_figure(run, curves), run.figures / "losses.png")
+
+
+def plot_d_outputs(run: Run, curves: Curves | None = None) -> Path:
+    """Write ``figures/d_outputs.png``; returns its path."""
+    return save_figure(make_d_outputs_figure(run, curves), run.figures / "d_outputs.png")
+
+
+def plot_run(run: Run) -> list[Path]:
+    """Both figures, reading the events once; RunError if the run has none yet."""
+    curves = load_curves(run)
+    return [plot_losses(run, curves), plot_d_outputs(run, curves)]
