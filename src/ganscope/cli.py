@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -31,6 +32,9 @@ class _Parser(argparse.ArgumentParser):
     """argparse that reports usage errors in our one-line style (still exit 2)."""
 
     def error(self, message: str):  # type: ignore[override]
+        m = re.match(r"argument COMMAND: invalid choice: '([^']*)'", message)
+        if m:  # argparse's own wording of this one varies between Python versions
+            raise UserError(f"unknown command '{m.group(1)}': choose one of {', '.join(COMMANDS)}")
         raise UserError(f"{message} (see `{self.prog} --help`)")
 
 

@@ -1,0 +1,264 @@
+"""The training loop: determinism, resume equivalence, Ctrl-C, checkpoints, every model x loss."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from ganscope.config import RunConfig, apply_overrides
+from ganscope.data import Dataset
+from ganscope.errors import RunError, TrainingInterrupted
+from ganscope.losses import LOSSES
+from ganscope.models import MODELS
+from ganscope.training.loop import train
+from ganscope.training.run import Run, load_checkpoint
+
+
+def tiny_dataset(n: int = 256, seed: int = 0) -> Dataset:
+    g = torch.Generator().manual_seed(seed)
+    imgs = torch.randint(0, 256, (n, 1, 28, 28), generator=g, dtype=torch.uint8)
+    return Dataset(images=imgs, labels=None, source={"synthetic": True})
+
+
+def make_run(tmp_path: Path, name: str, *overrides: str) -> Run:
+    cfg = apply_overrides(RunConfig(), ["train.epochs=2", "train.batch_size=32",
+                                        "train.n_samples=16", *overrides])
+    return Run.create(cfg.validate(), tmp_path / "runs", name)
+
+
+def weights(run: Run) -> dict[str, torch.Tensor]:
+    ck = load_checkpoint(run.last_checkpoint)
+    return {**{f"G.{k}": v for k, v in ck["G"].items()}, **{f"D.{k}": v for k, v in ck["D"].items()}}
+
+
+def assert_identical(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), f"{k} differs"
+
+
+def test_same_seed_gives_bit_identical_weights(tmp_path):
+    ds = tiny_dataset()
+    r1 = train(make_run(tmp_path, "a", "seed=7"), dataset=ds, progress=False)
+    r2 = train(make_run(tmp_path, "b", "seed=7"), dataset=ds, progress=False)
+    r3 = train(make_run(tmp_path, "c", "seed=8"), dataset=ds, progress=False)
+    assert_identical(weights(r1), weights(r2))
+    assert [e["loss_d"] for e in r1.read_events()] == [e["loss_d"] for e in r2.read_events()]
+    w1, w3 = weights(r1), weights(r3)
+    assert not torch.equal(w1["G.fc1.weight"], w3["G.fc1.weight"])
+
+
+@pytest.mark.parametrize("stop_at", [3, 8, 11])  # mid-epoch 1, the epoch boundary, mid-epoch 2
+def test_interrupted_then_resumed_equals_uninterrupted(tmp_path, stop_at):
+    ds = tiny_dataset()
+    full = train(make_run(tmp_path, "full", "seed=3"), dataset=ds, progress=False)
+    part = make_run(tmp_path, "part", "seed=3")
+    with pytest.raises(TrainingInterrupted):
+        train(part, dataset=ds, progress=False, should_stop=lambda step: step == stop_at)
+    assert part.meta()["status"] == "interrupted"
+    assert load_checkpoint(part.last_checkpoint)["step"] == stop_at
+    assert len(part.read_events()) == stop_at
+    train(part, dataset=ds, resume=True, progress=False)
+    assert part.meta()["status"] == "completed"
+    assert_identical(weights(full), weights(part))
+    ev_full, ev_part = full.read_events(), part.read_events()
+    assert [e["step"] for e in ev_part] == list(range(1, 17))
+    assert ev_full == ev_part
+    # The fixed-z sample grids match byte for byte, too.
+    assert full.sample_grid(2).read_bytes() == part.sample_grid(2).read_bytes()
+
+
+def test_resume_drops_events_logged_after_the_checkpoint(tmp_path):
+    ds = tiny_dataset()
+    run = make_run(tmp_path, "r", "seed=1")
+    with pytest.raises(TrainingInterrupted):
+        train(run, dataset=ds, progress=False, should_stop=lambda s: s == 5)
+    # A hard kill can leave events past the checkpoint: they must not be duplicated.
+    run.append_events([{"step": 6, "epoch": 1, "it": 5, "loss_d": 9.0, "loss_g": 9.0,
+                        "d_x": 0.0, "d_g_z": 0.0}])
+    train(run, dataset=ds, resume=True, progress=False)
+    steps = [e["step"] for e in run.read_events()]
+    assert steps == list(range(1, 17))
+    assert all(e["loss_d"] != 9.0 for e in run.read_events())
+
+
+def test_extend_a_finished_run_matches_a_longer_run(tmp_path):
+    ds = tiny_dataset()
+    long = train(make_run(tmp_path, "long", "seed=2", "train.epochs=3"), dataset=ds,
+                 progress=False)
+    short = train(make_run(tmp_path, "short", "seed=2", "train.epochs=2"), dataset=ds,
+                  progress=False)
+    cfg = apply_overrides(short.config(), ["train.epochs=3"])
+    from ganscope.config import save_yaml
+
+    (short.path / "config.yaml").write_text(save_yaml(cfg))
+    train(short, dataset=ds, resume=True, progress=False)
+    assert short.meta()["epochs_done"] == 3
+    assert_identical(weights(long), weights(short))
+
+
+def test_run_directory_contents(tmp_path):
+    run = train(make_run(tmp_path, "r", "seed=4"), dataset=tiny_dataset(), progress=False)
+    meta = run.meta()
+    assert meta["status"] == "completed"
+    assert meta["epochs_done"] == 2 and meta["epochs_planned"] == 2
+    assert meta["seed"] == 4 and meta["steps_per_epoch"] == 8
+    assert meta["environment"]["torch"] == torch.__version__
+    assert set(meta["environment"]) >= {"ganscope", "python", "git", "platform"}
+    assert meta["start_time"] <= meta["end_time"]
+    assert meta["d_output"] == "probability"
+    events = run.read_events()
+    assert len(events) == 16
+    assert {e["epoch"] for e in events} == {1, 2}
+    assert set(events[0]) == {"step", "epoch", "it", "loss_d", "loss_g", "d_x", "d_g_z"}
+    assert all(0 <= e["d_x"] <= 1 and 0 <= e["d_g_z"] <= 1 for e in events)
+    assert meta["last"]["loss_d"] == events[-1]["loss_d"]
+    # BCE D loss is the sum of two BCE means, each >= 0, so > 0; at init D(x) ~ 0.5 -> ~2 ln 2.
+    assert abs(events[0]["loss_d"] - 2 * np.log(2)) < 0.3
+    assert np.load(run.path / "fixed_z.npy").shape == (16, 100)
+    for ep in (1, 2):
+        assert run.sample_grid(ep).is_file()
+        assert load_checkpoint(run.generator_checkpoint(ep))["epoch"] == ep
+    # No temp files survive the atomic writes.
+    assert not [p for p in run.path.rglob("*") if p.name.endswith((".tmp", ".part"))]
+    # The saved config round-trips to what was trained.
+    assert run.config().train.batch_size == 32
+
+
+def test_checkpoints_load_weights_only(tmp_path):
+    run = train(make_run(tmp_path, "r", "train.epochs=1"), dataset=tiny_dataset(), progress=False)
+    obj = torch.load(run.last_checkpoint, weights_only=True)
+    assert obj["format"] == "ganscope-checkpoint-v1"
+    assert obj["epoch"] == 1 and obj["iter"] == 0 and obj["step"] == 8
+
+
+def test_corrupt_checkpoint_is_one_clear_error(tmp_path):
+    run = train(make_run(tmp_path, "r", "train.epochs=1"), dataset=tiny_dataset(), progress=False)
+    data = run.last_checkpoint.read_bytes()
+    run.last_checkpoint.write_bytes(data[: len(data) // 2])
+    with pytest.raises(RunError) as e:
+        train(run, dataset=tiny_dataset(), resume=True, progress=False)
+    msg = str(e.value)
+    assert msg.startswith(f"corrupt checkpoint {run.last_checkpoint} (")
+    assert msg.endswith("): delete it and resume from an earlier one, or retrain the run")
+    assert "\n" not in msg
+
+
+def test_n_critic_consumes_batches_per_generator_step(tmp_path):
+    run = make_run(tmp_path, "r", "loss.name=wgan-gp", "train.n_critic=3", "train.epochs=1")
+    train(run, dataset=tiny_dataset(), progress=False)
+    # 256 images / 32 = 8 batches -> 8 // 3 = 2 generator steps per epoch.
+    assert run.meta()["steps_per_epoch"] == 2
+    assert len(run.read_events()) == 2
+    assert run.meta()["d_output"] == "raw critic score"
+
+
+def test_wgan_clipping_holds_after_training(tmp_path):
+    run = make_run(tmp_path, "r", "loss.name=wgan", "optim.name=rmsprop", "optim.lr=5e-5",
+                   "loss.clip=0.01", "train.epochs=1")
+    train(run, dataset=tiny_dataset(), progress=False)
+    for v in load_checkpoint(run.last_checkpoint)["D"].values():
+        assert v.abs().max() <= 0.01 + 1e-7
+
+
+def test_learning_moves_d_outputs_apart(tmp_path):
+    """On easy data (all-white images) D learns to tell real from fake within a few steps."""
+    imgs = torch.full((512, 1, 28, 28), 255, dtype=torch.uint8)
+    ds = Dataset(images=imgs, labels=None, source={})
+    run = make_run(tmp_path, "r", "train.epochs=1", "optim.lr=1e-3")
+    train(run, dataset=ds, progress=False)
+    ev = run.read_events()
+    assert ev[-1]["d_x"] > 0.6 and ev[-1]["d_x"] - ev[-1]["d_g_z"] > 0.1
+    assert ev[0]["d_x"] == pytest.approx(0.5, abs=0.1)
+
+
+@pytest.mark.parametrize("model", MODELS.names())
+@pytest.mark.parametrize("loss", LOSSES.names())
+def test_every_model_trains_with_every_loss(tmp_path, model, loss):
+    run = make_run(tmp_path, "r", f"model.name={model}", f"loss.name={loss}", "train.epochs=1",
+                   "train.batch_size=16", "train.save_generators=false")
+    ds = tiny_dataset(48)
+    train(run, dataset=ds, progress=False)
+    ev = run.read_events()
+    assert len(ev) == 3
+    assert all(np.isfinite([e["loss_d"], e["loss_g"], e["d_x"], e["d_g_z"]]).all() for e in ev)
+    ck = load_checkpoint(run.last_checkpoint)
+    torch.manual_seed(0)
+    from ganscope.models import build_models
+
+    g0, _ = build_models(model, 100, LOSSES.get(loss).sigmoid)
+    changed = [not torch.equal(ck["G"][k], v) for k, v in g0.state_dict().items()
+               if v.dtype.is_floating_point]
+    assert any(changed), "the generator did not learn"
+
+
+def test_dcgan_init_option(tmp_path):
+    run = make_run(tmp_path, "r", "model.name=dcgan", "model.init=dcgan", "train.epochs=1",
+                   "train.batch_size=16", "optim.lr=1e-12")
+    train(run, dataset=tiny_dataset(32), progress=False)
+    w = load_checkpoint(run.last_checkpoint)["G"]["main.0.weight"]
+    assert w.std().item() == pytest.approx(0.02, rel=0.05)
+
+
+SIGINT_SCRIPT = """
+import sys, torch
+from ganscope.config import RunConfig, apply_overrides
+from ganscope.data import Dataset
+from ganscope.training.run import Run
+from ganscope.training.loop import train
+from ganscope.errors import TrainingInterrupted
+g = torch.Generator().manual_seed(0)
+ds = Dataset(torch.randint(0, 256, (1024, 1, 28, 28), generator=g, dtype=torch.uint8), None, {})
+run_dir, resume = sys.argv[1], sys.argv[2] == "1"
+if resume:
+    run = Run(run_dir)
+else:
+    cfg = apply_overrides(RunConfig(), ["train.epochs=5", "train.batch_size=16", "seed=5",
+                                        "train.save_generators=false", "train.n_samples=4"])
+    from pathlib import Path
+    run = Run.create(cfg, Path(run_dir).parent, Path(run_dir).name)
+try:
+    train(run, dataset=ds, resume=resume, progress=False)
+except TrainingInterrupted:
+    print("INTERRUPTED", flush=True)
+    sys.exit(130)
+print("DONE", flush=True)
+"""
+
+
+@pytest.mark.slow
+def test_ctrl_c_saves_checkpoint_and_resume_matches(tmp_path):
+    """A real SIGINT at an arbitrary moment: clean exit, then resume == uninterrupted."""
+    script = tmp_path / "t.py"
+    script.write_text(SIGINT_SCRIPT)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    ref = subprocess.run([sys.executable, str(script), str(tmp_path / "ref"), "0"], env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert "DONE" in ref.stdout, ref.stderr
+    p = subprocess.Popen([sys.executable, str(script), str(tmp_path / "int"), "0"], env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    events = tmp_path / "int" / "events.jsonl"
+    deadline = time.time() + 120
+    while time.time() < deadline and not (events.is_file() and events.stat().st_size > 0):
+        time.sleep(0.05)
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=120)
+    assert p.returncode == 130 and "INTERRUPTED" in out, err
+    assert "Traceback" not in err
+    meta = json.loads((tmp_path / "int" / "meta.json").read_text())
+    assert meta["status"] == "interrupted"
+    stopped = load_checkpoint(tmp_path / "int" / "checkpoints" / "last.pt")["step"]
+    assert 0 < stopped < 5 * 64
+    res = subprocess.run([sys.executable, str(script), str(tmp_path / "int"), "1"], env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert "DONE" in res.stdout, res.stderr
+    assert_identical(weights(Run(tmp_path / "ref")), weights(Run(tmp_path / "int")))
