@@ -48,17 +48,21 @@ def default_window(n: int) -> int:
 
 
 def smooth(values: np.ndarray, window: int) -> np.ndarray:
-    """Centred moving average whose window shrinks *symmetrically* near the ends.
+    """Centred moving average, with a local-linear fit where the window meets the ends.
 
-    Why this and not an EMA or a plain convolution: an EMA (even bias-corrected) lags the data
-    by about its time constant, so a drop in the loss would appear later than it happened; a
-    'valid' convolution loses the ends and a zero-padded one drags them towards 0. A centred
-    window has no lag, and shrinking it symmetrically at the edges (point i averages
-    ``i-k .. i+k`` with ``k = min(window // 2, i, n-1-i)``) keeps it centred there too, so a
-    linear trend is reproduced exactly everywhere; the price is that the very first and last
-    few points are less smoothed (the endpoints are the raw values). An even ``window`` is
-    widened by one to stay centred. Non-finite values (a diverged step) are skipped, not
-    spread: each output is the mean of the finite values in its window (NaN if there are none).
+    Why: an EMA (even bias-corrected) lags the data by about its time constant, so a drop in
+    the loss would be drawn later than it happened; a 'valid' convolution loses the ends and a
+    zero-padded one drags them towards 0. A centred window has no lag. At the ends it cannot
+    stay centred: averaging the truncated window would lag again (a trend flattens), shrinking
+    it symmetrically leaves the last points nearly raw (a noisy hook right where one reads
+    "where did it end"). So point i fits a straight line, least squares, to the values within
+    ``window // 2`` of it and takes the line's value at i. With a full, symmetric window that
+    is exactly the plain mean; near the ends it uses every available point without bias for a
+    linear trend. Consequences: a constant or a ramp is reproduced exactly everywhere, a
+    step stays centred, and there is no shift in time.
+
+    An even ``window`` is widened by one to stay centred. Non-finite values (a diverged step)
+    are skipped, not spread: the fit uses the finite values in the window (NaN if none).
     Returns float64 of the same length, in O(n) via cumulative sums.
     """
     x = np.asarray(values, dtype=np.float64).ravel()
@@ -66,16 +70,31 @@ def smooth(values: np.ndarray, window: int) -> np.ndarray:
     if n == 0:
         return x.copy()
     half = max(int(window), 1) // 2
-    finite = np.isfinite(x)
-    csum = np.concatenate(([0.0], np.cumsum(np.where(finite, x, 0.0))))
-    ccount = np.concatenate(([0], np.cumsum(finite)))
+    w = np.isfinite(x).astype(np.float64)
+    y = np.where(w > 0, x, 0.0)
+    t = np.arange(n, dtype=np.float64)
+
+    def csum(a: np.ndarray) -> np.ndarray:
+        return np.concatenate(([0.0], np.cumsum(a)))
+
+    c_w, c_t, c_tt, c_y, c_ty = (csum(a) for a in (w, w * t, w * t * t, y, w * t * y))
     i = np.arange(n)
-    k = np.minimum(half, np.minimum(i, n - 1 - i))
-    lo, hi = i - k, i + k + 1
-    count = ccount[hi] - ccount[lo]
+    lo, hi = np.maximum(i - half, 0), np.minimum(i + half + 1, n)
+    s_w = c_w[hi] - c_w[lo]
+    s_y = c_y[hi] - c_y[lo]
+    # moments of u = t - i (the fit is centred on the point it estimates)
+    s_u = (c_t[hi] - c_t[lo]) - t * s_w
+    s_uu = (c_tt[hi] - c_tt[lo]) - 2 * t * (c_t[hi] - c_t[lo]) + t * t * s_w
+    s_uy = (c_ty[hi] - c_ty[lo]) - t * s_y
+    det = s_w * s_uu - s_u * s_u
     with np.errstate(invalid="ignore", divide="ignore"):
-        out = (csum[hi] - csum[lo]) / count
-    out[count == 0] = np.nan
+        mean = s_y / s_w
+        line = (s_uu * s_y - s_u * s_uy) / det
+    # (a symmetric window has s_u == 0, so its line value is the plain mean); a single point,
+    # or points all at one u, have no slope to fit: take their mean
+    use_line = (s_w >= 2) & (det > 1e-9 * np.maximum(s_w * s_uu, 1.0))
+    out = np.where(use_line, line, mean)
+    out[s_w == 0] = np.nan
     return out
 
 
@@ -177,21 +196,33 @@ def _finite(y: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(y), y, np.nan)
 
 
-def _robust_ylim(ax: Axes, raw: list[np.ndarray], smoothed: list[np.ndarray]) -> None:
-    """Fit the y range to the smoothed lines and the bulk (0.5-99.5 %) of the raw values, so
-    one exploding step does not flatten everything else into a line."""
+def _robust_ylim(ax: Axes, raw: list[np.ndarray]) -> None:
+    """Fit the y range to all raw values, unless a few exploding steps would flatten the rest
+    into a line: that side drops the values more than half the bulk's span (0.5-99.5 %)
+    beyond it, and a note says how many steps are cut.
+
+    The smoothed line needs no say: a moving average stays within its window's raw values.
+    """
     r = np.concatenate([a[np.isfinite(a)] for a in raw]) if raw else np.empty(0)
-    s = np.concatenate([a[np.isfinite(a)] for a in smoothed]) if smoothed else np.empty(0)
-    parts = []
-    if r.size:
-        parts += [np.percentile(r, 0.5), np.percentile(r, 99.5)]
-    if s.size:
-        parts += [s.min(), s.max()]
-    if not parts:
+    if not r.size:
         return
-    lo, hi = float(min(parts)), float(max(parts))
+    lo, hi = float(r.min()), float(r.max())
+    p_lo, p_hi = (float(v) for v in np.percentile(r, [0.5, 99.5]))
+    bulk = p_hi - p_lo
+    clipped = False
+    if bulk > 0 and hi - p_hi > 0.5 * bulk:  # each side on its own; only far outliers go
+        hi, clipped = float(r[r <= p_hi + 0.5 * bulk].max()), True
+    if bulk > 0 and p_lo - lo > 0.5 * bulk:
+        lo, clipped = float(r[r >= p_lo - 0.5 * bulk].min()), True
     pad = 0.05 * (hi - lo) if hi > lo else max(abs(lo) * 0.05, 0.05)
-    ax.set_ylim(lo - pad, hi + pad)
+    lo, hi = lo - pad, hi + pad
+    ax.set_ylim(lo, hi)
+    if clipped:
+        n_out = int(np.count_nonzero((r < lo) | (r > hi)))
+        ax.annotate(f"{n_out} step value{'s' if n_out != 1 else ''} off-scale "
+                    f"(range {r.min():.3g} to {r.max():.3g})", xy=(0.005, 0.015),
+                    xycoords="axes fraction", ha="left", va="bottom", fontsize="x-small",
+                    color="0.35")
 
 
 def _draw_series(ax: Axes, x: np.ndarray, y: np.ndarray, window: int, colour: str,
@@ -203,6 +234,14 @@ def _draw_series(ax: Axes, x: np.ndarray, y: np.ndarray, window: int, colour: st
     ax.plot(x, sm, color=colour, lw=SMOOTH_LW,
             label=f"{prefix}smoothed (window {effective_window(window)})")
     return raw, sm
+
+
+def _legible_raw_swatches(legend) -> None:
+    """The legend's copy of a faint raw line would be invisible: draw it thicker there."""
+    for h in legend.legend_handles:
+        if h is not None and h.get_alpha() == RAW_ALPHA:
+            h.set_linewidth(3.0)
+            h.set_alpha(0.5)
 
 
 def _mark_epochs(ax: Axes, starts: np.ndarray, nums: np.ndarray, top_axis: bool) -> None:
@@ -231,12 +270,12 @@ def make_losses_figure(run: Run, curves: Curves | None = None) -> Figure:
     fig = Figure(figsize=LOSSES_FIGSIZE, layout="constrained")
     ax_d, ax_g = fig.subplots(2, 1, sharex=True)
     for i, (ax, y, label) in enumerate(((ax_d, c.loss_d, "D loss"), (ax_g, c.loss_g, "G loss"))):
-        raw, sm = _draw_series(ax, c.steps, y, window, _LOSS_COLOURS[i], None)
-        _robust_ylim(ax, [raw], [sm])
+        raw, _ = _draw_series(ax, c.steps, y, window, _LOSS_COLOURS[i], None)
+        _robust_ylim(ax, [raw])
         _mark_epochs(ax, starts, nums, top_axis=(i == 0))
         ax.set_ylabel(label)
         ax.grid(True, axis="y", alpha=0.3)
-        ax.legend(loc="upper right", fontsize="small", framealpha=0.85)
+        _legible_raw_swatches(ax.legend(loc="best", fontsize="small", framealpha=0.85))
     _xlim(ax_g, c.steps)
     ax_g.set_xlabel("generator step")
     ax_d.set_title(f"{run.name} (preset {_preset(run)}): losses")
@@ -251,22 +290,22 @@ def make_d_outputs_figure(run: Run, curves: Curves | None = None) -> Figure:
     kind = _d_output_kind(run)
     fig = Figure(figsize=D_OUTPUTS_FIGSIZE, layout="constrained")
     ax = fig.subplots()
-    raws, sms = [], []
-    for colour, y, name in ((_D_COLOURS[0], c.d_x, "D(x)"), (_D_COLOURS[1], c.d_g_z, "D(G(z))")):
-        raw, sm = _draw_series(ax, c.steps, y, window, colour, name)
-        raws.append(raw)
-        sms.append(sm)
+    raws = [_draw_series(ax, c.steps, y, window, colour, name)[0]
+            for colour, y, name in ((_D_COLOURS[0], c.d_x, "D(x)"),
+                                    (_D_COLOURS[1], c.d_g_z, "D(G(z))"))]
     if kind == PROBABILITY:
         ax.axhline(0.5, color="0.3", ls="--", lw=1.0, label="0.5 (equilibrium)")
         ax.set_ylim(0.0, 1.0)
     else:
-        _robust_ylim(ax, raws, sms)
+        _robust_ylim(ax, raws)
     _mark_epochs(ax, starts, nums, top_axis=True)
     _xlim(ax, c.steps)
     ax.set_xlabel("generator step")
     ax.set_ylabel(d_output_label(kind))
     ax.grid(True, axis="y", alpha=0.3)
-    ax.legend(loc="upper right", fontsize="small", framealpha=0.85, ncol=3)
+    # outside, below: two long-lived curves plus a reference line leave no free corner inside
+    _legible_raw_swatches(fig.legend(loc="outside lower center", fontsize="small", ncol=5,
+                                     frameon=False))
     ax.set_title(f"{run.name} (preset {_preset(run)}): D outputs")
     return fig
 
