@@ -8,7 +8,9 @@ config is saved in every run directory, so a run can always be re-created from i
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -129,9 +131,14 @@ class RunConfig:
         ]
         for net in ("g", "d"):
             r = self.optim.resolved(net)
-            checks.append((r["lr"] > 0, f"optim lr for {net.upper()} must be positive"))
-            b1, b2 = r["betas"]
-            checks.append((0 <= b1 < 1 and 0 <= b2 < 1, "optim betas must lie in [0, 1)"))
+            checks += [
+                (r["lr"] > 0, f"optim lr for {net.upper()} must be positive"),
+                (all(0 <= b < 1 for b in r["betas"]), "optim betas must lie in [0, 1)"),
+                (r["momentum"] >= 0, "optim momentum must be >= 0"),
+                (0 <= r["alpha"] < 1, "optim alpha must lie in [0, 1)"),
+                (r["eps"] > 0, "optim eps must be positive"),
+                (r["weight_decay"] >= 0, "optim weight_decay must be >= 0"),
+            ]
         for ok, msg in checks:
             if not ok:
                 raise ConfigError(f"bad config: {msg}")
@@ -197,16 +204,14 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
     elif tp is float:
+        if isinstance(value, str) and re.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", value):
+            value = float(value)  # YAML 1.1 reads "1e-4" as a string
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):  # YAML 1.1 reads "1e-4" as a string
-            try:
+            if math.isfinite(value):
                 return float(value)
-            except ValueError:
-                pass
-    elif tp is str:
-        if isinstance(value, str):
-            return value
+            raise ConfigError(f"bad value for {key}: expected a finite number, got {value!r}")
+    elif tp is str and isinstance(value, str):
+        return value
     raise ConfigError(f"bad value for {key}: expected {_type_name(tp)}, got {value!r}")
 
 

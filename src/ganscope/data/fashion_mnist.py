@@ -1,6 +1,6 @@
 """Fashion-MNIST from its four original IDX ``.gz`` files: locate, verify, download, load.
 
-Search order (first folder holding all four files wins): ``--data-dir`` / ``data.dir``,
+Search order (the first folder holding the split's two files wins): ``--data-dir`` / ``data.dir``,
 ``$GANSCOPE_DATA``, the user cache dir, Debian's ``/usr/share/datasets/fashion-mnist``, then the
 official download into the cache, checked against the official MD5s before it is kept.
 
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import http.client
 import os
 import struct
 import tempfile
@@ -128,6 +129,13 @@ def locate(split: str = "train", data_dir: str | os.PathLike | None = None,
     return d, "download"
 
 
+def _download_error(url: str, reason: object) -> DataError:
+    return DataError(
+        f"could not download {url} ({reason}); put the four Fashion-MNIST .gz files "
+        "in a folder and pass --data-dir, or `apt-get install dataset-fashion-mnist`"
+    )
+
+
 def download_file(name: str, dest_dir: Path, base_url: str | None = None) -> Path:
     """Download one official file into ``dest_dir``, keeping it only if its MD5 matches."""
     from tqdm import tqdm
@@ -143,15 +151,17 @@ def download_file(name: str, dest_dir: Path, base_url: str | None = None) -> Pat
             try:
                 resp = urllib.request.urlopen(url, timeout=30)
             except (urllib.error.URLError, OSError) as e:
-                reason = getattr(e, "reason", None) or e
-                raise DataError(
-                    f"could not download {url} ({reason}); put the four Fashion-MNIST .gz files "
-                    "in a folder and pass --data-dir, or `apt-get install dataset-fashion-mnist`"
-                ) from None
+                raise _download_error(url, getattr(e, "reason", None) or e) from None
             with resp:
                 total = int(resp.headers.get("Content-Length") or 0) or None
                 with tqdm(total=total, unit="B", unit_scale=True, desc=name, leave=False) as bar:
-                    while chunk := resp.read(1 << 16):
+                    while True:
+                        try:  # the connection can also fail mid-transfer (reset, timeout)
+                            chunk = resp.read(1 << 16)
+                        except (OSError, http.client.HTTPException) as e:
+                            raise _download_error(url, e) from None
+                        if not chunk:
+                            break
                         out.write(chunk)
                         md5.update(chunk)
                         bar.update(len(chunk))

@@ -19,6 +19,19 @@ from torch import nn
 
 from ganscope.models import register_model
 
+
+class BatchNorm2d(nn.BatchNorm2d):
+    """nn.BatchNorm2d that prints as the seeds' PyTorch printed it.
+
+    Recent PyTorch adds ``bias=True`` to BatchNorm's printout; the seeds' (and the spec's)
+    printouts have no such field, so it is dropped here. Same class name, parameters, state-dict
+    keys and behaviour; ``isinstance(m, nn.BatchNorm2d)`` still holds.
+    """
+
+    def extra_repr(self) -> str:
+        return super().extra_repr().replace(", bias=True", "")
+
+
 # --- seed 000 ---------------------------------------------------------------------------------
 
 
@@ -28,9 +41,9 @@ class CNNGenerator(nn.Module):
         self.fc1 = nn.Linear(z_dim, 128 * 7 * 7)
         # The documented fix: k=4, s=2 (seed: k=3, s=1) so that 7 -> 14 here and 14 -> 28 in conv2.
         self.conv1 = nn.ConvTranspose2d(128, 128, kernel_size=4, stride=2, padding=1, bias=False)
-        self.norm1 = nn.BatchNorm2d(128)
+        self.norm1 = BatchNorm2d(128)
         self.conv2 = nn.ConvTranspose2d(128, 64, kernel_size=4, stride=2, padding=1, bias=False)
-        self.norm2 = nn.BatchNorm2d(64)
+        self.norm2 = BatchNorm2d(64)
         self.conv3 = nn.ConvTranspose2d(64, 1, kernel_size=3, stride=1, padding=1, bias=False)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
@@ -45,9 +58,9 @@ class CNNDiscriminator(nn.Module):
         super().__init__()
         self.conv1 = nn.Conv2d(1, 64, kernel_size=3, stride=1, padding=1, bias=False)
         self.conv2 = nn.Conv2d(64, 128, kernel_size=3, stride=2, padding=1, bias=False)
-        self.norm2 = nn.BatchNorm2d(128)
+        self.norm2 = BatchNorm2d(128)
         self.conv3 = nn.Conv2d(128, 128, kernel_size=3, stride=1, padding=1, bias=False)
-        self.norm3 = nn.BatchNorm2d(128)
+        self.norm3 = BatchNorm2d(128)
         self.fc = nn.Linear(128, 1)
         self.sigmoid = sigmoid
 
@@ -73,10 +86,10 @@ class Generator(nn.Module):
         self.z_dim = z_dim
         self.main = nn.Sequential(
             nn.ConvTranspose2d(z_dim, 256, 7, 1, 0, bias=False),
-            nn.BatchNorm2d(256),
+            BatchNorm2d(256),
             nn.ReLU(True),
             nn.ConvTranspose2d(256, 128, 4, 2, 1, bias=False),
-            nn.BatchNorm2d(128),
+            BatchNorm2d(128),
             nn.ReLU(True),
             nn.ConvTranspose2d(128, 1, 4, 2, 1, bias=False),
             nn.Tanh(),
@@ -93,7 +106,7 @@ class Discriminator(nn.Module):
             nn.Conv2d(1, 128, 4, 2, 1, bias=False),
             nn.LeakyReLU(0.2, inplace=True),
             nn.Conv2d(128, 256, 4, 2, 1, bias=False),
-            nn.BatchNorm2d(256),
+            BatchNorm2d(256),
             nn.LeakyReLU(0.2, inplace=True),
             nn.Conv2d(256, 1, 7, 1, 0, bias=False),
         ]
