@@ -123,6 +123,10 @@ def train(run: Run, *, dataset: Dataset | None = None, resume: bool = False,
     G, D = build_models(cfg.model.name, cfg.model.z_dim, loss.sigmoid, cfg.model.init)
     G.to(device)
     D.to(device)
+    # Without BatchNorm, D treats each sample independently, so scoring real and fake in one
+    # batch is the same function; with it, batch statistics would mix the two, as the seeds
+    # never did, so BN nets keep two forwards.
+    joint_d = not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in D.modules())
     opt_g = build_optimizer(G.parameters(), cfg.optim.resolved("g"))
     opt_d = build_optimizer(D.parameters(), cfg.optim.resolved("d"))
     data_gen = torch.Generator().manual_seed(cfg.seed + 1)
@@ -208,12 +212,15 @@ def train(run: Run, *, dataset: Dataset | None = None, resume: bool = False,
                     # --- discriminator: n_critic steps on consecutive real batches ---
                     for c in range(tc.n_critic):
                         b = (k * tc.n_critic + c) * bs
-                        real = x_all[perm[b:b + bs]]
+                        real = x_all.index_select(0, perm[b:b + bs])
                         z = torch.randn(real.size(0), cfg.model.z_dim, device=device,
                                         generator=noise_gen)
                         with torch.no_grad():
                             fake = G(z)
-                        d_real, d_fake = D(real), D(fake)
+                        if joint_d:  # one forward (and backward) of 2B rows instead of two of B
+                            d_real, d_fake = D(torch.cat([real, fake])).split(real.size(0))
+                        else:
+                            d_real, d_fake = D(real), D(fake)
                         loss_d = loss.d_loss(d_real, d_fake, real=real, fake=fake, D=D,
                                              generator=noise_gen)
                         opt_d.zero_grad(set_to_none=True)
