@@ -106,14 +106,13 @@ def cmd_train(a: argparse.Namespace) -> int:
                 "start a new run for other changes"
             )
         run = resolve_run(a.resume, a.runs_dir)
-        cfg = run.config()
-        if a.overrides:
+        cfg = apply_overrides(run.config(), a.overrides).validate()
+        dataset = load_dataset(cfg.data)
+        if a.overrides:  # only now: a data error must leave the run as it was
             from ganscope.config import save_yaml
             from ganscope.training.run import atomic_write_text
 
-            cfg = apply_overrides(cfg, a.overrides).validate()
             atomic_write_text(run.path / "config.yaml", save_yaml(cfg))
-        dataset = load_dataset(cfg.data)
         print(f"resuming {run.path}", file=sys.stderr)
         resume = True
     else:
