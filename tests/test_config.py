@@ -352,3 +352,11 @@ def test_optimiser_ranges(ov, line):
     with pytest.raises(ConfigError) as e:
         apply_overrides(RunConfig(), [ov]).validate()
     assert str(e.value) == line
+
+
+def test_e2_dcgan_uses_the_dcgan_recipe_and_the_others_the_seeds_defaults():
+    dc = load_config("e2-dcgan")
+    assert (dc.model.init, dc.optim.betas) == ("dcgan", (0.5, 0.999))
+    for name in ("e1-mlp", "e2-cnn", "e2-tiny-cnn"):
+        c = load_config(name)
+        assert (c.model.init, c.optim.betas) == ("default", (0.9, 0.999))
