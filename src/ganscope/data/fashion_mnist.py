@@ -97,8 +97,9 @@ class FashionMNIST:
 
     def as_float(self, device: str | torch.device = "cpu") -> torch.Tensor:
         """(N, 1, 28, 28) float32 in [-1, 1], scaled once for the whole split."""
-        x = self.images.to(device=device, dtype=torch.float32).unsqueeze(1)
-        return x.div_(127.5).sub_(1.0)
+        from ganscope.data import to_unit_range
+
+        return to_unit_range(self.images.unsqueeze(1), device)
 
 
 def locate(split: str = "train", data_dir: str | os.PathLike | None = None,
