@@ -321,3 +321,13 @@ def test_console_script_has_no_traceback_on_errors(tmp_path):
     assert p.stderr == ("error: unknown config key 'x' in --set x=1: valid keys at the top level "
                         "are preset, seed, data, model, loss, optim, train\n")
     assert p.stdout == ""
+
+
+def test_unknown_output_type_is_refused_before_any_work(capsys, tmp_path):
+    # No run exists: the output check comes first, so the line names the output, not the run.
+    rc, _, err = run_cli(capsys, "generate", "ghost", "--runs-dir", str(tmp_path), "-n", "10000",
+                         "--out", str(tmp_path / "grid.jpg"))
+    assert rc == 2
+    assert err == (f"error: unknown output type .jpg for {tmp_path / 'grid.jpg'}: use .png "
+                   "(a grid) or .npy (raw uint8 images)\n")
+    assert not (tmp_path / "grid.jpg").exists()

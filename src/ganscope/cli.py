@@ -205,6 +205,7 @@ def cmd_plot(a: argparse.Namespace) -> int:
 
 def cmd_generate(a: argparse.Namespace) -> int:
     from ganscope.latent.generate import (
+        check_output_path,
         generate_images,
         latents_from_seed,
         load_generator,
@@ -215,8 +216,7 @@ def cmd_generate(a: argparse.Namespace) -> int:
 
     if a.n < 1:
         raise UserError("-n must be at least 1")
-    if Path(a.out).suffix not in (".png", ".npy"):
-        raise UserError(f"unknown output type for {a.out}: use .png (a grid) or .npy (raw uint8)")
+    check_output_path(a.out)
     run = resolve_run(a.run, a.runs_dir)
     G = load_generator(run, a.epoch)
     z_dim = run.config().model.z_dim

@@ -7,7 +7,6 @@ z = torch.randn(8, 100)`` exactly, without disturbing the caller's global RNG.
 
 from __future__ import annotations
 
-import io
 import math
 import os
 import re
@@ -20,7 +19,7 @@ from torch import nn
 from ganscope.data import to_uint8
 from ganscope.errors import RunError, UserError
 from ganscope.models import build_models
-from ganscope.training.run import Run, atomic_write_bytes, load_checkpoint
+from ganscope.training.run import Run, atomic_save_npy, load_checkpoint
 
 
 def available_epochs(run: Run) -> list[int]:
@@ -106,20 +105,30 @@ def generate_images(G: nn.Module, z: torch.Tensor, batch_size: int = 1000,
     return imgs[:, 0] if imgs.shape[1] == 1 else imgs
 
 
+OUTPUT_TYPES = (".png", ".npy")
+
+
+def check_output_path(out: str | os.PathLike) -> Path:
+    """Refuse an unknown output type before any work is done (10,000 images take a while)."""
+    out = Path(out)
+    if out.suffix not in OUTPUT_TYPES:
+        raise UserError(
+            f"unknown output type {out.suffix or '(none)'} for {out}: use .png (a grid) or "
+            ".npy (raw uint8 images)"
+        )
+    return out
+
+
 def save_images(images: np.ndarray, out: str | os.PathLike, nrow: int | None = None,
                 scale: int = 2) -> Path:
     """``.npy``: the raw uint8 array (N, 28, 28); ``.png``: one grid."""
     from ganscope.viz.grids import save_grid
 
-    out = Path(out)
+    out = check_output_path(out)
     if out.suffix == ".npy":
-        buf = io.BytesIO()
-        np.save(buf, images)
-        atomic_write_bytes(out, buf.getvalue())
-    elif out.suffix == ".png":
+        atomic_save_npy(out, images)
+    else:
         n = images.shape[0]
         save_grid(images, out, nrow=nrow or (n if n <= 8 else int(math.ceil(math.sqrt(n)))),
                   scale=scale)
-    else:
-        raise UserError(f"unknown output type {out.suffix or '(none)'} for {out}: use .png or .npy")
     return out

@@ -20,7 +20,6 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -33,8 +32,8 @@ from ganscope.optim import build_optimizer
 from ganscope.training.run import (
     CHECKPOINT_FORMAT,
     Run,
+    atomic_save_npy,
     atomic_torch_save,
-    atomic_write_bytes,
     environment,
     load_checkpoint,
     now_iso,
@@ -148,11 +147,7 @@ def train(run: Run, *, dataset: Dataset | None = None, resume: bool = False,
         if start_epoch >= tc.epochs:
             return run  # nothing left; `--set train.epochs=N` extends a finished run
     else:
-        import io
-
-        buf = io.BytesIO()
-        np.save(buf, fixed_z.numpy())
-        atomic_write_bytes(run.path / "fixed_z.npy", buf.getvalue())
+        atomic_save_npy(run.path / "fixed_z.npy", fixed_z.numpy())
 
     meta_start = {
         "status": "running", "pid": os.getpid(), "host": os.uname().nodename,
