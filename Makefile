@@ -31,6 +31,9 @@ $(BIN)/.installed: pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(PIP) install $(PIP_FLAGS) torch
 	$(PIP) install $(PIP_FLAGS) -e '.[dev]'
+	# pytorch-fid is the independent FID reference for the tests; its torchvision requirement
+	# is for its Inception model, which the tests never touch, hence --no-deps.
+	$(PIP) install $(PIP_FLAGS) --no-deps pytorch-fid
 	touch $@
 
 # Fashion-MNIST from Debian when we are root; otherwise ganscope downloads it on first use
