@@ -39,7 +39,8 @@ def set_error(*overrides: str) -> str:
 
 
 def test_shipped_presets_exist():
-    assert {"e1-mlp", "e2-cnn", "e2-dcgan", "e2-tiny-cnn"} <= set(preset_names())
+    assert {"e1-mlp", "e2-cnn", "e2-dcgan", "e2-dcgan-fixed", "e2-tiny-cnn"} <= set(
+        preset_names())
 
 
 def test_e1_mlp_preset():
@@ -304,7 +305,8 @@ def test_yaml_file_errors(tmp_path):
     assert load_config(str(empty)) == dataclasses.replace(RunConfig(), preset="empty")
 
 
-@pytest.mark.parametrize("preset", ["e1-mlp", "e2-cnn", "e2-dcgan", "e2-tiny-cnn"])
+@pytest.mark.parametrize("preset", ["e1-mlp", "e2-cnn", "e2-dcgan", "e2-dcgan-fixed",
+                                    "e2-tiny-cnn"])
 def test_dict_round_trip(preset):
     cfg = load_config(preset)
     assert from_dict(cfg.to_dict()) == cfg
@@ -354,9 +356,10 @@ def test_optimiser_ranges(ov, line):
     assert str(e.value) == line
 
 
-def test_e2_dcgan_uses_the_dcgan_recipe_and_the_others_the_seeds_defaults():
-    dc = load_config("e2-dcgan")
-    assert (dc.model.init, dc.optim.betas) == ("dcgan", (0.5, 0.999))
-    for name in ("e1-mlp", "e2-cnn", "e2-tiny-cnn"):
+def test_e2_dcgan_fixed_uses_the_dcgan_recipe_and_the_others_the_seeds_defaults():
+    dc = load_config("e2-dcgan-fixed")
+    assert (dc.model.name, dc.model.init, dc.optim.betas) == ("dcgan", "dcgan", (0.5, 0.999))
+    assert dc.optim.lr == load_config("e2-dcgan").optim.lr
+    for name in ("e1-mlp", "e2-cnn", "e2-dcgan", "e2-tiny-cnn"):
         c = load_config(name)
         assert (c.model.init, c.optim.betas) == ("default", (0.9, 0.999))
