@@ -75,10 +75,11 @@ def test_runs_lists_name_preset_epochs_status_losses(capsys, trained):
     rc, out, _ = run_cli(capsys, "runs", "--runs-dir", str(runs))
     assert rc == 0
     head, row = out.splitlines()[:2]
-    assert head.split() == ["NAME", "PRESET", "EPOCHS", "STATUS", "LOSS_D", "LOSS_G"]
+    assert head.split() == ["NAME", "PRESET", "EPOCHS", "STATUS", "LOSS_D", "LOSS_G",
+                            "BEST_FID", "FLAGS"]
     last = run.read_events()[-1]
     assert row.split() == ["tiny", "e1-mlp", "2/2", "completed", f"{last['loss_d']:.4f}",
-                           f"{last['loss_g']:.4f}"]
+                           f"{last['loss_g']:.4f}", "-", "-"]
     rc, out, _ = run_cli(capsys, "runs", "--runs-dir", str(runs), "--json")
     assert json.loads(out)[0]["epochs_done"] == 2
 
@@ -249,8 +250,8 @@ ERROR_CASES = [
     (["train"],
      "error: give a preset name or a YAML config (see `ganscope presets`)"),
     (["frobnicate"],
-     "error: unknown command 'frobnicate': choose one of train, runs, plot, generate, models, "
-     "show-model, presets"),
+     "error: unknown command 'frobnicate': choose one of train, runs, plot, generate, eval, "
+     "compare, metrics, models, show-model, presets"),
 ]
 
 
@@ -320,7 +321,7 @@ def test_console_script_has_no_traceback_on_errors(tmp_path):
                         "--runs-dir", str(tmp_path)], capture_output=True, text=True, timeout=120)
     assert p.returncode == 2
     assert p.stderr == ("error: unknown config key 'x' in --set x=1: valid keys at the top level "
-                        "are preset, seed, data, model, loss, optim, train\n")
+                        "are preset, seed, data, model, loss, optim, train, eval\n")
     assert p.stdout == ""
 
 

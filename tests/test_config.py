@@ -138,7 +138,7 @@ def test_override_float_forms():
 def test_override_unknown_top_level_key():
     assert set_error("bogus=1") == (
         "unknown config key 'bogus' in --set bogus=1: valid keys at the top level are "
-        "preset, seed, data, model, loss, optim, train"
+        "preset, seed, data, model, loss, optim, train, eval"
     )
 
 
@@ -295,7 +295,7 @@ def test_yaml_file_errors(tmp_path):
     top.write_text("trian: {epochs: 3}\n")
     assert config_error(load_config, str(top)) == (
         "unknown config key 'trian': valid keys at the top level are "
-        "preset, seed, data, model, loss, optim, train")
+        "preset, seed, data, model, loss, optim, train, eval")
     section = tmp_path / "section.yaml"
     section.write_text("train: 3\n")
     assert config_error(load_config, str(section)) == (

@@ -55,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", metavar="RUN", help="continue an interrupted run (name or path)")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
     t.add_argument("--no-plot", action="store_true", help="skip writing the curves at the end")
+    t.add_argument("--eval-every", type=int, metavar="N",
+                   help="score G every N epochs (and at the end); same as --set eval.every=N")
 
     r = sub.add_parser("runs", parents=[runs], help="list runs")
     r.add_argument("--json", action="store_true", help="machine-readable output")
@@ -72,6 +74,32 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--out", required=True, help="grid.png, or samples.npy for raw uint8 (N, H, W)")
     g.add_argument("--nrow", type=int, help="images per grid row")
     g.add_argument("--scale", type=int, default=3, help="pixel size in the PNG grid (default 3)")
+
+    e = sub.add_parser("eval", parents=[runs],
+                       help="score a run's generator (or any image set) with FID, KID, PRDC, ...")
+    e.add_argument("run", nargs="?", help="run name or path")
+    e.add_argument("--images", metavar="FILE.npy|DIR",
+                   help="score this image set instead of a run (uint8 or float (N, 28, 28), "
+                        "or a folder of PNGs)")
+    e.add_argument("--checkpoint", default="last", metavar="last|all|EPOCH",
+                   help="which generator(s) of the run (default: last)")
+    e.add_argument("-n", type=int, help="generated images (default: the run's eval.n, 10000)")
+    e.add_argument("--seed", type=int, help="seed of the latents (default: the run's eval.seed)")
+    e.add_argument("--reference", choices=["test", "train"],
+                   help="real split to compare with (default: test)")
+    e.add_argument("--metrics", help="comma-separated metric names (default: all; see "
+                                     "`ganscope metrics`)")
+    e.add_argument("--data-dir", metavar="DIR", help="folder with Fashion-MNIST's files")
+    e.add_argument("--json", action="store_true", help="print the records as JSON")
+    e.add_argument("--no-save", action="store_true",
+                   help="do not append the results to the run's metrics.jsonl")
+
+    c = sub.add_parser("compare", parents=[runs], help="one table of several runs' metrics")
+    c.add_argument("runs", nargs="+", metavar="RUN", help="run names or paths")
+    c.add_argument("--json", action="store_true")
+
+    me = sub.add_parser("metrics", help="list the registered metrics and the extractor")
+    me.add_argument("--json", action="store_true")
 
     m = sub.add_parser("models", help="list the registered models")
     m.add_argument("--json", action="store_true")
@@ -97,8 +125,9 @@ def cmd_train(a: argparse.Namespace) -> int:
     if a.resume:
         if a.config:
             raise ConfigError("give either a config or --resume RUN, not both")
-        if a.seed is not None or a.name or a.data_dir:
-            raise ConfigError("--seed, --name and --data-dir cannot change when resuming a run")
+        if a.seed is not None or a.name or a.data_dir or a.eval_every is not None:
+            raise ConfigError(
+                "--seed, --name, --data-dir and --eval-every cannot change when resuming a run")
         bad = [o for o in a.overrides if not o.startswith("train.epochs=")]
         if bad:
             raise ConfigError(
@@ -124,6 +153,8 @@ def cmd_train(a: argparse.Namespace) -> int:
             overrides.append(f"seed={a.seed}")
         if a.device:
             overrides.append(f"train.device={a.device}")
+        if a.eval_every is not None:
+            overrides.append(f"eval.every={a.eval_every}")
         cfg = apply_overrides(cfg, overrides)
         if a.data_dir:
             cfg.data.dir = str(Path(a.data_dir).resolve())
@@ -158,6 +189,7 @@ def cmd_train(a: argparse.Namespace) -> int:
 
 
 def cmd_runs(a: argparse.Namespace) -> int:
+    from ganscope.diagnostics import diagnose
     from ganscope.training.run import iter_runs, runs_root
 
     rows = []
@@ -168,25 +200,30 @@ def cmd_runs(a: argparse.Namespace) -> int:
             rows.append({"name": run.name, "preset": cfg.preset,
                          "epochs_done": meta.get("epochs_done", 0), "epochs_planned": planned,
                          "status": run.status(), "last": meta.get("last", {}),
-                         "path": str(run.path)})
+                         "best": meta.get("best"),
+                         "flags": [f.to_dict() for f in diagnose(run)], "path": str(run.path)})
         except UserError as e:
             rows.append({"name": run.name, "preset": "?", "epochs_done": 0, "epochs_planned": 0,
-                         "status": "damaged", "last": {}, "path": str(run.path),
-                         "error": str(e)})
+                         "status": "damaged", "last": {}, "best": None, "flags": [],
+                         "path": str(run.path), "error": str(e)})
     if a.json:
         print(json.dumps(rows, indent=2))
         return 0
     if not rows:
         print(f"no runs in {runs_root(a.runs_dir)}: start one with `ganscope train e1-mlp`")
         return 0
-    head = ("NAME", "PRESET", "EPOCHS", "STATUS", "LOSS_D", "LOSS_G")
-    table = [head] + [
+    from ganscope.tables import format_table
+
+    head = ("NAME", "PRESET", "EPOCHS", "STATUS", "LOSS_D", "LOSS_G", "BEST_FID", "FLAGS")
+    print(format_table(head, [
         (r["name"], r["preset"], f"{r['epochs_done']}/{r['epochs_planned']}", r["status"],
-         _fmt(r["last"].get("loss_d")), _fmt(r["last"].get("loss_g"))) for r in rows
-    ]
-    widths = [max(len(row[i]) for row in table) for i in range(len(head))]
-    for row in table:
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+         _fmt(r["last"].get("loss_d")), _fmt(r["last"].get("loss_g")),
+         f"{r['best']['fid']:.2f}@{r['best']['epoch']}" if r["best"] else "-",
+         ",".join(f["code"] for f in r["flags"]) or "-") for r in rows
+    ]))
+    for r in rows:
+        for f in r["flags"]:
+            print(f"{r['name']}: {f['message']}")
     return 0
 
 
@@ -228,6 +265,138 @@ def cmd_generate(a: argparse.Namespace) -> int:
     return 0
 
 
+def _eval_config(a: argparse.Namespace, base):
+    """The run's (or default) EvalConfig with this command's options applied, validated."""
+    import dataclasses
+
+    from ganscope.config import MIN_EVAL_N
+    from ganscope.metrics.registry import METRICS
+
+    ec = dataclasses.replace(base)
+    if a.n is not None:
+        if a.n < MIN_EVAL_N:
+            raise UserError(f"-n must be at least {MIN_EVAL_N}")
+        ec.n = a.n
+    if a.seed is not None:
+        ec.seed = a.seed
+    if a.reference:
+        ec.reference = a.reference
+    if a.metrics:
+        ec.metrics = a.metrics
+    if not ec.metric_names():
+        raise UserError("--metrics must name at least one metric (see `ganscope metrics`)")
+    for name in ec.metric_names():
+        METRICS.get(name)
+    return ec
+
+
+def _print_records(records: list[dict], label: str) -> None:
+    from ganscope.metrics.table import metric_cells, present_columns, provenance_line
+    from ganscope.tables import format_table
+
+    cols = present_columns(records)
+    rows = [[str(r.get(label, "-"))] + metric_cells(r["metrics"], cols) for r in records]
+    print(format_table([label.upper()] + [c[1] for c in cols], rows))
+    print(provenance_line(records[-1]))
+
+
+def cmd_eval(a: argparse.Namespace) -> int:
+    from ganscope.config import EvalConfig
+
+    if bool(a.run) == bool(a.images):
+        raise UserError("give a run to evaluate, or --images FILE.npy|DIR, but not both")
+    if a.images:
+        from ganscope.metrics.evaluate import evaluate_images, reference_features
+        from ganscope.metrics.image_files import load_image_set
+
+        if a.checkpoint != "last" or a.no_save:
+            raise UserError("--checkpoint and --no-save apply to runs, not to --images")
+        images = load_image_set(a.images)
+        ec = _eval_config(a, EvalConfig())
+        if a.n is not None:
+            images = images[:a.n]
+        ref = reference_features(ec.reference, ec.n, a.data_dir, progress=True)
+        rec = evaluate_images(images, ref, metrics=ec.metric_names(), seed=ec.seed,
+                              progress=True, what=str(a.images))
+        rec = {"images": str(a.images), **rec}
+        if a.json:
+            print(json.dumps([rec], indent=2))
+        else:
+            _print_records([rec], "images")
+        return 0
+    from ganscope.metrics.evaluate import evaluate_run
+    from ganscope.training.run import resolve_run
+
+    run = resolve_run(a.run, a.runs_dir)
+    ec = _eval_config(a, run.config().eval)
+    records = evaluate_run(run, a.checkpoint, ec, data_dir=a.data_dir, progress=True,
+                           save=not a.no_save)
+    if a.json:
+        print(json.dumps(records, indent=2))
+        return 0
+    _print_records(records, "epoch")
+    if not a.no_save:
+        best = run.meta().get("best")
+        where = f"; best FID {best['fid']:.2f} at epoch {best['epoch']}" if best else ""
+        print(f"saved to {run.metrics_path}{where}")
+    return 0
+
+
+def cmd_compare(a: argparse.Namespace) -> int:
+    from ganscope.diagnostics import diagnose
+    from ganscope.metrics.evaluate import best_by_fid, comparable
+    from ganscope.metrics.table import COLUMNS, metric_cells
+    from ganscope.tables import fmt_number, format_table
+    from ganscope.training.run import resolve_run
+
+    out, missing = [], []
+    for name in a.runs:
+        run = resolve_run(name, a.runs_dir)
+        records = run.read_metrics()
+        if not records:
+            missing.append(run.name)
+        last = max(records, key=lambda r: (r["epoch"], r["time"])) if records else None
+        best = best_by_fid(records)
+        out.append({"run": run.name, "preset": run.config().preset, "last": last,
+                    "best": best and {"epoch": best["epoch"], "fid": best["metrics"]["fid"]},
+                    "flags": [f.code for f in diagnose(run)]})
+    if a.json:
+        print(json.dumps(out, indent=2))
+        return 0
+    cols = list(COLUMNS)
+    rows = []
+    for r in out:
+        m = r["last"]["metrics"] if r["last"] else {}
+        best = (f"{fmt_number(r['best']['fid'], '.2f')}@{r['best']['epoch']}"
+                if r["best"] else "-")
+        rows.append([r["run"], r["preset"], str(r["last"]["epoch"]) if r["last"] else "-",
+                     *metric_cells(m, cols), best, ",".join(r["flags"]) or "-"])
+    print(format_table(["RUN", "PRESET", "EPOCH", *[c[1] for c in cols], "BEST_FID@EP",
+                        "FLAGS"], rows))
+    lasts = [r["last"] for r in out if r["last"]]
+    if any(not comparable(x, lasts[0]) for x in lasts[1:]):
+        print("note: these runs were evaluated with different extractors, references or n; "
+              "their numbers are not comparable - re-run `ganscope eval` with the same -n")
+    for name in missing:
+        print(f"note: run '{name}' has no metrics yet: `ganscope eval {name}`")
+    return 0
+
+
+def cmd_metrics(a: argparse.Namespace) -> int:
+    from ganscope.metrics.extractor import EXTRACTOR_NAME, WEIGHTS_SHA256
+    from ganscope.metrics.registry import METRICS
+
+    info = {"metrics": METRICS.names(), "extractor": EXTRACTOR_NAME, "sha256": WEIGHTS_SHA256}
+    if a.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    for name in METRICS.names():
+        doc = (METRICS.get(name).__doc__ or "").strip().splitlines()
+        print(f"{name:8s}  {doc[0] if doc else ''}")
+    print(f"features: {EXTRACTOR_NAME} (sha256 {WEIGHTS_SHA256[:12]})")
+    return 0
+
+
 def cmd_models(a: argparse.Namespace) -> int:
     from ganscope.models import MODELS
 
@@ -262,6 +431,7 @@ def cmd_presets(a: argparse.Namespace) -> int:
 
 
 COMMANDS = {"train": cmd_train, "runs": cmd_runs, "plot": cmd_plot, "generate": cmd_generate,
+            "eval": cmd_eval, "compare": cmd_compare, "metrics": cmd_metrics,
             "models": cmd_models, "show-model": cmd_show_model, "presets": cmd_presets}
 
 

@@ -21,6 +21,8 @@ import yaml
 
 from ganscope.errors import ConfigError
 
+MIN_EVAL_N = 10  # PRDC's k=5 nearest neighbours need a few more samples than k
+
 
 @dataclass
 class DataConfig:
@@ -93,6 +95,20 @@ class TrainConfig:
 
 
 @dataclass
+class EvalConfig:
+    """Quality metrics during training (``--eval-every``); ``ganscope eval`` uses the same fields."""
+
+    every: int = 0  # epochs between evaluations while training; 0 = off (the last epoch counts)
+    n: int = 10000  # generated images per evaluation; the reference uses min(n, split size)
+    reference: str = "test"  # the real split compared against: test (held out) | train
+    seed: int = 0  # latents: torch.manual_seed(seed); randn(n, z_dim) — same z at every epoch
+    metrics: str = "fid,kid,prdc,classes"  # comma-separated names from `ganscope metrics`
+
+    def metric_names(self) -> tuple[str, ...]:
+        return tuple(m.strip() for m in self.metrics.split(",") if m.strip())
+
+
+@dataclass
 class RunConfig:
     preset: str = "custom"
     seed: int = 0
@@ -101,6 +117,7 @@ class RunConfig:
     loss: LossConfig = field(default_factory=LossConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return _to_plain(dataclasses.asdict(self))
@@ -108,10 +125,13 @@ class RunConfig:
     def validate(self) -> RunConfig:
         """Check values that types alone cannot; raise ConfigError with the fix."""
         from ganscope.losses import LOSSES
+        from ganscope.metrics.registry import METRICS
         from ganscope.models import MODELS
         from ganscope.optim import OPTIMIZERS
 
         MODELS.get(self.model.name)
+        for m in self.eval.metric_names():
+            METRICS.get(m)
         LOSSES.get(self.loss.name)
         for net in ("g", "d"):
             OPTIMIZERS.get(self.optim.resolved(net)["name"])
@@ -128,6 +148,10 @@ class RunConfig:
             (self.train.device in ("cpu", "cuda", "auto"), "train.device must be cpu, cuda or auto"),
             (self.loss.clip > 0, "loss.clip must be positive"),
             (self.loss.gp_lambda >= 0, "loss.gp_lambda must be >= 0"),
+            (self.eval.every >= 0, "eval.every must be >= 0 (0 turns evaluation off)"),
+            (self.eval.n >= MIN_EVAL_N, f"eval.n must be at least {MIN_EVAL_N}"),
+            (self.eval.reference in ("train", "test"), "eval.reference must be 'train' or 'test'"),
+            (bool(self.eval.metric_names()), "eval.metrics must name at least one metric"),
         ]
         for net in ("g", "d"):
             r = self.optim.resolved(net)

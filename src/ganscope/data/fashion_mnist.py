@@ -62,9 +62,9 @@ IMAGE_MAGIC, LABEL_MAGIC = 0x00000803, 0x00000801
 
 
 def cache_dir() -> Path:
-    from platformdirs import user_cache_dir
+    from ganscope.paths import cache_root
 
-    return Path(os.environ.get("GANSCOPE_CACHE") or user_cache_dir("ganscope")) / "fashion-mnist"
+    return cache_root() / "fashion-mnist"
 
 
 def candidate_dirs(data_dir: str | os.PathLike | None = None) -> list[tuple[str, Path]]:

@@ -117,6 +117,7 @@ def train(run: Run, *, dataset: Dataset | None = None, resume: bool = False,
             f"train.n_critic={tc.n_critic}; use more data or a smaller train.batch_size"
         )
 
+    evaluator = _Evaluator(run, cfg) if cfg.eval.every > 0 else None
     loss = build_loss(cfg.loss)
     torch.manual_seed(cfg.seed)
     G, D = build_models(cfg.model.name, cfg.model.z_dim, loss.sigmoid, cfg.model.init)
@@ -245,6 +246,8 @@ def train(run: Run, *, dataset: Dataset | None = None, resume: bool = False,
                 flush(epoch, steps_per_epoch)
                 _end_of_epoch(run, cfg, epoch, G, fixed_z)
                 checkpoint(epoch + 1, 0, data_gen.get_state())
+                if evaluator is not None and evaluator.due(epoch + 1):
+                    evaluator(epoch + 1, G, bar)
                 last = stats[steps_per_epoch - 1].tolist()
                 run.update_meta(epochs_done=epoch + 1, step=step,
                                 last=dict(zip(EVENT_KEYS, last)))
@@ -272,6 +275,53 @@ def _end_of_epoch(run: Run, cfg: RunConfig, epoch: int, G: nn.Module, fixed_z: t
         atomic_torch_save({"format": CHECKPOINT_FORMAT, "G": G.state_dict(), "epoch": epoch + 1,
                            "model": cfg.model.name, "z_dim": cfg.model.z_dim},
                           run.generator_checkpoint(epoch + 1))
+
+
+class _Evaluator:
+    """``--eval-every``: score G with the same function as ``ganscope eval``, record the best.
+
+    Generation uses its own seeded latents and G in eval mode, so evaluating leaves the training
+    streams untouched: a run with evaluation trains the same weights as one without.
+    """
+
+    def __init__(self, run: Run, cfg: RunConfig) -> None:
+        from ganscope.metrics.evaluate import check_evaluable
+
+        check_evaluable(cfg, run.name)  # before any training, not after the first epoch
+        self.run, self.cfg = run, cfg
+        self.reference = None
+
+    def due(self, epoch: int) -> bool:
+        return epoch % self.cfg.eval.every == 0 or epoch == self.cfg.train.epochs
+
+    def __call__(self, epoch: int, G: nn.Module, bar) -> None:
+        from ganscope.metrics.evaluate import (
+            evaluate_generator,
+            record_best,
+            reference_features,
+            run_record,
+        )
+
+        ec = self.cfg.eval
+        if self.reference is None:
+            self.reference = reference_features(ec.reference, ec.n, self.cfg.data.dir)
+        ckpt = (self.run.generator_checkpoint(epoch) if self.cfg.train.save_generators
+                else self.run.last_checkpoint)
+        res = evaluate_generator(G, self.cfg.model.z_dim, ec, self.reference)
+        self.run.append_metrics([run_record(self.run, epoch, ckpt, res, source="train")])
+        best = record_best(self.run)
+        m = res["metrics"]
+        parts = [f"{k} {m[k]:.4g}" for k in ("fid", "kid", "precision", "recall", "coverage")
+                 if k in m]
+        if "classes_covered" in m:
+            parts.append(f"classes {m['classes_covered']}")
+        line = f"eval epoch {epoch}: " + ", ".join(parts) + f" ({res['seconds']:.1f} s)"
+        if best is not None and best["epoch"] == epoch:
+            line += " - best so far"
+        if bar is not None:
+            bar.write(line, file=sys.stderr)
+        else:
+            print(line, file=sys.stderr)
 
 
 def _progress_bar(total: int, initial: int, enabled: bool):

@@ -199,6 +199,10 @@ class Run:
         return self.path / "events.jsonl"
 
     @property
+    def metrics_path(self) -> Path:
+        return self.path / "metrics.jsonl"
+
+    @property
     def last_checkpoint(self) -> Path:
         return self.checkpoints / "last.pt"
 
@@ -299,6 +303,32 @@ class Run:
         """Drop events after the checkpoint's step (logged after it, then lost in a crash)."""
         rows = [r for r in self.read_events() if r.get("step", 0) <= max_step]
         atomic_write_text(self.events_path, "".join(json.dumps(r) + "\n" for r in rows))
+
+
+    # metric results (one JSON object per evaluated checkpoint; see ganscope.metrics.evaluate)
+    def read_metrics(self) -> list[dict[str, Any]]:
+        if not self.metrics_path.is_file():
+            return []
+        out = []
+        for i, line in enumerate(self.metrics_path.read_text().splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:
+                raise RunError(
+                    f"{self.metrics_path} line {i} is not JSON: delete the line (or the file) "
+                    "and evaluate again with `ganscope eval`"
+                ) from None
+        return out
+
+    def append_metrics(self, rows: list[dict[str, Any]]) -> None:
+        """Rewrite the whole file atomically: a reader never sees half a record."""
+        text = self.metrics_path.read_text() if self.metrics_path.is_file() else ""
+        if text and not text.endswith("\n"):
+            text += "\n"
+        atomic_write_text(self.metrics_path,
+                          text + "".join(json.dumps(r) + "\n" for r in rows))
 
 
 def _pid_alive(pid: int) -> bool:

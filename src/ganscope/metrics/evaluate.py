@@ -1,0 +1,283 @@
+"""Evaluation: images -> the shipped extractor's features -> registered metrics, with provenance.
+
+One function, :func:`evaluate_images`, scores a set of generated images against a reference split.
+Training (``--eval-every``), ``ganscope eval RUN`` and ``ganscope eval --images`` all end in it, so
+their numbers are the same numbers (stylegan2-ada's ``metric_main`` works the same way). The
+reference side is extracted once and cached in the user cache dir, keyed by the extractor's hash
+and the exact bytes of the real images used, so a changed file or extractor can never reuse
+stale statistics.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ganscope.config import EvalConfig, RunConfig
+from ganscope.errors import ConfigError, RunError
+from ganscope.metrics.extractor import Extractor, load_extractor
+from ganscope.metrics.registry import FeatureSet, compute_metrics
+from ganscope.paths import cache_root
+from ganscope.training.run import Run, load_checkpoint, now_iso
+
+STATS_FORMAT = "ganscope-real-features-v1"
+REFERENCE_SELECTION_SEED = 0  # which real images a subset of a split holds: fixed, so it caches
+IMAGE_SHAPE = (28, 28)
+
+
+def stats_cache_dir() -> Path:
+    return cache_root() / "stats"
+
+
+# --- the reference (real) side ------------------------------------------------------------------
+
+
+@dataclass
+class Reference:
+    features: FeatureSet
+    info: dict[str, Any]  # provenance: dataset, split, n, image hash, cache file
+
+
+def reference_features(split: str = "test", n: int = 10000, data_dir: str | None = None, *,
+                       extractor: Extractor | None = None, progress: bool = False) -> Reference:
+    """Features of ``min(n, split size)`` real images, from the cache when it has them.
+
+    A subset of a split is a fixed random selection (seed ``REFERENCE_SELECTION_SEED``), the
+    same for every run, so its statistics are shared and cached like the full split's.
+    """
+    from ganscope.data.fashion_mnist import load_fashion_mnist
+
+    ex = extractor or load_extractor()
+    ds = load_fashion_mnist(split, data_dir)
+    images, total = ds.images, int(ds.images.shape[0])
+    if n < total:
+        g = torch.Generator().manual_seed(REFERENCE_SELECTION_SEED)
+        images = images[torch.randperm(total, generator=g)[:n].sort().values]
+    digest = hashlib.sha256(np.ascontiguousarray(images.numpy()).tobytes()).hexdigest()
+    key = hashlib.sha256(json.dumps([STATS_FORMAT, ex.name, ex.sha256, digest]).encode())
+    path = stats_cache_dir() / (f"fashion-mnist-{split}-n{len(images)}-{ex.name}-"
+                                f"{key.hexdigest()[:16]}.npz")
+    info = {"dataset": "fashion-mnist", "split": split, "n": int(len(images)), "of": total,
+            "images_sha256": digest, "verified": bool(ds.source.get("verified")),
+            "dir": ds.source.get("dir"), "cache": str(path)}
+    fs = _read_stats(path)
+    info["cache_hit"] = fs is not None
+    if fs is None:
+        feats, probs = ex.extract(images, progress=progress)
+        fs = FeatureSet(feats, probs)
+        _write_stats(path, fs)
+    return Reference(fs, info)
+
+
+def _read_stats(path: Path) -> FeatureSet | None:
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if str(z["format"]) != STATS_FORMAT:
+                return None
+            return FeatureSet(z["features"], z["probs"], mu=z["mu"], sigma=z["sigma"])
+    except (OSError, ValueError, KeyError, EOFError) as e:
+        # A cache is disposable: say so once and rebuild it rather than fail the evaluation.
+        print(f"warning: ignoring damaged statistics cache {path} ({type(e).__name__}); "
+              "recomputing it", file=sys.stderr)
+        return None
+
+
+def _write_stats(path: Path, fs: FeatureSet) -> None:
+    import io
+
+    from ganscope.training.run import atomic_write_bytes
+
+    mu, sigma = fs.stats
+    buf = io.BytesIO()
+    np.savez(buf, format=np.array(STATS_FORMAT), features=fs.features, probs=fs.probs,
+             mu=mu, sigma=sigma)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+# --- the generated side --------------------------------------------------------------------------
+
+
+def check_images(images: np.ndarray | torch.Tensor, what: str) -> torch.Tensor:
+    """uint8 (N, 28, 28) as a tensor, or one ConfigError line saying why these cannot be scored."""
+    t = torch.as_tensor(images)
+    if t.ndim == 4 and t.shape[1] == 1:
+        t = t[:, 0]
+    if t.ndim != 3 or tuple(t.shape[1:]) != IMAGE_SHAPE:
+        raise ConfigError(
+            f"{what} has images of shape {tuple(t.shape[1:])}: the Fashion-MNIST extractor "
+            f"measures 1x28x28 grey images only"
+        )
+    if t.dtype != torch.uint8:
+        raise ConfigError(f"{what} holds {t.dtype} images: convert them to uint8 0..255 first")
+    return t
+
+
+def generate_for_eval(G: nn.Module, z_dim: int, n: int, seed: int, batch_size: int = 1000,
+                      progress: bool = False) -> torch.Tensor:
+    """n uint8 images from G in eval mode, on the latents of ``seed`` (the same z every time)."""
+    from ganscope.latent.generate import generate_images, latents_from_seed
+
+    was_training = G.training
+    G.eval()
+    try:
+        z = latents_from_seed(seed, n, z_dim)
+        return torch.from_numpy(generate_images(G, z, batch_size=batch_size, progress=progress))
+    finally:
+        G.train(was_training)
+
+
+def evaluate_images(images: np.ndarray | torch.Tensor, reference: Reference, *,
+                    metrics: tuple[str, ...] | list[str] = ("fid", "kid", "prdc", "classes"),
+                    seed: int = 0, extractor: Extractor | None = None, progress: bool = False,
+                    what: str = "the image set") -> dict[str, Any]:
+    """Score uint8 images against ``reference``; returns the metrics plus their provenance."""
+    ex = extractor or load_extractor()
+    t0 = time.perf_counter()
+    imgs = check_images(images, what)
+    feats, probs = ex.extract(imgs, progress=progress)
+    fake = FeatureSet(feats, probs)
+    try:
+        values = compute_metrics(reference.features, fake, tuple(metrics), seed=seed)
+    except ValueError as e:  # too few samples for a metric, said by the metric itself
+        raise ConfigError(f"cannot score {what}: {e}") from None
+    return {
+        "metrics": values,
+        "extractor": {"name": ex.name, "sha256": ex.sha256},
+        "reference": {k: reference.info[k] for k in
+                      ("dataset", "split", "n", "of", "images_sha256", "verified")},
+        "n_real": int(reference.features.features.shape[0]),
+        "n_fake": int(imgs.shape[0]),
+        "seed": seed,
+        "seconds": round(time.perf_counter() - t0, 3),
+    }
+
+
+def evaluate_generator(G: nn.Module, z_dim: int, ec: EvalConfig, reference: Reference, *,
+                       extractor: Extractor | None = None, progress: bool = False
+                       ) -> dict[str, Any]:
+    """The one evaluation of a generator: training and ``ganscope eval`` both call this."""
+    t0 = time.perf_counter()
+    images = generate_for_eval(G, z_dim, ec.n, ec.seed, progress=progress)
+    rec = evaluate_images(images, reference, metrics=ec.metric_names(), seed=ec.seed,
+                          extractor=extractor, progress=progress, what="the generated set")
+    rec["seconds"] = round(time.perf_counter() - t0, 3)
+    return rec
+
+
+# --- runs ---------------------------------------------------------------------------------------
+
+
+def check_evaluable(cfg: RunConfig, run_name: str) -> None:
+    if cfg.data.name != "fashion-mnist":
+        raise ConfigError(
+            f"run '{run_name}' trains on {cfg.data.name}: `ganscope eval` measures Fashion-MNIST "
+            "runs with the shipped Fashion-MNIST extractor"
+        )
+
+
+def select_checkpoints(run: Run, which: str | int = "last") -> list[tuple[int, Path]]:
+    """(epoch, path) of the generators to evaluate: ``last``, ``all`` or one epoch number."""
+    from ganscope.latent.generate import available_epochs
+
+    eps = available_epochs(run)
+    if which == "all":
+        if not eps:
+            raise RunError(f"run '{run.name}' kept no per-epoch generators "
+                           "(train.save_generators=false): use --checkpoint last")
+        return [(e, run.generator_checkpoint(e)) for e in eps]
+    if which == "last":
+        if eps:
+            return [(eps[-1], run.generator_checkpoint(eps[-1]))]
+        if run.last_checkpoint.is_file():
+            return [(int(load_checkpoint(run.last_checkpoint)["epoch"]), run.last_checkpoint)]
+        raise RunError(f"run '{run.name}' has no checkpoint yet: let it finish an epoch, "
+                       f"or resume it with `ganscope train --resume {run.name}`")
+    try:
+        epoch = int(which)
+    except (TypeError, ValueError):
+        raise ConfigError(f"bad --checkpoint {which!r}: use last, all or an epoch number") from None
+    if not run.generator_checkpoint(epoch).is_file():
+        have = ", ".join(map(str, eps)) if eps else "none"
+        raise RunError(f"run '{run.name}' has no generator for epoch {epoch}: available {have}")
+    return [(epoch, run.generator_checkpoint(epoch))]
+
+
+def _file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def run_record(run: Run, epoch: int, checkpoint: Path, result: dict[str, Any],
+               source: str) -> dict[str, Any]:
+    """A metrics.jsonl line: the result plus which run, epoch and checkpoint file it measured."""
+    return {"time": now_iso(), "run": run.name, "epoch": epoch,
+            "checkpoint": str(checkpoint.relative_to(run.path)),
+            "checkpoint_sha256": _file_sha256(checkpoint), "source": source, **result}
+
+
+def comparable(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Two records measure on the same scale: same extractor, reference and sample sizes."""
+    return (a.get("extractor") == b.get("extractor") and a.get("n_fake") == b.get("n_fake")
+            and a.get("reference", {}).get("images_sha256")
+            == b.get("reference", {}).get("images_sha256"))
+
+
+def best_by_fid(records: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The lowest-FID record among those comparable with the latest one."""
+    withfid = [r for r in records if math.isfinite(r.get("metrics", {}).get("fid", math.nan))]
+    if not withfid:
+        return None
+    latest = withfid[-1]
+    return min((r for r in withfid if comparable(r, latest)), key=lambda r: r["metrics"]["fid"])
+
+
+def record_best(run: Run) -> dict[str, Any] | None:
+    """Store the best checkpoint by FID in meta.json (``best``) and return it."""
+    best = best_by_fid(run.read_metrics())
+    if best is None:
+        return None
+    entry = {"epoch": best["epoch"], "fid": best["metrics"]["fid"],
+             "checkpoint": best["checkpoint"]}
+    run.update_meta(best=entry)
+    return entry
+
+
+def evaluate_run(run: Run, which: str | int = "last", ec: EvalConfig | None = None, *,
+                 data_dir: str | None = None, progress: bool = False, save: bool = True
+                 ) -> list[dict[str, Any]]:
+    """Evaluate a run's checkpoint(s); append the records to its metrics.jsonl when ``save``."""
+    from ganscope.latent.generate import load_generator
+
+    cfg = run.config()
+    check_evaluable(cfg, run.name)
+    ec = ec or cfg.eval
+    chosen = select_checkpoints(run, which)
+    ex = load_extractor()
+    ref = reference_features(ec.reference, ec.n, data_dir or cfg.data.dir, extractor=ex,
+                             progress=progress)
+    records = []
+    for epoch, path in chosen:
+        G = load_generator(run, None if path == run.last_checkpoint else epoch)
+        res = evaluate_generator(G, cfg.model.z_dim, ec, ref, extractor=ex, progress=progress)
+        rec = run_record(run, epoch, path, res, source="eval")
+        records.append(rec)
+        if save:  # one at a time: an interrupted `--checkpoint all` keeps what it measured
+            run.append_metrics([rec])
+    if save:
+        record_best(run)
+    return records
