@@ -1,0 +1,95 @@
+"""Metrics by name over pre-extracted features (after stylegan2-ada-pytorch's ``metric_main``).
+
+Every metric is a plain function ``(real, fake, seed) -> {key: value}`` over two
+:class:`FeatureSet`; features are extracted once and shared by all metrics, and the real set's
+Gaussian stats can be supplied precomputed (cached) so FID does not refit them on every call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+from ganscope.metrics.classes import class_stats
+from ganscope.metrics.frechet import feature_stats, frechet_distance
+from ganscope.metrics.kid import kid
+from ganscope.metrics.prdc import prdc
+from ganscope.registry import Registry
+
+MetricValue = float | int | list
+MetricFn = Callable[["FeatureSet", "FeatureSet", int], dict[str, MetricValue]]
+
+METRICS: Registry[MetricFn] = Registry("metric")
+DEFAULT_METRICS: tuple[str, ...] = ("fid", "kid", "prdc", "classes")
+
+
+@dataclass
+class FeatureSet:
+    """Classifier features (N, D) of one image set, its softmax (N, C) if known, and optionally
+    precomputed ``mu``/``sigma`` (from :func:`feature_stats`) to reuse cached real stats."""
+
+    features: np.ndarray
+    probs: np.ndarray | None = None
+    mu: np.ndarray | None = None
+    sigma: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if np.ndim(self.features) != 2:
+            raise ValueError(f"features must be 2-D (N, D), got shape {np.shape(self.features)}")
+        n, d = np.shape(self.features)
+        if self.probs is not None and (np.ndim(self.probs) != 2 or np.shape(self.probs)[0] != n):
+            raise ValueError(f"probs must be (N={n}, C), got shape {np.shape(self.probs)}")
+        if (self.mu is None) != (self.sigma is None):
+            raise ValueError("give both mu and sigma, or neither")
+        if self.mu is not None and (np.shape(self.mu) != (d,) or np.shape(self.sigma) != (d, d)):
+            raise ValueError(
+                f"mu/sigma must be ({d},) and ({d}, {d}) to match the features, got "
+                f"{np.shape(self.mu)} and {np.shape(self.sigma)}"
+            )
+
+    @cached_property
+    def stats(self) -> tuple[np.ndarray, np.ndarray]:
+        """(mu, sigma) in float64: the precomputed ones if given, else fitted once and cached."""
+        if self.mu is not None and self.sigma is not None:
+            return (np.asarray(self.mu, dtype=np.float64), np.asarray(self.sigma, dtype=np.float64))
+        return feature_stats(self.features)
+
+
+@METRICS.register("fid")
+def _fid(real: FeatureSet, fake: FeatureSet, seed: int) -> dict[str, MetricValue]:
+    return {"fid": frechet_distance(*real.stats, *fake.stats)}
+
+
+@METRICS.register("kid")
+def _kid(real: FeatureSet, fake: FeatureSet, seed: int) -> dict[str, MetricValue]:
+    mean, std = kid(real.features, fake.features, seed=seed)
+    return {"kid": mean, "kid_std": std}
+
+
+@METRICS.register("prdc")
+def _prdc(real: FeatureSet, fake: FeatureSet, seed: int) -> dict[str, MetricValue]:
+    return dict(prdc(real.features, fake.features))
+
+
+@METRICS.register("classes")
+def _classes(real: FeatureSet, fake: FeatureSet, seed: int) -> dict[str, MetricValue]:
+    if fake.probs is None:
+        raise ValueError("the 'classes' metric needs the fake set's class probabilities (probs)")
+    return class_stats(fake.probs)
+
+
+def compute_metrics(real: FeatureSet, fake: FeatureSet, names: Sequence[str] = DEFAULT_METRICS,
+                    seed: int = 0) -> dict[str, MetricValue]:
+    """Run the named metrics in order and merge their outputs into one flat dict.
+
+    All names are resolved first, so a typo fails (ConfigError listing the valid names) before
+    any expensive metric runs.
+    """
+    fns = [METRICS.get(name) for name in names]
+    out: dict[str, MetricValue] = {}
+    for fn in fns:
+        out.update(fn(real, fake, seed))
+    return out
