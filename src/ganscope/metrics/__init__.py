@@ -1,0 +1,1 @@
+"""Quality metrics for generated images: a shipped feature extractor and metric functions."""
