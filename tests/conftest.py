@@ -72,7 +72,7 @@ def make_fmnist():
     return make
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def real_fmnist() -> Path:
     if not all((REAL_FMNIST / name).is_file() for name in fm.FILES.values()):
         pytest.skip(f"real Fashion-MNIST not installed in {REAL_FMNIST}")

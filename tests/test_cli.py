@@ -333,3 +333,119 @@ def test_unknown_output_type_is_refused_before_any_work(capsys, tmp_path):
     assert err == (f"error: unknown output type .jpg for {tmp_path / 'grid.jpg'}: use .png "
                    "(a grid) or .npy (raw uint8 images)\n")
     assert not (tmp_path / "grid.jpg").exists()
+
+
+# --- eval / compare / metrics -----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def evaluated(tmp_path_factory, data_dir):
+    """Two tiny runs; the first evaluated at every epoch by `ganscope eval`."""
+    runs = tmp_path_factory.mktemp("eval-runs")
+    cache = tmp_path_factory.mktemp("cache")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("GANSCOPE_CACHE", str(cache))
+    try:
+        for name, seed in (("a", 1), ("b", 2)):
+            assert main(["train", "e1-mlp", "--runs-dir", str(runs), "--data-dir", str(data_dir),
+                         "--name", name, "--seed", str(seed), "--set", "train.epochs=2",
+                         "--set", "train.batch_size=32", "--no-progress", "--no-plot"]) == 0
+    finally:
+        mp.undo()
+    return runs
+
+
+def test_eval_prints_a_table_and_appends_records(capsys, evaluated):
+    runs = evaluated
+    rc, out, err = run_cli(capsys, "eval", "a", "--runs-dir", str(runs), "--checkpoint", "all",
+                           "-n", "64")
+    assert rc == 0, err
+    lines = out.splitlines()
+    assert lines[0].split() == ["EPOCH", "FID", "KIDx1000", "PREC", "RECALL", "DENSITY", "COVER",
+                                "CLASSES", "CLASS_KL", "CONF"]
+    recs = Run(runs / "a").read_metrics()
+    assert [r["epoch"] for r in recs] == [1, 2]
+    for line, r in zip(lines[1:3], recs):
+        cells = line.split()
+        assert cells[0] == str(r["epoch"]) and cells[1] == f"{r['metrics']['fid']:.2f}"
+        assert cells[7] == str(r["metrics"]["classes_covered"])
+    assert lines[3].startswith("extractor fmnist-cnn-v1 (sha256 ")
+    assert lines[3].endswith("reference fashion-mnist test (64 images), 64 generated, seed 0")
+    best = Run(runs / "a").meta()["best"]
+    assert lines[4] == (f"saved to {runs / 'a' / 'metrics.jsonl'}; best FID {best['fid']:.2f} "
+                        f"at epoch {best['epoch']}")
+    # --json is the same records, machine-readable; --no-save leaves the file alone.
+    rc, out, _ = run_cli(capsys, "eval", "a", "--runs-dir", str(runs), "-n", "64", "--json",
+                         "--no-save")
+    assert json.loads(out)[0]["metrics"] == recs[1]["metrics"]
+    assert len(Run(runs / "a").read_metrics()) == 2
+    # The metrics figure comes with `plot` once a run has metrics.
+    rc, out, _ = run_cli(capsys, "plot", "a", "--runs-dir", str(runs))
+    assert rc == 0 and out.splitlines()[-1].endswith("figures/metrics.png")
+
+
+def test_eval_images_scores_any_image_set(capsys, tmp_path, data_dir):
+    imgs = np.random.default_rng(3).integers(0, 256, (40, 28, 28), dtype=np.uint8)
+    np.save(tmp_path / "x.npy", imgs)
+    rc, out, err = run_cli(capsys, "eval", "--images", str(tmp_path / "x.npy"), "--data-dir",
+                           str(data_dir), "--json", "--metrics", "fid,classes")
+    assert rc == 0, err
+    rec = json.loads(out)[0]
+    assert rec["images"] == str(tmp_path / "x.npy") and rec["n_fake"] == 40
+    assert set(rec["metrics"]) == {"fid", "class_hist", "classes_covered", "class_kl",
+                                   "confidence"}
+    rc, out, _ = run_cli(capsys, "eval", "--images", str(tmp_path / "x.npy"), "--data-dir",
+                         str(data_dir), "-n", "20", "--metrics", "fid")
+    assert out.splitlines()[0].split() == ["IMAGES", "FID"]
+    assert "20 generated" in out
+
+
+def test_compare_one_table_for_several_runs(capsys, evaluated):
+    runs = evaluated
+    assert main(["eval", "a", "--runs-dir", str(runs), "-n", "64", "--no-save"]) == 0
+    capsys.readouterr()
+    rc, out, err = run_cli(capsys, "compare", "a", "b", "--runs-dir", str(runs))
+    assert rc == 0, err
+    lines = out.splitlines()
+    assert lines[0].split()[:4] == ["RUN", "PRESET", "EPOCH", "FID"]
+    assert lines[0].split()[-2:] == ["BEST_FID@EP", "FLAGS"]
+    last = max(Run(runs / "a").read_metrics(), key=lambda r: r["epoch"])
+    assert lines[1].split()[:4] == ["a", "e1-mlp", str(last["epoch"]),
+                                    f"{last['metrics']['fid']:.2f}"]
+    assert lines[2].split()[:4] == ["b", "e1-mlp", "-", "-"]
+    assert lines[-1] == "note: run 'b' has no metrics yet: `ganscope eval b`"
+    rc, out, _ = run_cli(capsys, "compare", "a", "b", "--runs-dir", str(runs), "--json")
+    got = json.loads(out)
+    assert [g["run"] for g in got] == ["a", "b"] and got[1]["last"] is None
+
+
+def test_metrics_command_lists_names_and_extractor(capsys):
+    rc, out, _ = run_cli(capsys, "metrics", "--json")
+    info = json.loads(out)
+    assert info["metrics"] == ["classes", "fid", "kid", "prdc"]
+    assert info["extractor"] == "fmnist-cnn-v1" and len(info["sha256"]) == 64
+
+
+EVAL_ERRORS = [
+    (["eval"], "error: give a run to evaluate, or --images FILE.npy|DIR, but not both"),
+    (["eval", "nope"], "error: no run named 'nope' in {runs}: see `ganscope runs` for the list, or give "
+     "the run's path (or --runs-dir)"),
+    (["eval", "--images", "x.npy", "--no-save"],
+     "error: --checkpoint and --no-save apply to runs, not to --images"),
+    (["eval", "--images", "/nonexistent/x.npy"],
+     "error: image set /nonexistent/x.npy not found: give a .npy file or a folder of PNG images"),
+    (["eval", "--images", "/nonexistent/x.npy", "-n", "3"], "error: -n must be at least 10"),
+    (["eval", "--images", "/nonexistent/x.npy", "--metrics", "fid,isc"],
+     "error: unknown metric 'isc': choose one of classes, fid, kid, prdc"),
+    (["compare", "ghost"], "error: no run named 'ghost' in {runs}: see `ganscope runs` for the list, or give "
+     "the run's path (or --runs-dir)"),
+]
+
+
+@pytest.mark.parametrize("args,line", EVAL_ERRORS)
+def test_eval_errors_are_one_line_exit_2(capsys, tmp_path, args, line):
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    rc, out, err = run_cli(capsys, *args, "--runs-dir", str(runs))
+    assert (rc, out) == (2, "")
+    assert err == line.format(runs=runs) + "\n"

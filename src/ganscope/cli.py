@@ -311,8 +311,8 @@ def cmd_eval(a: argparse.Namespace) -> int:
 
         if a.checkpoint != "last" or a.no_save:
             raise UserError("--checkpoint and --no-save apply to runs, not to --images")
+        ec = _eval_config(a, EvalConfig())  # bad options fail before any file is read
         images = load_image_set(a.images)
-        ec = _eval_config(a, EvalConfig())
         if a.n is not None:
             images = images[:a.n]
         ref = reference_features(ec.reference, ec.n, a.data_dir, progress=True)

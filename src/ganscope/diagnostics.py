@@ -70,16 +70,25 @@ def _longest_true(mask: np.ndarray) -> tuple[int, int]:
 
 def check_d_wins(events: list[dict[str, Any]], d_output: str | None) -> Flag | None:
     """D(x) > 0.99 and D(G(z)) < 0.01 (running median) for >= 50 steps and >= 25 % of the run."""
-    if d_output not in (None, "probability") or not events:
+    if not events:
+        return None
+    return d_wins_from_arrays(np.array([e["step"] for e in events]),
+                              np.array([e["d_x"] for e in events], dtype=float),
+                              np.array([e["d_g_z"] for e in events], dtype=float), d_output)
+
+
+def d_wins_from_arrays(steps: np.ndarray, d_x: np.ndarray, d_g_z: np.ndarray,
+                       d_output: str | None) -> Flag | None:
+    """:func:`check_d_wins` on per-step arrays (what the plots already hold)."""
+    if d_output not in (None, "probability") or len(steps) == 0:
         return None  # a critic's raw scores have no 'outright' level
-    steps = np.array([e["step"] for e in events])
-    d_x = _trailing_median(np.array([e["d_x"] for e in events], dtype=float), D_WINS_SMOOTH)
-    d_g = _trailing_median(np.array([e["d_g_z"] for e in events], dtype=float), D_WINS_SMOOTH)
+    d_x = _trailing_median(d_x, D_WINS_SMOOTH)
+    d_g = _trailing_median(d_g_z, D_WINS_SMOOTH)
     start, length = _longest_true((d_x > D_WINS_HI) & (d_g < D_WINS_LO))
-    if length < max(D_WINS_MIN_STEPS, D_WINS_MIN_FRACTION * len(events)):
+    if length < max(D_WINS_MIN_STEPS, D_WINS_MIN_FRACTION * len(steps)):
         return None
     s0, s1 = int(steps[start]), int(steps[start + length - 1])
-    share = 100.0 * length / len(events)
+    share = 100.0 * length / len(steps)
     return Flag("d-wins",
                 f"D wins outright: mean D(x) > {D_WINS_HI} and D(G(z)) < {D_WINS_LO} for "
                 f"{length} steps ({share:.0f}% of the run) from step {s0}, so G gets almost no "

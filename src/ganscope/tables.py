@@ -21,4 +21,6 @@ def fmt_number(v: Any, spec: str = ".4f", scale: float = 1.0) -> str:
         return str(v)
     if not math.isfinite(v):
         return str(v)
+    if spec == "d":
+        return str(round(v * scale))
     return format(v * scale, spec)

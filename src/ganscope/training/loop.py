@@ -106,6 +106,7 @@ def train(run: Run, *, dataset: Dataset | None = None, resume: bool = False,
     cfg: RunConfig = run.config().validate()
     tc = cfg.train
     device = resolve_device(tc.device)
+    evaluator = _Evaluator(run, cfg) if cfg.eval.every > 0 else None
     data = dataset if dataset is not None else load_dataset(cfg.data)
     x_all = to_unit_range(data.images, device)
     n, bs = x_all.shape[0], tc.batch_size
@@ -117,7 +118,6 @@ def train(run: Run, *, dataset: Dataset | None = None, resume: bool = False,
             f"train.n_critic={tc.n_critic}; use more data or a smaller train.batch_size"
         )
 
-    evaluator = _Evaluator(run, cfg) if cfg.eval.every > 0 else None
     loss = build_loss(cfg.loss)
     torch.manual_seed(cfg.seed)
     G, D = build_models(cfg.model.name, cfg.model.z_dim, loss.sigmoid, cfg.model.init)

@@ -296,6 +296,12 @@ def make_d_outputs_figure(run: Run, curves: Curves | None = None) -> Figure:
     if kind == PROBABILITY:
         ax.axhline(0.5, color="0.3", ls="--", lw=1.0, label="0.5 (equilibrium)")
         ax.set_ylim(0.0, 1.0)
+        from ganscope.diagnostics import d_wins_from_arrays
+
+        flag = d_wins_from_arrays(c.steps, c.d_x, c.d_g_z, kind)
+        if flag is not None:  # say it on the figure: the curves alone look merely 'flat'
+            ax.axvspan(flag.start_step, flag.end_step, color="tab:red", alpha=0.08, lw=0,
+                       label="flag d-wins: D separates outright")
     else:
         _robust_ylim(ax, raws)
     _mark_epochs(ax, starts, nums, top_axis=True)
@@ -336,6 +342,12 @@ def plot_d_outputs(run: Run, curves: Curves | None = None) -> Path:
 
 
 def plot_run(run: Run) -> list[Path]:
-    """Both figures, reading the events once; RunError if the run has none yet."""
+    """Both curve figures (events read once), plus the metrics figure once the run has been
+    evaluated; RunError if the run has no events yet."""
     curves = load_curves(run)
-    return [plot_losses(run, curves), plot_d_outputs(run, curves)]
+    out = [plot_losses(run, curves), plot_d_outputs(run, curves)]
+    if run.read_metrics():
+        from ganscope.viz.metrics import plot_metrics
+
+        out.append(plot_metrics(run))
+    return out

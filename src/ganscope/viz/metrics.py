@@ -1,0 +1,89 @@
+"""Quality over training: FID, KID, precision/recall/density/coverage and class coverage per epoch.
+
+Reads the run's metrics.jsonl (the series comparable with its latest record, one point per
+epoch) and writes ``figures/metrics.png``; the best-FID epoch is marked on every panel, because
+"when was G best?" is the question this figure answers.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from ganscope.errors import RunError
+from ganscope.training.run import Run
+from ganscope.viz.curves import _preset, save_figure
+
+METRICS_FIGSIZE = (10.0, 6.5)
+_PRDC = (("precision", "tab:blue"), ("recall", "tab:orange"), ("density", "tab:green"),
+         ("coverage", "tab:purple"))
+
+
+def metric_series(run: Run) -> list[dict[str, Any]]:
+    from ganscope.diagnostics import _series
+
+    series = _series(run.read_metrics())
+    if not series:
+        raise RunError(f"run '{run.name}' has no metrics yet: `ganscope eval {run.name} "
+                       "--checkpoint all`, or train with --eval-every 1")
+    return series
+
+
+def make_metrics_figure(run: Run, series: list[dict[str, Any]] | None = None) -> Figure:
+    s = series if series is not None else metric_series(run)
+    ep = np.array([r["epoch"] for r in s])
+
+    def col(key: str, scale: float = 1.0) -> np.ndarray:
+        return np.array([r["metrics"].get(key, np.nan) * scale for r in s], dtype=float)
+
+    fig = Figure(figsize=METRICS_FIGSIZE, layout="constrained")
+    (a_fid, a_kid), (a_prdc, a_cls) = fig.subplots(2, 2, sharex=True)
+    fid = col("fid")
+    marker = "o" if len(ep) <= 40 else None
+    a_fid.plot(ep, fid, marker=marker, color="tab:blue", label="FID")
+    a_fid.set_ylabel("FID (lower is better)")
+    kid, kid_sd = col("kid", 1000.0), col("kid_std", 1000.0)
+    a_kid.plot(ep, kid, marker=marker, color="tab:red", label="KID x 1000")
+    a_kid.fill_between(ep, kid - kid_sd, kid + kid_sd, color="tab:red", alpha=0.15, lw=0,
+                       label="+-1 std over subsets")
+    a_kid.set_ylabel("KID x 1000 (lower is better)")
+    for key, colour in _PRDC:
+        a_prdc.plot(ep, col(key), marker=marker, color=colour, label=key)
+    a_prdc.set_ylabel("PRDC (k=5)")
+    a_prdc.set_ylim(bottom=0.0)
+    a_cls.plot(ep, col("classes_covered"), marker=marker, color="tab:brown",
+               label="classes covered")
+    a_cls.set_ylim(0, 10.5)
+    a_cls.set_ylabel("classes covered (of 10)")
+    conf = a_cls.twinx()
+    conf.plot(ep, col("confidence"), ls="--", color="0.4", label="mean confidence")
+    conf.set_ylim(0, 1.05)
+    conf.set_ylabel("mean classifier confidence")
+    if np.isfinite(fid).any():
+        b = int(ep[np.nanargmin(fid)])
+        for ax in (a_fid, a_kid, a_prdc, a_cls):
+            ax.axvline(b, color="tab:green", ls=":", lw=1.2)
+        a_fid.annotate(f"best FID {np.nanmin(fid):.2f} (epoch {b})", (b, np.nanmin(fid)),
+                       textcoords="offset points", xytext=(6, 8), fontsize="small")
+    for ax in (a_fid, a_kid, a_prdc, a_cls):
+        ax.grid(True, alpha=0.3)
+    for ax in (a_prdc, a_cls):
+        ax.set_xlabel("epoch")
+    a_kid.legend(fontsize="small")
+    a_prdc.legend(fontsize="small", ncol=2)
+    h1, l1 = a_cls.get_legend_handles_labels()
+    h2, l2 = conf.get_legend_handles_labels()
+    a_cls.legend(h1 + h2, l1 + l2, fontsize="small", loc="lower right")
+    r = s[-1]
+    fig.suptitle(f"{run.name} (preset {_preset(run)}): quality per epoch - {r['n_fake']} "
+                 f"generated vs {r['n_real']} real ({r['reference']['split']}), "
+                 f"{r['extractor']['name']} features")
+    return fig
+
+
+def plot_metrics(run: Run) -> Path:
+    """Write ``figures/metrics.png``; returns its path."""
+    return save_figure(make_metrics_figure(run), run.figures / "metrics.png")
