@@ -13,11 +13,14 @@ DEMO_RUN := e1-demo-$(shell date +%Y%m%d-%H%M%S)
 .PHONY: demo test setup data lint bench clean
 
 demo: setup data
-	$(BIN)/ganscope train e1-mlp --name $(DEMO_RUN)
+	$(BIN)/ganscope train e1-mlp --name $(DEMO_RUN) --eval-every 1
 	$(BIN)/ganscope generate $(DEMO_RUN) --seed 23231 -n 8 --out runs/$(DEMO_RUN)/figures/e3-seed23231.png
+	@echo
+	$(BIN)/ganscope compare $(DEMO_RUN)
 	@echo
 	@echo "E1 demo done. Run directory: runs/$(DEMO_RUN)"
 	@echo "  curves:       runs/$(DEMO_RUN)/figures/losses.png, d_outputs.png"
+	@echo "  metrics:      runs/$(DEMO_RUN)/metrics.jsonl, figures/metrics.png (FID, KID, PRDC, classes per epoch)"
 	@echo "  sample grids: runs/$(DEMO_RUN)/samples/epoch-0001.png ... epoch-0010.png"
 	@echo "  E3 grid:      runs/$(DEMO_RUN)/figures/e3-seed23231.png (torch.manual_seed(23231), 8 images)"
 

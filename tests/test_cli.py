@@ -361,7 +361,7 @@ def test_eval_prints_a_table_and_appends_records(capsys, evaluated):
                            "-n", "64")
     assert rc == 0, err
     lines = out.splitlines()
-    assert lines[0].split() == ["EPOCH", "FID", "KIDx1000", "PREC", "RECALL", "DENSITY", "COVER",
+    assert lines[0].split() == ["EPOCH", "FID", "KID", "PREC", "RECALL", "DENSITY", "COVER",
                                 "CLASSES", "CLASS_KL", "CONF"]
     recs = Run(runs / "a").read_metrics()
     assert [r["epoch"] for r in recs] == [1, 2]

@@ -9,7 +9,7 @@ from ganscope.tables import fmt_number
 # (result key, column title, format spec, scale)
 COLUMNS: tuple[tuple[str, str, str, float], ...] = (
     ("fid", "FID", ".2f", 1.0),
-    ("kid", "KIDx1000", ".2f", 1000.0),
+    ("kid", "KID", ".3f", 1.0),  # large here: 128-d features of norm ~23, not Inception's
     ("precision", "PREC", ".3f", 1.0),
     ("recall", "RECALL", ".3f", 1.0),
     ("density", "DENSITY", ".3f", 1.0),

@@ -45,11 +45,11 @@ def make_metrics_figure(run: Run, series: list[dict[str, Any]] | None = None) ->
     marker = "o" if len(ep) <= 40 else None
     a_fid.plot(ep, fid, marker=marker, color="tab:blue", label="FID")
     a_fid.set_ylabel("FID (lower is better)")
-    kid, kid_sd = col("kid", 1000.0), col("kid_std", 1000.0)
-    a_kid.plot(ep, kid, marker=marker, color="tab:red", label="KID x 1000")
+    kid, kid_sd = col("kid"), col("kid_std")
+    a_kid.plot(ep, kid, marker=marker, color="tab:red", label="KID")
     a_kid.fill_between(ep, kid - kid_sd, kid + kid_sd, color="tab:red", alpha=0.15, lw=0,
                        label="+-1 std over subsets")
-    a_kid.set_ylabel("KID x 1000 (lower is better)")
+    a_kid.set_ylabel("KID (lower is better)")
     for key, colour in _PRDC:
         a_prdc.plot(ep, col(key), marker=marker, color=colour, label=key)
     a_prdc.set_ylabel("PRDC (k=5)")
@@ -73,7 +73,7 @@ def make_metrics_figure(run: Run, series: list[dict[str, Any]] | None = None) ->
     for ax in (a_prdc, a_cls):
         ax.set_xlabel("epoch")
     a_kid.legend(fontsize="small")
-    a_prdc.legend(fontsize="small", ncol=2)
+    a_prdc.legend(fontsize="small", ncol=2, loc="best")
     h1, l1 = a_cls.get_legend_handles_labels()
     h2, l2 = conf.get_legend_handles_labels()
     a_cls.legend(h1 + h2, l1 + l2, fontsize="small", loc="lower right")
