@@ -162,7 +162,8 @@ def test_plot_command(capsys, trained):
 def test_models_and_show_model(capsys):
     rc, out, _ = run_cli(capsys, "models")
     assert rc == 0
-    assert [line.split()[0] for line in out.splitlines()] == ["cnn", "dcgan", "mlp", "tiny-cnn"]
+    assert [line.split()[0] for line in out.splitlines()] == ["cnn", "dcgan", "mlp", "mlp2d",
+                                                                  "tiny-cnn"]
     rc, out, _ = run_cli(capsys, "show-model", "mlp")
     assert out == (
         "Generator(\n"
@@ -229,7 +230,7 @@ ERROR_CASES = [
      "error: bad value for train.epochs: expected an integer, got 'ten' (in --set "
      "train.epochs=ten)"),
     (["train", "e1-mlp", "--set", "model.name=resnet"],
-     "error: unknown model 'resnet': choose one of cnn, dcgan, mlp, tiny-cnn"),
+     "error: unknown model 'resnet': choose one of cnn, dcgan, mlp, mlp2d, tiny-cnn"),
     (["train", "e1-mlp", "--set", "loss.name=ns"],
      "error: unknown loss 'ns': choose one of bce, hinge, lsgan, minimax, wgan, wgan-gp"),
     (["train", "e1-mlp", "--set", "optim.d.name=adamw"],
@@ -246,7 +247,7 @@ ERROR_CASES = [
      "error: no run named 'ghost' in {runs}: see `ganscope runs` for the list, or give the "
      "run's path (or --runs-dir)"),
     (["show-model", "vae"],
-     "error: unknown model 'vae': choose one of cnn, dcgan, mlp, tiny-cnn"),
+     "error: unknown model 'vae': choose one of cnn, dcgan, mlp, mlp2d, tiny-cnn"),
     (["train"],
      "error: give a preset name or a YAML config (see `ganscope presets`)"),
     (["frobnicate"],

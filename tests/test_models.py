@@ -105,15 +105,15 @@ Discriminator(
   )
 )"""
 
-ALL = ["cnn", "dcgan", "mlp", "tiny-cnn"]
+ALL = ["cnn", "dcgan", "mlp", "tiny-cnn"]  # the image models
 TANH = ["mlp", "cnn", "dcgan"]
 
 
 def test_registry():
-    assert MODELS.names() == ALL
+    assert MODELS.names() == sorted([*ALL, "mlp2d"])
     with pytest.raises(ConfigError) as excinfo:
         build_models("resnet")
-    assert str(excinfo.value) == "unknown model 'resnet': choose one of cnn, dcgan, mlp, tiny-cnn"
+    assert str(excinfo.value) == "unknown model 'resnet': choose one of cnn, dcgan, mlp, mlp2d, tiny-cnn"
 
 
 def test_mlp_prints_exactly_as_e1():
@@ -256,6 +256,40 @@ def test_dcgan_init_on_mlp_linear_layers():
     w = torch.cat([G.fc1.weight.flatten(), G.fc2.weight.flatten(), D.fc1.weight.flatten()])
     assert w.std().item() == pytest.approx(0.02, abs=0.0005)
     assert torch.count_nonzero(G.fc2.bias) == 0
+
+
+MLP2D_G = """\
+Sequential(
+  (0): Linear(in_features=2, out_features=512, bias=True)
+  (1): ReLU()
+  (2): Linear(in_features=512, out_features=256, bias=True)
+  (3): ReLU()
+  (4): Linear(in_features=256, out_features=2, bias=True)
+)"""
+MLP2D_D = """\
+Sequential(
+  (0): Linear(in_features=2, out_features=256, bias=True)
+  (1): ReLU()
+  (2): Linear(in_features=256, out_features=256, bias=True)
+  (3): ReLU()
+  (4): Linear(in_features=256, out_features=1, bias=True)
+  (5): Sigmoid()
+)"""
+
+
+def test_mlp2d_is_seed_004s_mlps_with_configurable_sizes():
+    G, D = build_models("mlp2d", z_dim=2)
+    assert str(G) == MLP2D_G and str(D) == MLP2D_D  # lab-spec E5
+    _, critic = build_models("mlp2d", z_dim=2, sigmoid=False)
+    assert str(critic) == MLP2D_D.replace("  (5): Sigmoid()\n", "")
+    G, D = build_models("mlp2d", z_dim=8, g_hidden=(64,), d_hidden=(32, 32, 32))
+    assert [m.out_features for m in G if isinstance(m, nn.Linear)] == [64, 2]
+    assert [m.out_features for m in D if isinstance(m, nn.Linear)] == [32, 32, 32, 1]
+    assert G(torch.randn(5, 8)).shape == (5, 2) and D(torch.randn(5, 2)).shape == (5, 1)
+    with pytest.raises(ConfigError) as e:
+        build_models("mlp", g_hidden=(64,))
+    assert str(e.value) == ("bad config: model 'mlp' has fixed layer sizes; model.g_hidden "
+                            "applies to mlp2d")
 
 
 def n_params(m: nn.Module) -> int:

@@ -37,6 +37,8 @@ class ModelConfig:
     name: str = "mlp"
     z_dim: int = 100
     init: str = "default"  # default (PyTorch's, as the seeds) | dcgan (N(0, 0.02))
+    g_hidden: tuple[int, ...] = ()  # mlp2d only: G's hidden widths, () = the seed's (512, 256)
+    d_hidden: tuple[int, ...] = ()  # mlp2d only: D's hidden widths, () = the seed's (256, 256)
 
 
 @dataclass
@@ -126,10 +128,12 @@ class RunConfig:
         """Check values that types alone cannot; raise ConfigError with the fix."""
         from ganscope.losses import LOSSES
         from ganscope.metrics.registry import METRICS
-        from ganscope.models import MODELS
+        from ganscope.models import MODELS, check_sizes
         from ganscope.optim import OPTIMIZERS
 
         MODELS.get(self.model.name)
+        check_sizes(self.model.name, {k: v for k, v in (("g_hidden", self.model.g_hidden),
+                                                        ("d_hidden", self.model.d_hidden)) if v})
         for m in self.eval.metric_names():
             METRICS.get(m)
         LOSSES.get(self.loss.name)
@@ -142,6 +146,8 @@ class RunConfig:
             (self.train.sample_every >= 1, "train.sample_every must be at least 1"),
             (self.train.n_samples >= 1, "train.n_samples must be at least 1"),
             (self.model.z_dim >= 1, "model.z_dim must be at least 1"),
+            (all(w >= 1 for w in self.model.g_hidden + self.model.d_hidden),
+             "model.g_hidden and model.d_hidden widths must be at least 1"),
             (self.model.init in ("default", "dcgan"), "model.init must be 'default' or 'dcgan'"),
             (self.data.split in ("train", "test"), "data.split must be 'train' or 'test'"),
             (self.data.limit is None or self.data.limit >= 1, "data.limit must be at least 1"),
@@ -192,6 +198,8 @@ def _type_name(tp: Any) -> str:
     origin = typing.get_origin(tp)
     if origin in (Union, types.UnionType):
         return " or ".join(_type_name(a) if a is not type(None) else "null" for a in typing.get_args(tp))
+    if origin is tuple and typing.get_args(tp)[-1] is Ellipsis:
+        return "a list of integers"
     if origin is tuple:
         return f"a list of {len(typing.get_args(tp))} numbers"
     return str(tp)
@@ -212,6 +220,10 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
             except ConfigError:
                 continue
         raise ConfigError(f"bad value for {key}: expected {_type_name(tp)}, got {value!r}")
+    if origin is tuple and typing.get_args(tp)[-1] is Ellipsis:  # tuple[int, ...]
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"bad value for {key}: expected {_type_name(tp)}, got {value!r}")
+        return tuple(_coerce(v, typing.get_args(tp)[0], key) for v in value)
     if origin is tuple:
         args = typing.get_args(tp)
         if not isinstance(value, (list, tuple)) or len(value) != len(args):

@@ -52,7 +52,8 @@ def load_generator(run: Run, epoch: int | None = None, device: str | torch.devic
             have = ", ".join(map(str, eps)) if eps else "none"
             raise RunError(f"run '{run.name}' has no generator for epoch {epoch}: available {have}")
     ck = load_checkpoint(path)
-    G, _ = build_models(cfg.model.name, cfg.model.z_dim)
+    G, _ = build_models(cfg.model.name, cfg.model.z_dim, g_hidden=cfg.model.g_hidden,
+                        d_hidden=cfg.model.d_hidden)
     try:
         G.load_state_dict(ck["G"])
     except (KeyError, RuntimeError) as e:

@@ -1,4 +1,4 @@
-"""Model registry: each entry builds a (Generator, Discriminator) pair for 1x28x28 images.
+"""Model registry: each entry builds a (Generator, Discriminator) pair (1x28x28 images or 2-D points).
 
 Builders take the latent size and whether D should end in a sigmoid (BCE-type losses want
 probabilities, Wasserstein/hinge/LS losses want raw scores). Importing this package registers
@@ -7,12 +7,14 @@ the seeds' nets.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
+from ganscope.errors import ConfigError
 from ganscope.registry import Registry
 
 
@@ -33,14 +35,29 @@ def register_model(name: str, summary: str):
     return deco
 
 
-def build_models(name: str, z_dim: int = 100, sigmoid: bool = True, init: str = "default"
+def build_models(name: str, z_dim: int = 100, sigmoid: bool = True, init: str = "default",
+                 g_hidden: tuple[int, ...] = (), d_hidden: tuple[int, ...] = ()
                  ) -> tuple[nn.Module, nn.Module]:
-    """Build G and D; ``init='dcgan'`` re-initialises them as in the DCGAN paper."""
-    g, d = MODELS.get(name).build(z_dim, sigmoid)
+    """Build G and D; ``init='dcgan'`` re-initialises them as in the DCGAN paper.
+
+    ``g_hidden``/``d_hidden`` resize the hidden layers of models that take them (mlp2d); the
+    seeds' image models have fixed, pinned shapes.
+    """
+    spec = MODELS.get(name)
+    sizes = {k: v for k, v in (("g_hidden", g_hidden), ("d_hidden", d_hidden)) if v}
+    check_sizes(name, sizes)
+    g, d = spec.build(z_dim, sigmoid, **sizes)
     if init == "dcgan":
         g.apply(dcgan_init)
         d.apply(dcgan_init)
     return g, d
+
+
+def check_sizes(name: str, sizes: dict[str, tuple[int, ...]]) -> None:
+    """ConfigError when hidden sizes are given to a model whose layer sizes are fixed."""
+    if sizes and "g_hidden" not in inspect.signature(MODELS.get(name).build).parameters:
+        raise ConfigError(f"bad config: model '{name}' has fixed layer sizes; "
+                          f"model.{next(iter(sizes))} applies to mlp2d")
 
 
 @torch.no_grad()
@@ -55,4 +72,4 @@ def dcgan_init(m: nn.Module) -> None:
         nn.init.zeros_(m.bias)
 
 
-from ganscope.models import conv, mlp  # noqa: E402,F401  (registers the models)
+from ganscope.models import conv, mlp, mlp2d  # noqa: E402,F401  (registers the models)

@@ -120,7 +120,8 @@ def train(run: Run, *, dataset: Dataset | None = None, resume: bool = False,
 
     loss = build_loss(cfg.loss)
     torch.manual_seed(cfg.seed)
-    G, D = build_models(cfg.model.name, cfg.model.z_dim, loss.sigmoid, cfg.model.init)
+    G, D = build_models(cfg.model.name, cfg.model.z_dim, loss.sigmoid, cfg.model.init,
+                        cfg.model.g_hidden, cfg.model.d_hidden)
     G.to(device)
     D.to(device)
     # Without BatchNorm, D treats each sample independently, so scoring real and fake in one
