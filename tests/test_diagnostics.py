@@ -48,6 +48,14 @@ def test_d_wins_ignores_short_spikes_critics_and_healthy_runs():
     d_g = [0.0001] * 150 + [0.3] + [0.0001] * 149
     f = check_d_wins(events(d_x, d_g), "probability")
     assert f is not None and f.end_step - f.start_step + 1 >= 250
+    # Brief recoveries (here 15 steps where G scores) do not end the stretch ...
+    d_g = [0.4] * 20 + [0.0001] * 100 + [0.3] * 15 + [0.0001] * 165
+    f = check_d_wins(events([0.9999] * 300, d_g), "probability")
+    assert f.start_step <= 30 and f.end_step == 300
+    # ... but a real one (60 steps) does: the longest stretch is then the later one.
+    d_g = [0.4] * 20 + [0.0001] * 80 + [0.3] * 60 + [0.0001] * 140
+    f = check_d_wins(events([0.9999] * 300, d_g), "probability")
+    assert 160 <= f.start_step <= 170 and f.end_step == 300
     # Critic scores have no 'outright' level.
     assert check_d_wins(events([5.0] * 300, [-5.0] * 300), "raw critic score") is None
 

@@ -26,6 +26,7 @@ from ganscope.training.run import Run
 # stretch; flagged when the stretch is long in absolute and in relative terms.
 D_WINS_HI, D_WINS_LO = 0.99, 0.01
 D_WINS_SMOOTH = 10
+D_WINS_GAP = 25  # brief recoveries (a few batches where G scores) do not end a stretch
 D_WINS_MIN_STEPS = 50
 D_WINS_MIN_FRACTION = 0.25
 COLLAPSE_CLASS_DROP = 2  # classes covered lost since the peak
@@ -55,21 +56,31 @@ def _trailing_median(x: np.ndarray, w: int) -> np.ndarray:
     return np.median(np.lib.stride_tricks.sliding_window_view(padded, w), axis=1)
 
 
-def _longest_true(mask: np.ndarray) -> tuple[int, int]:
-    """(start, length) of the longest run of True values; (0, 0) when there is none."""
-    best_start, best_len, start = 0, 0, None
+def _longest_true(mask: np.ndarray, max_gap: int = 0) -> tuple[int, int]:
+    """(start, length) of the longest run of True values, where gaps of at most ``max_gap``
+    False values inside a run are bridged; (0, 0) when there is none."""
+    runs, start = [], None
     for i, v in enumerate(np.append(mask, False)):
         if v and start is None:
             start = i
         elif not v and start is not None:
-            if i - start > best_len:
-                best_start, best_len = start, i - start
+            runs.append([start, i])
             start = None
-    return best_start, best_len
+    merged: list[list[int]] = []
+    for r in runs:
+        if merged and r[0] - merged[-1][1] <= max_gap:
+            merged[-1][1] = r[1]
+        else:
+            merged.append(r)
+    if not merged:
+        return 0, 0
+    s0, s1 = max(merged, key=lambda r: r[1] - r[0])
+    return s0, s1 - s0
 
 
 def check_d_wins(events: list[dict[str, Any]], d_output: str | None) -> Flag | None:
-    """D(x) > 0.99 and D(G(z)) < 0.01 (running median) for >= 50 steps and >= 25 % of the run."""
+    """D(x) > 0.99 and D(G(z)) < 0.01 (running median; recoveries of up to 25 steps bridged)
+    for >= 50 steps and >= 25 % of the run."""
     if not events:
         return None
     return d_wins_from_arrays(np.array([e["step"] for e in events]),
@@ -84,7 +95,7 @@ def d_wins_from_arrays(steps: np.ndarray, d_x: np.ndarray, d_g_z: np.ndarray,
         return None  # a critic's raw scores have no 'outright' level
     d_x = _trailing_median(d_x, D_WINS_SMOOTH)
     d_g = _trailing_median(d_g_z, D_WINS_SMOOTH)
-    start, length = _longest_true((d_x > D_WINS_HI) & (d_g < D_WINS_LO))
+    start, length = _longest_true((d_x > D_WINS_HI) & (d_g < D_WINS_LO), D_WINS_GAP)
     if length < max(D_WINS_MIN_STEPS, D_WINS_MIN_FRACTION * len(steps)):
         return None
     s0, s1 = int(steps[start]), int(steps[start + length - 1])
