@@ -190,13 +190,12 @@ def test_training_eval_equals_offline_eval_and_does_not_change_training(tmp_path
     assert with_eval.meta()["best"]["epoch"] in (1, 2)
 
 
-def test_eval_every_on_a_non_fashion_mnist_run_fails_before_training(tmp_path):
+def test_eval_every_on_a_non_fashion_mnist_run_fails_before_training(tmp_path, monkeypatch):
     from ganscope.data import DATASETS
 
     cfg = apply_overrides(RunConfig(), ["eval.every=1", "train.epochs=1"])
     cfg.data.name = "faces-test"
-    if "faces-test" not in DATASETS:
-        DATASETS.register("faces-test")(lambda c: None)
+    monkeypatch.setitem(DATASETS._items, "faces-test", lambda c: None)
     run = Run.create(cfg, tmp_path / "runs", "f")
     with pytest.raises(ConfigError) as e:
         train(run, progress=False)

@@ -98,6 +98,24 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("runs", nargs="+", metavar="RUN", help="run names or paths")
     c.add_argument("--json", action="store_true")
 
+    l2 = sub.add_parser("lab2d", parents=[runs], help="E5: GAN / WGAN / WGAN-GP x Adam / RMSprop on 2-D points, "
+                                      "over seeds")
+    l2.add_argument("--data", default="ring8",
+                    help="ring8, grid25, swissroll, spiral, moons, circles (NAME:key=value,...) "
+                         "or points:FILE (default ring8)")
+    l2.add_argument("--losses", default="gan,wgan,wgan-gp", help="default gan,wgan,wgan-gp")
+    l2.add_argument("--optims", default="adam,rmsprop", help="default adam,rmsprop")
+    l2.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 per cell (default 3)")
+    l2.add_argument("--steps", type=int, default=1000,
+                    help="generator steps per run (default 1000)")
+    l2.add_argument("--setup", choices=["literature", "same"], default="literature",
+                    help="each objective's published optimiser settings, or the seed's one "
+                         "setting for all (default literature)")
+    l2.add_argument("--workers", type=int, help="parallel processes (default: one per core)")
+    l2.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a config value in every cell, e.g. --set data.n_points=5000")
+    l2.add_argument("--out", help="comparison directory (default: RUNS_DIR/lab2d-DATA)")
+
     me = sub.add_parser("metrics", help="list the registered metrics and the extractor")
     me.add_argument("--json", action="store_true")
 
@@ -136,7 +154,7 @@ def cmd_train(a: argparse.Namespace) -> int:
             )
         run = resolve_run(a.resume, a.runs_dir)
         cfg = apply_overrides(run.config(), a.overrides).validate()
-        dataset = load_dataset(cfg.data)
+        dataset = load_dataset(cfg.data, cfg.seed)
         if a.overrides:  # only now: a data error must leave the run as it was
             from ganscope.config import save_yaml
             from ganscope.training.run import atomic_write_text
@@ -159,7 +177,7 @@ def cmd_train(a: argparse.Namespace) -> int:
         if a.data_dir:
             cfg.data.dir = str(Path(a.data_dir).resolve())
         cfg.validate()
-        dataset = load_dataset(cfg.data)  # before the run dir exists: a data error leaves nothing
+        dataset = load_dataset(cfg.data, cfg.seed)  # before the run dir exists: a data error leaves nothing
         run = Run.create(cfg, a.runs_dir, a.name)
         resume = False
     try:
@@ -382,6 +400,51 @@ def cmd_compare(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_lab2d(a: argparse.Namespace) -> int:
+    import time
+
+    from ganscope.lab2d.matrix import (
+        LOSS_NAMES,
+        OPTIMS,
+        Cell,
+        cell_gifs,
+        matrix_figure,
+        parse_list,
+        run_matrix,
+        summarize,
+        table_rows,
+        write_tables,
+    )
+    from ganscope.tables import format_table
+    from ganscope.training.run import runs_root
+
+    losses = parse_list(a.losses, list(LOSS_NAMES), "loss")
+    optims = parse_list(a.optims, list(OPTIMS), "optimiser")
+    if a.seeds < 1 or a.steps < 1:
+        raise UserError("--seeds and --steps must be at least 1")
+    if a.workers is not None and a.workers < 1:
+        raise UserError("--workers must be at least 1")
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", a.data)[:60]
+    out = Path(a.out) if a.out else runs_root(a.runs_dir) / f"lab2d-{safe}"
+    cells = [Cell(lo, op) for lo in losses for op in optims]
+    t0 = time.perf_counter()
+    runs = run_matrix(out, a.data, cells, list(range(a.seeds)), a.steps, a.setup, a.workers,
+                      extra=a.overrides)
+    summary = summarize(runs)
+    summary.update({"data": a.data, "steps": a.steps, "setup": a.setup, "seeds": a.seeds,
+                    "seconds": round(time.perf_counter() - t0, 1)})
+    paths = write_tables(out, summary)
+    fig = matrix_figure(runs, out, seed=0)
+    gifs = cell_gifs(runs, out)
+    head, rows = table_rows(summary)
+    print(format_table(head, rows))
+    print(f"mean ± std over {a.seeds} seeds, {a.steps} generator steps, {a.setup} settings; "
+          "* = best cell per metric")
+    print(f"wrote {out}: {', '.join(p.name for p in paths)}, {fig.name}, {len(gifs)} GIFs, "
+          f"runs/ ({len(runs)} runs) in {summary['seconds']:.0f} s")
+    return 0
+
+
 def cmd_metrics(a: argparse.Namespace) -> int:
     from ganscope.metrics.extractor import EXTRACTOR_NAME, WEIGHTS_SHA256
     from ganscope.metrics.registry import METRICS
@@ -431,7 +494,7 @@ def cmd_presets(a: argparse.Namespace) -> int:
 
 
 COMMANDS = {"train": cmd_train, "runs": cmd_runs, "plot": cmd_plot, "generate": cmd_generate,
-            "eval": cmd_eval, "compare": cmd_compare, "metrics": cmd_metrics,
+            "eval": cmd_eval, "compare": cmd_compare, "metrics": cmd_metrics, "lab2d": cmd_lab2d,
             "models": cmd_models, "show-model": cmd_show_model, "presets": cmd_presets}
 
 

@@ -30,6 +30,7 @@ class DataConfig:
     split: str = "train"  # train | test
     dir: str | None = None  # overrides the search order (also --data-dir)
     limit: int | None = None  # use only the first N images (quick runs, tests)
+    n_points: int = 20000  # point sets (ring8, grid25, ...): how many points to draw
 
 
 @dataclass
@@ -151,6 +152,7 @@ class RunConfig:
             (self.model.init in ("default", "dcgan"), "model.init must be 'default' or 'dcgan'"),
             (self.data.split in ("train", "test"), "data.split must be 'train' or 'test'"),
             (self.data.limit is None or self.data.limit >= 1, "data.limit must be at least 1"),
+            (self.data.n_points >= 1, "data.n_points must be at least 1"),
             (self.train.device in ("cpu", "cuda", "auto"), "train.device must be cpu, cuda or auto"),
             (self.loss.clip > 0, "loss.clip must be positive"),
             (self.loss.gp_lambda >= 0, "loss.gp_lambda must be >= 0"),

@@ -1,12 +1,15 @@
-"""Dataset registry: each loader returns the whole split as one uint8 tensor plus provenance.
+"""Dataset registry: each loader returns the whole data set as one tensor plus provenance.
 
-The training loop scales to [-1, 1] once, on the device, instead of per sample through PIL.
+Images are uint8 (N, C, H, W) that the training loop scales to [-1, 1] once, on the device,
+instead of per sample through PIL. Point sets (the 2-D lab) are float32 (N, 2) used as they are;
+``data.name`` is then a point-set spec: ``ring8``, ``ring8:radius=1.5``, ``points:FILE``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -16,9 +19,17 @@ from ganscope.registry import Registry
 
 @dataclass
 class Dataset:
-    images: torch.Tensor  # uint8 (N, C, H, W)
+    images: torch.Tensor  # uint8 (N, C, H, W) images, or float32 (N, 2) points
     labels: torch.Tensor | None
     source: dict
+    kind: str = "images"  # images | points
+    point_set: Any = None  # ganscope.data.points.PointSet for points: modes, std, spec
+
+    def training_tensor(self, device: str | torch.device = "cpu") -> torch.Tensor:
+        """What G learns to produce, as float32 on ``device``: images in [-1, 1], points as is."""
+        if self.kind == "points":
+            return self.images.to(device=device, dtype=torch.float32)
+        return to_unit_range(self.images, device)
 
 
 DATASETS: Registry[Callable[[DataConfig], Dataset]] = Registry("dataset")
@@ -32,7 +43,32 @@ def _fashion_mnist(cfg: DataConfig) -> Dataset:
     return Dataset(ds.images.unsqueeze(1), ds.labels, ds.source)
 
 
-def load_dataset(cfg: DataConfig) -> Dataset:
+def is_point_spec(name: str) -> bool:
+    from ganscope.data.points import POINT_SETS
+
+    head = name.partition(":")[0].strip()
+    return head == "points" or head in POINT_SETS
+
+
+def load_dataset(cfg: DataConfig, seed: int = 0) -> Dataset:
+    """The data set of a config; point sets are drawn with ``seed`` (the run's seed)."""
+    if cfg.name not in DATASETS and is_point_spec(cfg.name):
+        from ganscope.data.points import load_points
+
+        ps = load_points(cfg.name, cfg.n_points, seed)
+        pts = torch.from_numpy(ps.points.astype("float32"))
+        if cfg.limit is not None:
+            pts = pts[:cfg.limit]
+        return Dataset(pts, None, {**ps.source, "n": int(pts.shape[0])}, kind="points",
+                       point_set=ps)
+    if cfg.name not in DATASETS:
+        from ganscope.data.points import POINT_SETS
+        from ganscope.errors import ConfigError
+
+        raise ConfigError(
+            f"unknown dataset {cfg.name!r}: choose one of {', '.join(DATASETS.names())}, a point "
+            f"set ({', '.join(POINT_SETS.names())}) or points:FILE"
+        )
     return DATASETS.get(cfg.name)(cfg)
 
 

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from ganscope.config import RunConfig
-from ganscope.data import Dataset, load_dataset, to_uint8, to_unit_range
+from ganscope.data import Dataset, load_dataset, to_uint8
 from ganscope.errors import ConfigError, TrainingInterrupted
 from ganscope.losses import build_loss
 from ganscope.models import build_models
@@ -98,23 +98,30 @@ def sample_images(G: nn.Module, z: torch.Tensor) -> torch.Tensor:
 
 
 def train(run: Run, *, dataset: Dataset | None = None, resume: bool = False,
-          progress: bool = True, should_stop: Callable[[int], bool] | None = None) -> Run:
+          progress: bool = True, should_stop: Callable[[int], bool] | None = None,
+          verbose: bool = True) -> Run:
     """Train the run described by ``run/config.yaml``; resume from its last checkpoint if asked.
 
-    ``should_stop(step)`` lets callers (tests, schedulers) interrupt exactly as Ctrl-C does.
+    ``should_stop(step)`` lets callers (tests, schedulers) interrupt exactly as Ctrl-C does;
+    ``verbose=False`` silences the per-evaluation lines (workers of a sweep).
     """
     cfg: RunConfig = run.config().validate()
     tc = cfg.train
     device = resolve_device(tc.device)
-    evaluator = _Evaluator(run, cfg) if cfg.eval.every > 0 else None
-    data = dataset if dataset is not None else load_dataset(cfg.data)
-    x_all = to_unit_range(data.images, device)
+    from ganscope.data import is_point_spec
+
+    points = is_point_spec(cfg.data.name) or (dataset is not None and dataset.kind == "points")
+    evaluator = _Evaluator(run, cfg, points, verbose) if cfg.eval.every > 0 else None
+    data = dataset if dataset is not None else load_dataset(cfg.data, cfg.seed)
+    x_all = data.training_tensor(device)
+    if evaluator is not None:
+        evaluator.data = data
     n, bs = x_all.shape[0], tc.batch_size
     n_batches = n // bs if tc.drop_last else math.ceil(n / bs)
     steps_per_epoch = n_batches // tc.n_critic
     if steps_per_epoch < 1:
         raise ConfigError(
-            f"bad config: {n} images make {n_batches} batches of {bs}, fewer than "
+            f"bad config: {n} samples make {n_batches} batches of {bs}, fewer than "
             f"train.n_critic={tc.n_critic}; use more data or a smaller train.batch_size"
         )
 
@@ -245,7 +252,7 @@ def train(run: Run, *, dataset: Dataset | None = None, resume: bool = False,
                             f"D {ld:.3f} G {lg:.3f}", refresh=False)
                         bar.update(epoch * steps_per_epoch + k + 1 - bar.n)
                 flush(epoch, steps_per_epoch)
-                _end_of_epoch(run, cfg, epoch, G, fixed_z)
+                _end_of_epoch(run, cfg, epoch, G, fixed_z, D, data, loss.sigmoid)
                 checkpoint(epoch + 1, 0, data_gen.get_state())
                 if evaluator is not None and evaluator.due(epoch + 1):
                     evaluator(epoch + 1, G, bar)
@@ -266,12 +273,25 @@ def train(run: Run, *, dataset: Dataset | None = None, resume: bool = False,
     return run
 
 
-def _end_of_epoch(run: Run, cfg: RunConfig, epoch: int, G: nn.Module, fixed_z: torch.Tensor
-                  ) -> None:
+def _end_of_epoch(run: Run, cfg: RunConfig, epoch: int, G: nn.Module, fixed_z: torch.Tensor,
+                  D: nn.Module, data: Dataset, probability: bool) -> None:
     tc = cfg.train
     if (epoch + 1) % tc.sample_every == 0 or epoch + 1 == tc.epochs:
-        save_grid(sample_images(G, fixed_z), run.sample_grid(epoch + 1),
-                  nrow=int(math.ceil(math.sqrt(tc.n_samples))))
+        if data.kind == "points":  # the points over the target, on D's surface
+            from ganscope.lab2d.plots import figure_png, snapshot_figure
+            from ganscope.training.run import atomic_write_bytes
+
+            with torch.no_grad():
+                was = G.training
+                G.eval()
+                fake = G(fixed_z).float().cpu().numpy()
+                G.train(was)
+            fig = snapshot_figure(data.images.numpy(), fake, D, probability,
+                                  f"{run.name}: epoch {epoch + 1}")
+            atomic_write_bytes(run.sample_grid(epoch + 1), figure_png(fig))
+        else:
+            save_grid(sample_images(G, fixed_z), run.sample_grid(epoch + 1),
+                      nrow=int(math.ceil(math.sqrt(tc.n_samples))))
     if tc.save_generators:
         atomic_torch_save({"format": CHECKPOINT_FORMAT, "G": G.state_dict(), "epoch": epoch + 1,
                            "model": cfg.model.name, "z_dim": cfg.model.z_dim},
@@ -285,12 +305,15 @@ class _Evaluator:
     streams untouched: a run with evaluation trains the same weights as one without.
     """
 
-    def __init__(self, run: Run, cfg: RunConfig) -> None:
+    def __init__(self, run: Run, cfg: RunConfig, points: bool = False,
+                 verbose: bool = True) -> None:
         from ganscope.metrics.evaluate import check_evaluable
 
-        check_evaluable(cfg, run.name)  # before any training, not after the first epoch
-        self.run, self.cfg = run, cfg
+        if not points:
+            check_evaluable(cfg, run.name)  # before any training, not after the first epoch
+        self.run, self.cfg, self.points, self.verbose = run, cfg, points, verbose
         self.reference = None
+        self.data: Dataset | None = None
 
     def due(self, epoch: int) -> bool:
         return epoch % self.cfg.eval.every == 0 or epoch == self.cfg.train.epochs
@@ -304,21 +327,31 @@ class _Evaluator:
         )
 
         ec = self.cfg.eval
-        if self.reference is None:
-            self.reference = reference_features(ec.reference, ec.n, self.cfg.data.dir)
         ckpt = (self.run.generator_checkpoint(epoch) if self.cfg.train.save_generators
                 else self.run.last_checkpoint)
-        res = evaluate_generator(G, self.cfg.model.z_dim, ec, self.reference)
+        if self.points:
+            from ganscope.lab2d.evaluate import evaluate_points
+
+            assert self.data is not None
+            res = evaluate_points(G, self.cfg.model.z_dim, self.data.point_set,
+                                  self.data.images.numpy(), ec.n, ec.seed)
+        else:
+            if self.reference is None:
+                self.reference = reference_features(ec.reference, ec.n, self.cfg.data.dir)
+            res = evaluate_generator(G, self.cfg.model.z_dim, ec, self.reference)
         self.run.append_metrics([run_record(self.run, epoch, ckpt, res, source="train")])
         best = record_best(self.run)
         m = res["metrics"]
-        parts = [f"{k} {m[k]:.4g}" for k in ("fid", "kid", "precision", "recall", "coverage")
-                 if k in m]
+        parts = [f"{k} {m[k]:.4g}" for k in ("fid", "kid", "precision", "recall", "coverage",
+                                             "modes_covered", "hq_fraction", "reverse_kl",
+                                             "sliced_wasserstein") if k in m]
         if "classes_covered" in m:
             parts.append(f"classes {m['classes_covered']}")
         line = f"eval epoch {epoch}: " + ", ".join(parts) + f" ({res['seconds']:.1f} s)"
         if best is not None and best["epoch"] == epoch:
             line += " - best so far"
+        if not self.verbose:
+            return
         if bar is not None:
             bar.write(line, file=sys.stderr)
         else:

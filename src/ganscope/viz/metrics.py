@@ -34,6 +34,8 @@ def metric_series(run: Run) -> list[dict[str, Any]]:
 
 def make_metrics_figure(run: Run, series: list[dict[str, Any]] | None = None) -> Figure:
     s = series if series is not None else metric_series(run)
+    if "fid" not in s[-1]["metrics"]:
+        return make_points_metrics_figure(run, s)
     ep = np.array([r["epoch"] for r in s])
 
     def col(key: str, scale: float = 1.0) -> np.ndarray:
@@ -81,6 +83,49 @@ def make_metrics_figure(run: Run, series: list[dict[str, Any]] | None = None) ->
     fig.suptitle(f"{run.name} (preset {_preset(run)}): quality per epoch - {r['n_fake']} "
                  f"generated vs {r['n_real']} real ({r['reference']['split']}), "
                  f"{r['extractor']['name']} features")
+    return fig
+
+
+def make_points_metrics_figure(run: Run, s: list[dict[str, Any]]) -> Figure:
+    """The 2-D lab's metrics per epoch: mode coverage (mixtures) and distances to the target."""
+    ep = np.array([r["epoch"] for r in s])
+
+    def col(key: str) -> np.ndarray:
+        return np.array([r["metrics"].get(key, np.nan) for r in s], dtype=float)
+
+    mixture = "modes_covered" in s[-1]["metrics"]
+    fig = Figure(figsize=METRICS_FIGSIZE, layout="constrained")
+    axes = fig.subplots(2, 2, sharex=True).ravel()
+    marker = "o" if len(ep) <= 40 else None
+    if mixture:
+        k = s[-1]["metrics"].get("n_modes", np.nan)
+        axes[0].plot(ep, col("modes_covered"), marker=marker, label=">= 1 % of samples")
+        axes[0].plot(ep, col("modes_covered_any"), ls="--", label="any sample (lenient)")
+        axes[0].set_ylim(0, k + 0.5)
+        axes[0].set_ylabel(f"modes covered (of {k})")
+        axes[0].legend(fontsize="small")
+        axes[1].plot(ep, 100 * col("hq_fraction"), marker=marker, color="tab:green")
+        axes[1].set_ylim(0, 102)
+        axes[1].set_ylabel("% high-quality (within 3 std)")
+        axes[2].plot(ep, col("reverse_kl"), marker=marker, color="tab:red")
+        axes[2].set_ylabel("reverse KL of mode histogram")
+    else:
+        for ax in axes[:3]:
+            ax.set_visible(False)
+    dist = axes[3]
+    for key, colour in (("sliced_wasserstein", "tab:blue"), ("energy_distance", "tab:orange"),
+                        ("mmd_rbf", "tab:purple")):
+        dist.plot(ep, col(key), marker=marker, color=colour, label=key)
+    dist.set_yscale("symlog", linthresh=1e-3)
+    dist.set_ylabel("distance to target")
+    dist.legend(fontsize="small")
+    for ax in axes:
+        ax.grid(True, alpha=0.3)
+    for ax in axes[2:]:
+        ax.set_xlabel("epoch")
+    r = s[-1]
+    fig.suptitle(f"{run.name} (preset {_preset(run)}): {r['n_fake']} generated points vs "
+                 f"{r['reference']['dataset']}")
     return fig
 
 

@@ -1,0 +1,317 @@
+"""The 2-D lab's matrix: objectives x optimisers x seeds, trained by the one loop, compared.
+
+Each cell x seed is an ordinary run (its own run directory under ``OUT/runs/``), trained by
+``ganscope.training.loop.train`` in a pool of worker processes (one per core, one thread each:
+these nets are too small for intra-op threads to pay). The comparison reads only those run
+directories: final metrics per run, mean +- std over seeds per cell, the spread over the last
+quarter of training as stability, and which cell wins on each metric.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import statistics
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ganscope.config import RunConfig, apply_overrides
+from ganscope.errors import ConfigError
+from ganscope.training.run import Run, atomic_write_text
+
+LOSS_NAMES = {"gan": "bce", "wgan": "wgan", "wgan-gp": "wgan-gp"}
+OPTIMS = ("adam", "rmsprop")
+SETUPS = ("literature", "same")
+
+# The literature's settings per objective and optimiser (WGAN: Arjovsky et al. 2017, RMSprop
+# 5e-5, clip 0.01, n_critic 5; WGAN-GP: Gulrajani et al. 2017, Adam 1e-4, betas (0.5, 0.9),
+# n_critic 5, lambda 10; GAN: Adam 1e-4, beta1 0.5 as in DCGAN). Where the papers name no
+# setting (WGAN with Adam, GP with RMSprop), the objective's own learning rate and n_critic.
+LITERATURE: dict[tuple[str, str], list[str]] = {
+    ("gan", "adam"): ["optim.lr=1e-4", "optim.betas=[0.5,0.999]", "train.n_critic=1"],
+    ("gan", "rmsprop"): ["optim.lr=1e-4", "train.n_critic=1"],
+    ("wgan", "adam"): ["optim.lr=5e-5", "optim.betas=[0.5,0.9]", "train.n_critic=5",
+                       "loss.clip=0.01"],
+    ("wgan", "rmsprop"): ["optim.lr=5e-5", "train.n_critic=5", "loss.clip=0.01"],
+    ("wgan-gp", "adam"): ["optim.lr=1e-4", "optim.betas=[0.5,0.9]", "train.n_critic=5",
+                          "loss.gp_lambda=10"],
+    ("wgan-gp", "rmsprop"): ["optim.lr=1e-4", "train.n_critic=5", "loss.gp_lambda=10"],
+}
+# The seed's own set-up: one optimiser setting for every objective.
+SAME = ["optim.lr=1e-4", "optim.betas=[0.9,0.999]", "train.n_critic=1", "loss.clip=0.01",
+        "loss.gp_lambda=10"]
+
+BASE = [
+    "model.name=mlp2d", "model.z_dim=2", "data.n_points=20000", "train.batch_size=256",
+    "train.n_samples=1000", "train.save_generators=false", "eval.n=2000",
+]
+# metric -> (label, higher is better)
+TABLE_METRICS: dict[str, tuple[str, bool]] = {
+    "modes_covered": ("modes", True),
+    "modes_covered_any": ("modes (any)", True),
+    "hq_fraction": ("% HQ", True),
+    "reverse_kl": ("reverse KL", False),
+    "sliced_wasserstein": ("sliced W1", False),
+    "energy_distance": ("energy", False),
+    "mmd_rbf": ("MMD^2", False),
+}
+
+
+@dataclass(frozen=True)
+class Cell:
+    loss: str
+    optim: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.loss}-{self.optim}"
+
+
+def parse_list(text: str, allowed: Sequence[str], what: str) -> list[str]:
+    items = [t.strip() for t in text.split(",") if t.strip()]
+    bad = [t for t in items if t not in allowed]
+    if bad or not items:
+        raise ConfigError(f"unknown {what} {bad[0]!r}: choose from {', '.join(allowed)}" if bad
+                          else f"give at least one {what}: {', '.join(allowed)}")
+    return list(dict.fromkeys(items))
+
+
+def cell_config(data: str, cell: Cell, seed: int, steps: int, setup: str = "literature",
+                eval_points: int = 10, extra: Sequence[str] = ()) -> RunConfig:
+    """The run config of one cell and seed: ``steps`` generator steps, evaluated ~eval_points
+    times, snapshots at the same epochs."""
+    if setup not in SETUPS:
+        raise ConfigError(f"unknown setup {setup!r}: choose literature or same")
+    over = [*BASE, f"data.name={data}", f"loss.name={LOSS_NAMES[cell.loss]}",
+            f"optim.name={cell.optim}", f"seed={seed}"]
+    over += LITERATURE[(cell.loss, cell.optim)] if setup == "literature" else SAME
+    cfg = apply_overrides(RunConfig(), [*over, *extra])
+    n_batches = math.ceil(cfg.data.n_points / cfg.train.batch_size)
+    per_epoch = max(1, n_batches // cfg.train.n_critic)
+    epochs = max(1, math.ceil(steps / per_epoch))
+    every = max(1, epochs // eval_points)
+    cfg.train.epochs = epochs
+    cfg.train.sample_every = every
+    cfg.eval.every = every
+    cfg.preset = f"lab2d-{cell.name}"
+    return cfg.validate()
+
+
+def _train_one(run_dir: str) -> str:
+    """Worker: one run, one thread (the pool runs one process per core)."""
+    import torch
+
+    torch.set_num_threads(1)
+    from ganscope.training.loop import train
+
+    train(Run(run_dir), progress=False, verbose=False)
+    return run_dir
+
+
+def run_matrix(out: Path, data: str, cells: list[Cell], seeds: list[int], steps: int,
+               setup: str = "literature", workers: int | None = None,
+               progress: bool = True, extra: Sequence[str] = ()) -> list[Run]:
+    """Create and train every cell x seed under ``out/runs``; finished runs are kept, so an
+    interrupted matrix started again only trains what is missing. ``extra``: --set overrides
+    applied to every cell."""
+    # Data first: a bad spec or file fails before anything is written.
+    from ganscope.data import load_dataset
+
+    load_dataset(cell_config(data, cells[0], seeds[0], steps, setup, extra=extra).data, seeds[0])
+    out.mkdir(parents=True, exist_ok=True)
+    todo, runs = [], []
+    for cell in cells:
+        for seed in seeds:
+            cfg = cell_config(data, cell, seed, steps, setup, extra=extra)
+            path = out / "runs" / f"{cell.name}-s{seed}"
+            run = Run(path)
+            runs.append(run)
+            if path.exists() and run.meta().get("status") == "completed":
+                continue
+            if path.exists():
+                import shutil
+
+                shutil.rmtree(path)
+            Run.create(cfg, out / "runs", path.name)
+            todo.append(str(path))
+    workers = workers or os.cpu_count() or 1
+    from tqdm import tqdm
+
+    bar = tqdm(total=len(todo), desc="lab2d runs", unit="run", disable=not progress or not todo)
+    with ProcessPoolExecutor(max_workers=min(workers, max(1, len(todo)))) as pool:
+        futs = [pool.submit(_train_one, p) for p in todo]
+        for f in as_completed(futs):
+            f.result()
+            bar.update(1)
+    bar.close()
+    return runs
+
+
+# --- comparison ---------------------------------------------------------------------------------
+
+
+def _mean_std(vals: list[float]) -> tuple[float, float]:
+    vals = [v for v in vals if v is not None and math.isfinite(v)]
+    if not vals:
+        return math.nan, math.nan
+    return statistics.fmean(vals), (statistics.stdev(vals) if len(vals) > 1 else 0.0)
+
+
+def summarize(runs: list[Run]) -> dict[str, Any]:
+    """Per cell: mean/std over seeds of the final metrics, and the late-training spread."""
+    by_cell: dict[str, list[Run]] = {}
+    for r in runs:
+        by_cell.setdefault(r.config().preset.removeprefix("lab2d-"), []).append(r)
+    cells: dict[str, Any] = {}
+    for name, rs in by_cell.items():
+        finals: dict[str, list[float]] = {k: [] for k in TABLE_METRICS}
+        spread: dict[str, list[float]] = {k: [] for k in TABLE_METRICS}
+        for r in rs:
+            recs = sorted(r.read_metrics(), key=lambda x: x["epoch"])
+            if not recs:
+                continue
+            for k in TABLE_METRICS:
+                if k in recs[-1]["metrics"]:
+                    finals[k].append(recs[-1]["metrics"][k])
+                    late = [x["metrics"][k] for x in recs[-max(2, len(recs) // 4):]]
+                    spread[k].append(statistics.pstdev(late) if len(late) > 1 else 0.0)
+        cells[name] = {
+            "seeds": len(rs),
+            "final": {k: dict(zip(("mean", "std"), _mean_std(v))) for k, v in finals.items()
+                      if v},
+            "late_spread": {k: _mean_std(v)[0] for k, v in spread.items() if v},
+        }
+    winners = {}
+    for k, (_, higher) in TABLE_METRICS.items():
+        have = {c: v["final"][k]["mean"] for c, v in cells.items()
+                if k in v["final"] and math.isfinite(v["final"][k]["mean"])}
+        if len(set(have.values())) > 1:  # a tie across all cells names no winner
+            best = (max if higher else min)(have.values())
+            tied = [c for c, v in have.items() if v == best]
+            winners[k] = tied[0] if len(tied) == 1 else " = ".join(tied)
+    return {"cells": cells, "winners": winners}
+
+
+def _fmt(k: str, m: float, s: float) -> str:
+    if not math.isfinite(m):
+        return "-"
+    if k == "hq_fraction":
+        return f"{100 * m:.1f} ± {100 * s:.1f}"
+    if k.startswith("modes"):
+        return f"{m:.1f} ± {s:.1f}"
+    return f"{m:.3g} ± {s:.2g}"
+
+
+def table_rows(summary: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    keys = [k for k in TABLE_METRICS if any(k in c["final"] for c in summary["cells"].values())]
+    head = ["cell", "seeds", *[TABLE_METRICS[k][0] for k in keys], "late spread (sliced W1)"]
+    rows = []
+    for name, c in summary["cells"].items():
+        cells = [_fmt(k, c["final"][k]["mean"], c["final"][k]["std"]) if k in c["final"]
+                 else "-" for k in keys]
+        cells = [v + (" *" if name in summary["winners"].get(k, "").split(" = ") else "")
+                 for v, k in zip(cells, keys)]
+        sp = c["late_spread"].get("sliced_wasserstein", math.nan)
+        rows.append([name, str(c["seeds"]), *cells, "-" if not math.isfinite(sp) else f"{sp:.3g}"])
+    return head, rows
+
+
+def write_tables(out: Path, summary: dict[str, Any]) -> list[Path]:
+    head, rows = table_rows(summary)
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(head)
+    w.writerows(rows)
+    md = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    md += ["| " + " | ".join(r) + " |" for r in rows]
+    md.append("")
+    md.append("mean ± std over seeds of the final evaluation; * marks the best cell per metric.")
+    for k, cell in summary["winners"].items():
+        md.append(f"- {TABLE_METRICS[k][0]}: {cell}")
+    paths = [out / "table.csv", out / "table.md", out / "summary.json"]
+    atomic_write_text(paths[0], buf.getvalue())
+    atomic_write_text(paths[1], "\n".join(md) + "\n")
+    atomic_write_text(paths[2], json.dumps(summary, indent=2) + "\n")
+    return paths
+
+
+# --- figures ------------------------------------------------------------------------------------
+
+
+def _load_nets(run: Run):
+    from ganscope.losses import build_loss
+    from ganscope.models import build_models
+    from ganscope.training.run import load_checkpoint
+
+    cfg = run.config()
+    sigmoid = build_loss(cfg.loss).sigmoid
+    G, D = build_models(cfg.model.name, cfg.model.z_dim, sigmoid, g_hidden=cfg.model.g_hidden,
+                        d_hidden=cfg.model.d_hidden)
+    ck = load_checkpoint(run.last_checkpoint)
+    G.load_state_dict(ck["G"])
+    D.load_state_dict(ck["D"])
+    return G.eval(), D.eval(), sigmoid
+
+
+def matrix_figure(runs: list[Run], out: Path, seed: int | None = None) -> Path:
+    """Final point clouds of one seed per cell over the target, D's surface underneath."""
+    from matplotlib.figure import Figure
+
+    from ganscope.data import load_dataset
+    from ganscope.lab2d.evaluate import generate_points
+    from ganscope.lab2d.plots import draw_cell, figure_png, plot_extent
+
+    by_cell: dict[str, Run] = {}
+    for r in runs:
+        cfg = r.config()
+        if seed is None or cfg.seed == seed:
+            by_cell.setdefault(cfg.preset.removeprefix("lab2d-"), r)
+    names = list(by_cell)
+    ncols = min(3, len(names))
+    nrows = math.ceil(len(names) / ncols)
+    fig = Figure(figsize=(3.6 * ncols, 3.8 * nrows), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    first = by_cell[names[0]].config()
+    target = load_dataset(first.data, first.seed).images.numpy()
+    ext = plot_extent(target)
+    for ax, name in zip(axes, names):
+        run = by_cell[name]
+        cfg = run.config()
+        G, D, sigmoid = _load_nets(run)
+        fake = generate_points(G, cfg.model.z_dim, 1000, 0)
+        recs = run.read_metrics()
+        m = recs[-1]["metrics"] if recs else {}
+        sub = ""
+        if "modes_covered" in m:
+            sub = f"\n{m['modes_covered']}/{m['n_modes']} modes, {100 * m['hq_fraction']:.0f}% HQ"
+        draw_cell(ax, target, fake, D=D, probability=sigmoid, extent=ext,
+                  title=f"{name} (seed {cfg.seed}){sub}")
+    for ax in axes[len(names):]:
+        ax.set_visible(False)
+    fig.suptitle(f"{first.data.name}: final generated points (orange) over the target (grey); "
+                 "D / critic surface underneath")
+    path = out / "matrix.png"
+    from ganscope.training.run import atomic_write_bytes
+
+    atomic_write_bytes(path, figure_png(fig, dpi=90))
+    return path
+
+
+def cell_gifs(runs: list[Run], out: Path) -> list[Path]:
+    """One animated GIF per cell (its first seed), from the run's per-epoch snapshots."""
+    from ganscope.lab2d.plots import save_gif
+
+    done: dict[str, Path] = {}
+    for r in runs:
+        name = r.config().preset.removeprefix("lab2d-")
+        frames = sorted(r.samples.glob("epoch-*.png"))
+        if name in done or not frames:
+            continue
+        done[name] = save_gif(frames, out / "gifs" / f"{name}.gif")
+    return list(done.values())
