@@ -220,7 +220,8 @@ def test_resume_through_the_cli(capsys, tmp_path, data_dir, monkeypatch):
 ERROR_CASES = [
     (["train", "nope"],
      "error: unknown preset 'nope': choose one of e1-mlp, e2-cnn, e2-dcgan, e2-dcgan-fixed, "
-     "e2-tiny-cnn, "
+     "e2-tiny-cnn, e5-gan-adam, e5-gan-rmsprop, e5-wgan-adam, e5-wgan-gp-adam, "
+     "e5-wgan-gp-rmsprop, e5-wgan-rmsprop, "
      "or give a path to a YAML config"),
     (["train", "e1-mlp", "--set", "train.epoch=3"],
      "error: unknown config key 'train.epoch' in --set train.epoch=3: valid keys under 'train' "

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ganscope.config import RunConfig, apply_overrides
+from ganscope.config import RunConfig, apply_overrides, load_config
 from ganscope.errors import ConfigError
 from ganscope.training.run import Run, atomic_write_text
 
@@ -29,28 +29,12 @@ LOSS_NAMES = {"gan": "bce", "wgan": "wgan", "wgan-gp": "wgan-gp"}
 OPTIMS = ("adam", "rmsprop")
 SETUPS = ("literature", "same")
 
-# The literature's settings per objective and optimiser (WGAN: Arjovsky et al. 2017, RMSprop
-# 5e-5, clip 0.01, n_critic 5; WGAN-GP: Gulrajani et al. 2017, Adam 1e-4, betas (0.5, 0.9),
-# n_critic 5, lambda 10; GAN: Adam 1e-4, beta1 0.5 as in DCGAN). Where the papers name no
-# setting (WGAN with Adam, GP with RMSprop), the objective's own learning rate and n_critic.
-LITERATURE: dict[tuple[str, str], list[str]] = {
-    ("gan", "adam"): ["optim.lr=1e-4", "optim.betas=[0.5,0.999]", "train.n_critic=1"],
-    ("gan", "rmsprop"): ["optim.lr=1e-4", "train.n_critic=1"],
-    ("wgan", "adam"): ["optim.lr=5e-5", "optim.betas=[0.5,0.9]", "train.n_critic=5",
-                       "loss.clip=0.01"],
-    ("wgan", "rmsprop"): ["optim.lr=5e-5", "train.n_critic=5", "loss.clip=0.01"],
-    ("wgan-gp", "adam"): ["optim.lr=1e-4", "optim.betas=[0.5,0.9]", "train.n_critic=5",
-                          "loss.gp_lambda=10"],
-    ("wgan-gp", "rmsprop"): ["optim.lr=1e-4", "train.n_critic=5", "loss.gp_lambda=10"],
-}
-# The seed's own set-up: one optimiser setting for every objective.
+# Each cell's literature settings live in its preset, configs/e5-<loss>-<optim>.yaml (WGAN:
+# Arjovsky et al. 2017; WGAN-GP: Gulrajani et al. 2017; GAN: DCGAN's Adam). The seed's own
+# set-up instead used one optimiser setting for every objective:
 SAME = ["optim.lr=1e-4", "optim.betas=[0.9,0.999]", "train.n_critic=1", "loss.clip=0.01",
         "loss.gp_lambda=10"]
 
-BASE = [
-    "model.name=mlp2d", "model.z_dim=2", "data.n_points=20000", "train.batch_size=256",
-    "train.n_samples=1000", "train.save_generators=false", "eval.n=2000",
-]
 # metric -> (label, higher is better)
 TABLE_METRICS: dict[str, tuple[str, bool]] = {
     "modes_covered": ("modes", True),
@@ -88,10 +72,8 @@ def cell_config(data: str, cell: Cell, seed: int, steps: int, setup: str = "lite
     times, snapshots at the same epochs."""
     if setup not in SETUPS:
         raise ConfigError(f"unknown setup {setup!r}: choose literature or same")
-    over = [*BASE, f"data.name={data}", f"loss.name={LOSS_NAMES[cell.loss]}",
-            f"optim.name={cell.optim}", f"seed={seed}"]
-    over += LITERATURE[(cell.loss, cell.optim)] if setup == "literature" else SAME
-    cfg = apply_overrides(RunConfig(), [*over, *extra])
+    over = [f"data.name={data}", f"seed={seed}", *(SAME if setup == "same" else [])]
+    cfg = apply_overrides(load_config(f"e5-{cell.name}"), [*over, *extra])
     n_batches = math.ceil(cfg.data.n_points / cfg.train.batch_size)
     per_epoch = max(1, n_batches // cfg.train.n_critic)
     epochs = max(1, math.ceil(steps / per_epoch))
