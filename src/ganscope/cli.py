@@ -16,6 +16,8 @@ from pathlib import Path
 
 from ganscope import __version__
 from ganscope.errors import ConfigError, TrainingInterrupted, UserError
+from ganscope.latent.cli import add_parsers as add_latent_parsers
+from ganscope.latent.cli import run_latent
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
@@ -128,6 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--z-dim", type=int, default=100)
 
     sub.add_parser("presets", help="list the shipped presets")
+    add_latent_parsers(sub, runs)
     return p
 
 
@@ -495,7 +498,8 @@ def cmd_presets(a: argparse.Namespace) -> int:
 
 COMMANDS = {"train": cmd_train, "runs": cmd_runs, "plot": cmd_plot, "generate": cmd_generate,
             "eval": cmd_eval, "compare": cmd_compare, "metrics": cmd_metrics, "lab2d": cmd_lab2d,
-            "models": cmd_models, "show-model": cmd_show_model, "presets": cmd_presets}
+            "models": cmd_models, "show-model": cmd_show_model, "presets": cmd_presets,
+            "latent": run_latent}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,233 @@
+"""``ganscope latent edit|interp|walk``: E4's dimension edits, interpolation, class walks.
+
+Wired into the main parser with ``add_parsers(sub, runs_parent)`` and ``run_latent``. Library
+errors are UserErrors (one line, exit 2 in the main CLI); this module only parses and prints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+
+from ganscope.errors import UserError
+
+_NEG_HINT = ("write negative numbers with '=' so they are not read as options, "
+             "e.g. {flag}={example}")
+_EXAMPLES = {"--shift": "-10,0,10", "--set": "-1,5,10", "--steps": "-3:3:7"}
+
+
+def _latent_parser_class(base: type[argparse.ArgumentParser]) -> type[argparse.ArgumentParser]:
+    """``base`` (the main CLI's one-line parser) that explains `--shift -10,0,10`: argparse
+    takes '-10,0,10' for an option and only says 'expected one argument'."""
+
+    class LatentParser(base):  # type: ignore[misc, valid-type]
+        def error(self, message: str):  # type: ignore[override]
+            m = re.match(r"argument (--shift|--set|--steps): expected one argument", message)
+            if m:
+                flag = m.group(1)
+                raise UserError(f"{flag} needs a value; "
+                                + _NEG_HINT.format(flag=flag, example=_EXAMPLES[flag]))
+            return super().error(message)
+
+    return LatentParser
+
+
+def add_parsers(sub: argparse._SubParsersAction, runs_parent: argparse.ArgumentParser) -> None:
+    """Add ``latent`` with subcommands edit, interp and walk to the main CLI's subparsers."""
+    lat = sub.add_parser("latent", help="explore a run's latent space: edit dims (E4), "
+                                        "interpolate, walk along class directions")
+    lsub = lat.add_subparsers(dest="latent_command", metavar="SUBCOMMAND",
+                              parser_class=_latent_parser_class(type(lat)))
+
+    e = lsub.add_parser(
+        "edit", parents=[runs_parent],
+        help="E4: shift or set single latent dims, one grid per dim, change measured",
+        description="Shift or set chosen dims of z, generate, and write one grid per dim "
+                    "(rows: values, columns: samples) plus edits.png/.npy/.json. Note: "
+                    "negative numbers need '=': --shift=-10,0,10.")
+    e.add_argument("run", help="run name or path")
+    e.add_argument("--dims", metavar="D,D,...", help="latent dims to edit, e.g. 20,50,60,70,90")
+    mode = e.add_mutually_exclusive_group()
+    mode.add_argument("--shift", metavar="V,V,...",
+                      help="add each value to the dim, e.g. --shift=-10,0,10 (with '=', as "
+                           "values may start with '-')")
+    mode.add_argument("--set", metavar="V,V,...",
+                      help="set the dim to each value, e.g. --set=-1,5,10")
+    e.add_argument("--preset", metavar="NAME",
+                   help="a seed's own E4 choice: seed000, seed001, seed001-together, seed002, "
+                        "seed003 (fills dims, values, mode, seed and n)")
+    e.add_argument("--together", action="store_true",
+                   help="edit all dims in every row at once (what seed 001's code did)")
+    e.add_argument("--seed", type=int,
+                   help="z = torch.randn(N, z_dim) after torch.manual_seed(SEED) (default 23231)")
+    e.add_argument("-n", type=int, help="number of latent samples (default 8)")
+    e.add_argument("--z", metavar="FILE.npy", help="use these latents (N, z_dim) instead")
+    e.add_argument("--epoch", type=int, help="generator of this epoch (default: the latest)")
+    e.add_argument("--out", metavar="DIR",
+                   help="output folder (default RUN/figures/latent-edit-MODE-DIMS)")
+
+    i = lsub.add_parser(
+        "interp", parents=[runs_parent], help="interpolate between the latents of two seeds",
+        description="Images along the path from seed A's latent to seed B's (slerp or lerp).")
+    i.add_argument("run", help="run name or path")
+    i.add_argument("--from-seed", type=int, required=True, help="seed of the start latent")
+    i.add_argument("--to-seed", type=int, required=True, help="seed of the end latent")
+    i.add_argument("--steps", type=int, default=10, help="images per strip, ends included "
+                                                         "(default 10)")
+    i.add_argument("--method", choices=["slerp", "lerp"], default="slerp",
+                   help="spherical (default) or straight-line interpolation")
+    i.add_argument("-n", type=int, default=1,
+                   help="strips: pair i is sample i of each seed's randn(n, z_dim) (default 1)")
+    i.add_argument("--epoch", type=int, help="generator of this epoch (default: the latest)")
+    i.add_argument("--out", metavar="FILE.png",
+                   help="default RUN/figures/latent-interp-METHOD-FROM-TO.png")
+
+    w = lsub.add_parser(
+        "walk", parents=[runs_parent], help="walk samples along a class direction (A -> B)",
+        description="Find mean(z | B) - mean(z | A) with the shipped classifier, move samples "
+                    "along it and measure the class shares per step. Note: negative numbers "
+                    "need '=': --steps=-3:3:7.")
+    w.add_argument("run", help="run name or path")
+    w.add_argument("--from", dest="class_from", required=True, metavar="CLASS",
+                   help="start class: name (any case, e.g. shirt) or index 0..9")
+    w.add_argument("--to", dest="class_to", required=True, metavar="CLASS",
+                   help="target class, e.g. trouser")
+    w.add_argument("--steps", default="-3:3:7", metavar="START:STOP:COUNT|S,S,...",
+                   help="steps in units of the class-mean distance (default -3:3:7; "
+                        "write --steps=-2:2:5 with '=')")
+    w.add_argument("--seed", type=int, default=23231, help="seed of the walked samples "
+                                                           "(default 23231)")
+    w.add_argument("-n", type=int, default=8, help="walked samples (default 8)")
+    w.add_argument("--direction-n", type=int, default=2048,
+                   help="samples used to find the direction (default 2048)")
+    w.add_argument("--direction-seed", type=int, default=0,
+                   help="seed of those samples (default 0)")
+    w.add_argument("--epoch", type=int, help="generator of this epoch (default: the latest)")
+    w.add_argument("--out", metavar="FILE.png", help="default RUN/figures/latent-walk-A-B.png")
+
+
+# --- parsing values ---------------------------------------------------------------------------
+
+
+def parse_numbers(text: str, flag: str) -> list[float]:
+    """'-10,0,10' -> [-10.0, 0.0, 10.0]; anything else is one UserError line."""
+    try:
+        out = [float(p) for p in text.split(",")]
+    except ValueError:
+        raise UserError(f"{flag} must be numbers separated by commas, got '{text}'") from None
+    return out
+
+
+def parse_ints(text: str, flag: str) -> list[int]:
+    try:
+        return [int(p) for p in text.split(",")]
+    except ValueError:
+        raise UserError(f"{flag} must be integers separated by commas, got '{text}'") from None
+
+
+def parse_steps(text: str) -> list[float]:
+    """'START:STOP:COUNT' (evenly spaced, ends included) or 'S,S,...'."""
+    import numpy as np
+
+    bad = (f"--steps must be START:STOP:COUNT (e.g. -3:3:7) or numbers separated by commas, "
+           f"got '{text}'")
+    if ":" in text:
+        parts = text.split(":")
+        try:
+            start, stop, count = float(parts[0]), float(parts[1]), int(parts[2])
+        except (ValueError, IndexError):
+            raise UserError(bad) from None
+        if len(parts) != 3 or count < 1:
+            raise UserError(bad)
+        return [round(float(v), 10) for v in np.linspace(start, stop, count)]
+    try:
+        return parse_numbers(text, "--steps")
+    except UserError:
+        raise UserError(bad) from None
+
+
+# --- commands ---------------------------------------------------------------------------------
+
+
+def _cmd_edit(a: argparse.Namespace) -> int:
+    from ganscope.latent.edit import DEFAULT_N, DEFAULT_SEED, preset_edit, run_edit
+    from ganscope.tables import format_table
+    from ganscope.training.run import resolve_run
+
+    if a.preset:
+        if a.dims or a.shift is not None or a.set is not None or a.together:
+            raise UserError("--preset sets dims, values, mode and --together: do not combine "
+                            "it with --dims, --shift, --set or --together")
+        p = preset_edit(a.preset)
+        dims, values, mode, together = p["dims"], p["values"], p["mode"], p["together"]
+        seed, n = p["seed"], p["n"]
+    else:
+        if not a.dims:
+            raise UserError("give --dims D,D,... (e.g. --dims 20,50) or --preset NAME")
+        if a.shift is None and a.set is None:
+            raise UserError("give --shift=V,... or --set=V,... (e.g. --shift=-10,0,10), "
+                            "or --preset NAME")
+        dims = parse_ints(a.dims, "--dims")
+        mode = "shift" if a.shift is not None else "set"
+        values = parse_numbers(a.shift if a.shift is not None else a.set, f"--{mode}")
+        together, seed, n = a.together, DEFAULT_SEED, DEFAULT_N
+    if a.z and (a.seed is not None or a.n is not None):
+        raise UserError("give --z FILE.npy or --seed/-n, not both")
+    seed = a.seed if a.seed is not None else seed
+    n = a.n if a.n is not None else n
+    run = resolve_run(a.run, a.runs_dir)
+    res = run_edit(run, dims, values, mode, seed=seed, n=n, z_file=a.z, epoch=a.epoch,
+                   together=together, out_dir=a.out)
+    names = ", ".join(Path(f).name for f in res["files"])
+    print(f"wrote {res['out_dir']}/: {names}")
+    print(format_table(
+        ["DIMS", "EDIT", "MEAN_ABS_CHANGE", "CHANGED"],
+        [(",".join(map(str, r["dims"])), r["label"], f"{r['mean_abs_change']:.2f}",
+          f"{r['changed']}/{r['of']}") for r in res["rows"]]))
+    print("mean |pixel change| (0..255) of each row vs the unedited images")
+    return 0
+
+
+def _cmd_interp(a: argparse.Namespace) -> int:
+    from ganscope.latent.interpolate import run_interp
+    from ganscope.training.run import resolve_run
+
+    run = resolve_run(a.run, a.runs_dir)
+    res = run_interp(run, a.from_seed, a.to_seed, steps=a.steps, method=a.method, n=a.n,
+                     epoch=a.epoch, out=a.out)
+    print(f"wrote {res['out']} ({a.n} strip{'s' if a.n != 1 else ''} of {a.steps} images, "
+          f"{a.method} seed {a.from_seed} -> seed {a.to_seed})")
+    return 0
+
+
+def _cmd_walk(a: argparse.Namespace) -> int:
+    from ganscope.latent.interpolate import run_walk
+    from ganscope.tables import format_table
+    from ganscope.training.run import resolve_run
+
+    steps = parse_steps(a.steps)
+    run = resolve_run(a.run, a.runs_dir)
+    res = run_walk(run, a.class_from, a.class_to, steps=steps, seed=a.seed, n=a.n,
+                   direction_n=a.direction_n, direction_seed=a.direction_seed, epoch=a.epoch,
+                   out=a.out)
+    print(f"wrote {res['out']}")
+    print(f"direction {res['class_from']} -> {res['class_to']}: class-mean distance "
+          f"{res['distance']:.3f} (step 1), from {res['direction_n']} samples "
+          f"({res['count_from']} {res['class_from']}, {res['count_to']} {res['class_to']})")
+    print(format_table(
+        ["STEP", f"%{res['class_from'].upper()}", f"%{res['class_to'].upper()}"],
+        [(f"{s:+g}", f"{100 * fa:.0f}", f"{100 * fb:.0f}")
+         for s, fa, fb in zip(res["steps"], res["share_from"], res["share_to"])]))
+    return 0
+
+
+_SUBCOMMANDS = {"edit": _cmd_edit, "interp": _cmd_interp, "walk": _cmd_walk}
+
+
+def run_latent(a: argparse.Namespace) -> int:
+    """Dispatch ``ganscope latent SUBCOMMAND``."""
+    cmd = getattr(a, "latent_command", None)
+    if cmd not in _SUBCOMMANDS:
+        raise UserError("give a subcommand: edit, interp or walk (see `ganscope latent --help`)")
+    return _SUBCOMMANDS[cmd](a)
