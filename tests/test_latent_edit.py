@@ -469,7 +469,7 @@ def test_cli_edit_errors_are_one_line(parser, trained, tmp_path):
     assert user_error(parser, *base, "--dims", "1", "--set=1", "--epoch", "7") == (
         "run 'tiny' has no generator for epoch 7: available 1")
     assert user_error(parser) == (
-        "give a subcommand: edit, interp or walk (see `ganscope latent --help`)")
+        "give a subcommand: edit, interp, walk, probe or check (see `ganscope latent --help`)")
     # a run that has not finished an epoch: the generator loader's own RunError
     Run.create(load_config("e1-mlp"), runs, "empty")
     with pytest.raises(RunError, match="^run 'empty' has no checkpoint yet"):

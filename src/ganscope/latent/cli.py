@@ -14,7 +14,8 @@ from ganscope.errors import UserError
 
 _NEG_HINT = ("write negative numbers with '=' so they are not read as options, "
              "e.g. {flag}={example}")
-_EXAMPLES = {"--shift": "-10,0,10", "--set": "-1,5,10", "--steps": "-3:3:7"}
+_EXAMPLES = {"--shift": "-10,0,10", "--set": "-1,5,10", "--steps": "-3:3:7",
+             "--values": "-3,-2,-1,0,1,2,3"}
 
 
 def _latent_parser_class(base: type[argparse.ArgumentParser]) -> type[argparse.ArgumentParser]:
@@ -23,7 +24,7 @@ def _latent_parser_class(base: type[argparse.ArgumentParser]) -> type[argparse.A
 
     class LatentParser(base):  # type: ignore[misc, valid-type]
         def error(self, message: str):  # type: ignore[override]
-            m = re.match(r"argument (--shift|--set|--steps): expected one argument", message)
+            m = re.match(r"argument (--shift|--set|--steps|--values): expected one argument", message)
             if m:
                 flag = m.group(1)
                 raise UserError(f"{flag} needs a value; "
@@ -34,9 +35,11 @@ def _latent_parser_class(base: type[argparse.ArgumentParser]) -> type[argparse.A
 
 
 def add_parsers(sub: argparse._SubParsersAction, runs_parent: argparse.ArgumentParser) -> None:
-    """Add ``latent`` with subcommands edit, interp and walk to the main CLI's subparsers."""
+    """Add ``latent`` with subcommands edit, interp, walk, probe and check to the main CLI's
+    subparsers."""
     lat = sub.add_parser("latent", help="explore a run's latent space: edit dims (E4), "
-                                        "interpolate, walk along class directions")
+                                        "interpolate, walk along class directions, probe every "
+                                        "dim, check the seeds' claims")
     lsub = lat.add_subparsers(dest="latent_command", metavar="SUBCOMMAND",
                               parser_class=_latent_parser_class(type(lat)))
 
@@ -106,6 +109,45 @@ def add_parsers(sub: argparse._SubParsersAction, runs_parent: argparse.ArgumentP
     w.add_argument("--epoch", type=int, help="generator of this epoch (default: the latest)")
     w.add_argument("--out", metavar="FILE.png", help="default RUN/figures/latent-walk-A-B.png")
 
+    pr = lsub.add_parser(
+        "probe", parents=[runs_parent],
+        help="measure what every latent dim does, against random directions",
+        description="Shift each dim over --values on --n-base base vectors, measure class "
+                    "probabilities, brightness, regions, silhouette and pixel change per unit, "
+                    "and call an effect real only beyond --null random directions. Writes "
+                    "probe.csv, probe.json, heatmap.png and ranked.txt. Note: negative numbers "
+                    "need '=': --values=-3,-2,-1,0,1,2,3.")
+    pr.add_argument("run", help="run name or path")
+    _probe_options(pr)
+    pr.add_argument("--out", metavar="DIR", help="output folder (default RUN/figures/latent-probe)")
+    pr.add_argument("--top", type=int, default=10, help="findings to print (default 10)")
+
+    ck = lsub.add_parser(
+        "check", parents=[runs_parent],
+        help="hold the seeds' claims about latent dims against the probe",
+        description="Read RUN/figures/latent-probe/probe.json (or --probe DIR), or run the probe "
+                    "when there is none, and say which of the seeds' claims hold.")
+    ck.add_argument("run", help="run name or path")
+    ck.add_argument("--probe", metavar="DIR",
+                    help="folder (or probe.json) of a saved probe (default: the run's, probed "
+                         "now if missing)")
+    ck.add_argument("--claims", metavar="FILE.yaml",
+                    help="claims to check (default: the seeds', ganscope/latent/claims.yaml)")
+    _probe_options(ck)
+
+
+def _probe_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--epoch", type=int, help="generator of this epoch (default: the latest)")
+    p.add_argument("--n-base", type=int, default=None, metavar="N",
+                   help="base vectors per sweep (default 256)")
+    p.add_argument("--values", metavar="V,V,...",
+                   help="shifts added to each dim (default -3,-2,-1,0,1,2,3; write with '=')")
+    p.add_argument("--dims", metavar="0-99|D,D,...", help="dims to probe (default: all)")
+    p.add_argument("--null", type=int, default=None, metavar="N",
+                   help="random unit directions for the null (default 32)")
+    p.add_argument("--seed", type=int, default=0, help="seed of bases and directions (default 0)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
 
 # --- parsing values ---------------------------------------------------------------------------
 
@@ -145,6 +187,20 @@ def parse_steps(text: str) -> list[float]:
         return parse_numbers(text, "--steps")
     except UserError:
         raise UserError(bad) from None
+
+
+def parse_dims(text: str) -> list[int]:
+    """'0-99', '5,20,40' or a mix ('0-9,20'): dims in the order given, ranges inclusive."""
+    out: list[int] = []
+    for part in text.split(","):
+        m = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", part)
+        if not m:
+            raise UserError(f"--dims must be dims or ranges like 0-99 or 5,20,40, got '{text}'")
+        a, b = int(m.group(1)), int(m.group(2) if m.group(2) is not None else m.group(1))
+        if b < a:
+            raise UserError(f"--dims range {a}-{b} is empty: write the smaller dim first")
+        out.extend(range(a, b + 1))
+    return out
 
 
 # --- commands ---------------------------------------------------------------------------------
@@ -222,12 +278,72 @@ def _cmd_walk(a: argparse.Namespace) -> int:
     return 0
 
 
-_SUBCOMMANDS = {"edit": _cmd_edit, "interp": _cmd_interp, "walk": _cmd_walk}
+def _probe_kwargs(a: argparse.Namespace) -> dict:
+    from ganscope.latent.probe import DEFAULT_N_BASE, DEFAULT_N_NULL, DEFAULT_VALUES
+
+    return {"epoch": a.epoch,
+            "n_base": a.n_base if a.n_base is not None else DEFAULT_N_BASE,
+            "values": parse_numbers(a.values, "--values") if a.values else list(DEFAULT_VALUES),
+            "dims": parse_dims(a.dims) if a.dims else None,
+            "n_null": a.null if a.null is not None else DEFAULT_N_NULL,
+            "seed": a.seed, "progress": not a.no_progress}
+
+
+def _cmd_probe(a: argparse.Namespace) -> int:
+    from ganscope.latent.probe import run_probe
+    from ganscope.training.run import resolve_run
+
+    if a.top < 0:
+        raise UserError(f"--top must be at least 0, got {a.top}")
+    kw = _probe_kwargs(a)
+    run = resolve_run(a.run, a.runs_dir)
+    res, files = run_probe(run, out_dir=a.out, **kw)
+    info = res.info
+    n_real = int(res.real.any(axis=1).sum())
+    print(f"probed {len(res.dims)} dims of {run.name} ({info['images']} images, "
+          f"{info['seconds']:.0f} s): {n_real} with an effect beyond {info['n_null']} random "
+          f"directions")
+    for d in res.ranked()[:a.top]:
+        print("  " + res.sentence(d))
+    print(f"wrote {Path(files[0]).parent}/: {', '.join(Path(f).name for f in files)}")
+    return 0
+
+
+def _cmd_check(a: argparse.Namespace) -> int:
+    from ganscope.latent.claims import check, load_claims
+    from ganscope.latent.probe import default_probe_dir, load_probe, run_probe
+    from ganscope.tables import format_table
+    from ganscope.training.run import resolve_run
+
+    claims = load_claims(a.claims)
+    kw = _probe_kwargs(a)
+    run = resolve_run(a.run, a.runs_dir)
+    if a.probe:
+        res = load_probe(a.probe)
+        where = str(a.probe)
+    elif (default_probe_dir(run) / "probe.json").is_file():
+        res = load_probe(default_probe_dir(run))
+        where = str(default_probe_dir(run))
+    else:
+        res, files = run_probe(run, **kw)
+        where = f"{Path(files[0]).parent} (probed now)"
+    rows = check(res, claims)
+    print(f"claims checked against the probe in {where}")
+    print(format_table(["CLAIM", "SEED", "VERDICT", "EVIDENCE"],
+                       [(r["claim"], r["seed"], r["verdict"].upper(), r["evidence"])
+                        for r in rows]))
+    counts = {v: sum(r["verdict"] == v for r in rows) for v in ("holds", "fails", "untestable")}
+    print(", ".join(f"{n} {v}" for v, n in counts.items()))
+    return 0
+
+
+_SUBCOMMANDS = {"edit": _cmd_edit, "interp": _cmd_interp, "walk": _cmd_walk,
+                "probe": _cmd_probe, "check": _cmd_check}
 
 
 def run_latent(a: argparse.Namespace) -> int:
     """Dispatch ``ganscope latent SUBCOMMAND``."""
     cmd = getattr(a, "latent_command", None)
     if cmd not in _SUBCOMMANDS:
-        raise UserError("give a subcommand: edit, interp or walk (see `ganscope latent --help`)")
+        raise UserError("give a subcommand: edit, interp, walk, probe or check (see `ganscope latent --help`)")
     return _SUBCOMMANDS[cmd](a)
