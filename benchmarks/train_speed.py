@@ -287,8 +287,9 @@ class OtherLoad:
 
     @staticmethod
     def _own_s() -> float:
+        """This process and its finished children (a worker pool is ours, not 'other')."""
         t = os.times()
-        return t.user + t.system
+        return t.user + t.system + t.children_user + t.children_system
 
     def __enter__(self) -> OtherLoad:
         self.t0, self.sys0, self.own0 = time.perf_counter(), self._system_busy_s(), self._own_s()
