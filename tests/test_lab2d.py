@@ -34,9 +34,9 @@ def test_literature_and_same_settings_per_cell():
     gan = cell_config("ring8", Cell("gan", "adam"), 0, 1000)
     assert (gan.loss.name, gan.train.n_critic, gan.model.name, gan.model.z_dim) == (
         "bce", 1, "mlp2d", 2)
-    # Length is in generator steps: 20000 points / 256 = 79 batches -> 79 G steps per epoch for
-    # a GAN, 15 with n_critic 5; epochs round up.
-    assert gan.train.epochs == 13 and c.train.epochs == 67
+    # Length is in generator steps: 20000 points / 64 = 313 batches -> 313 G steps per epoch for
+    # a GAN, 62 with n_critic 5; epochs round up.
+    assert gan.train.epochs == 4 and c.train.epochs == 17
     assert c.seed == 3 and c.preset == "lab2d-wgan-rmsprop"
     for cell in (Cell("gan", "rmsprop"), Cell("wgan-gp", "adam")):
         same = cell_config("ring8", cell, 0, 1000, setup="same")

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from ganscope.errors import RunError
 from ganscope.training.run import Run
@@ -74,6 +75,7 @@ def make_metrics_figure(run: Run, series: list[dict[str, Any]] | None = None) ->
         ax.grid(True, alpha=0.3)
     for ax in (a_prdc, a_cls):
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     a_kid.legend(fontsize="small")
     a_prdc.legend(fontsize="small", ncol=2, loc="best")
     h1, l1 = a_cls.get_legend_handles_labels()
@@ -123,6 +125,7 @@ def make_points_metrics_figure(run: Run, s: list[dict[str, Any]]) -> Figure:
         ax.grid(True, alpha=0.3)
     for ax in axes[2:]:
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     r = s[-1]
     fig.suptitle(f"{run.name} (preset {_preset(run)}): {r['n_fake']} generated points vs "
                  f"{r['reference']['dataset']}")
