@@ -324,3 +324,15 @@ def test_seed_002_dcgan_fails_as_specified_and_the_recipe_fixes_it(tmp_path, rea
         assert tail_dx < 0.99 and tail_dgz > 0.01
     print(f"{preset}: D(x) {tail_dx:.4f} D(G(z)) {tail_dgz:.4f} saturated {saturated:.3f} "
           f"flags {sorted(flags)}")
+
+
+def test_atomic_writes_get_the_usual_file_mode(tmp_path):
+    """Run files are readable like any other file (mkstemp alone would leave them 0600)."""
+    from ganscope.training.run import atomic_write_text
+
+    old = os.umask(0o022)
+    try:
+        atomic_write_text(tmp_path / "x.txt", "hi")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "x.txt").stat().st_mode & 0o777 == 0o644
