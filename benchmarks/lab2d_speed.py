@@ -6,7 +6,7 @@ directory), and reports the wall time of the whole matrix, plus each run's own t
 The issue's target: 6 cells x 3 seeds on ring8 in under 5 minutes on 2 cores. Writes JSON
 (``--out``) and prints a table; asserts nothing.
 
-    .venv/bin/python benchmarks/lab2d_speed.py [--seeds 3] [--steps 3000] [--data ring8]
+    .venv/bin/python benchmarks/lab2d_speed.py [--seeds 3] [--steps 2000] [--data ring8]
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default="ring8")
     ap.add_argument("--seeds", type=int, default=3)
-    ap.add_argument("--steps", type=int, default=3000, help="generator steps per run")
+    ap.add_argument("--steps", type=int, default=2000, help="generator steps per run")
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
     a = ap.parse_args(argv)

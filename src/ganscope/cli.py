@@ -108,8 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
     l2.add_argument("--losses", default="gan,wgan,wgan-gp", help="default gan,wgan,wgan-gp")
     l2.add_argument("--optims", default="adam,rmsprop", help="default adam,rmsprop")
     l2.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 per cell (default 3)")
-    l2.add_argument("--steps", type=int, default=3000,
-                    help="generator steps per run (default 3000)")
+    l2.add_argument("--steps", type=int, default=2000,
+                    help="generator steps per run (default 2000)")
     l2.add_argument("--setup", choices=["literature", "same"], default="literature",
                     help="each objective's published optimiser settings, or the seed's one "
                          "setting for all (default literature)")
