@@ -82,6 +82,7 @@ def test_user_point_file_through_the_cli(capsys, tmp_path):
                            "--name", "u", "--no-progress")
     assert rc == 0, err
     run = Run(tmp_path / "runs" / "u")
+    assert "figures/training.gif" in out and Image.open(run.figures / "training.gif").n_frames == 2
     m = run.read_metrics()[-1]["metrics"]
     assert "modes_covered" not in m and m["energy_distance"] >= 0  # no modes for user data
     assert run.meta()["data"]["n"] == 300
@@ -128,6 +129,9 @@ def test_lab2d_matrix_end_to_end_and_resume(capsys, tmp_path):
     assert Image.open(out / "matrix.png").size[0] > 500
     gif = Image.open(out / "gifs" / "gan-rmsprop.gif")
     assert gif.n_frames >= 2
+    for r in (out / "runs").iterdir():  # every run also has its curves and its own animation
+        assert {"losses.png", "d_outputs.png", "metrics.png", "training.gif"} <= {
+            p.name for p in (r / "figures").iterdir()}
     # Started again: finished runs are kept, not retrained.
     before = {r.name: r.events_path.stat().st_mtime_ns for r in runs}
     assert main(args) == 0

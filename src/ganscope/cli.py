@@ -194,6 +194,11 @@ def cmd_train(a: argparse.Namespace) -> int:
         from ganscope.viz.curves import plot_run
 
         figs = plot_run(run)
+        if dataset.kind == "points":  # the 2-D lab's animation of the snapshots
+            from ganscope.lab2d.plots import run_gif
+
+            gif = run_gif(run)
+            figs += [gif] if gif else []
     meta = run.meta()
     last = meta.get("last", {})
     print(f"run:      {run.path}")

@@ -90,9 +90,13 @@ def _train_one(run_dir: str) -> str:
     import torch
 
     torch.set_num_threads(1)
+    from ganscope.lab2d.plots import run_gif
     from ganscope.training.loop import train
+    from ganscope.viz.curves import plot_run
 
-    train(Run(run_dir), progress=False, verbose=False)
+    run = train(Run(run_dir), progress=False, verbose=False)
+    plot_run(run)  # loss / critic curves and the metrics figure, per run
+    run_gif(run)
     return run_dir
 
 

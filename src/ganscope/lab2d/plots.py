@@ -101,3 +101,9 @@ def save_gif(frames: Sequence[Path], out: Path, ms_per_frame: int = 250) -> Path
                  duration=ms_per_frame, loop=0)
     atomic_write_bytes(out, buf.getvalue())
     return out
+
+
+def run_gif(run) -> Path | None:
+    """``figures/training.gif`` from a point run's per-epoch snapshots (None without any)."""
+    frames = sorted(run.samples.glob("epoch-*.png"))
+    return save_gif(frames, run.figures / "training.gif") if frames else None
