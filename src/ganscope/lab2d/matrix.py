@@ -280,8 +280,8 @@ def matrix_figure(runs: list[Run], out: Path, seed: int | None = None) -> Path:
                   title=f"{name} (seed {cfg.seed}){sub}")
     for ax in axes[len(names):]:
         ax.set_visible(False)
-    fig.suptitle(f"{first.data.name}: final generated points (orange) over the target (grey); "
-                 "D / critic surface underneath")
+    fig.suptitle(f"{first.data.name}: final generated points (orange) over the target (grey)\n"
+                 "D / critic surface underneath (red: scored real)", fontsize="medium")
     path = out / "matrix.png"
     from ganscope.training.run import atomic_write_bytes
 
