@@ -18,6 +18,7 @@ from torch import nn
 
 from ganscope.data.points import PointSet
 from ganscope.lab2d.metrics import distance_stats, mode_stats
+from ganscope.models import eval_mode
 
 
 @torch.no_grad()
@@ -25,13 +26,9 @@ def generate_points(G: nn.Module, z_dim: int, n: int, seed: int) -> np.ndarray:
     """n points from G in eval mode on the latents of ``seed`` (the same z at every epoch)."""
     from ganscope.latent.generate import latents_from_seed
 
-    was = G.training
-    G.eval()
-    try:
+    with eval_mode(G):
         dev = next(G.parameters()).device
         return G(latents_from_seed(seed, n, z_dim).to(dev)).float().cpu().numpy()
-    finally:
-        G.train(was)
 
 
 def score_points(fake: np.ndarray, ps: PointSet, target: np.ndarray, seed: int = 0

@@ -251,7 +251,8 @@ def matrix_figure(runs: list[Run], out: Path, seed: int | None = None) -> Path:
 
     from ganscope.data import load_dataset
     from ganscope.lab2d.evaluate import generate_points
-    from ganscope.lab2d.plots import draw_cell, figure_png, plot_extent
+    from ganscope.lab2d.plots import draw_cell, plot_extent
+    from ganscope.viz.curves import figure_png
 
     by_cell: dict[str, Run] = {}
     for r in runs:

@@ -18,6 +18,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from torch import nn
 
+from ganscope.models import eval_mode
 from ganscope.training.run import atomic_write_bytes
 
 GRID = 120  # contour resolution per axis
@@ -38,13 +39,9 @@ def d_surface(D: nn.Module, extent: Sequence[float], n: int = GRID
     ys = np.linspace(extent[2], extent[3], n, dtype=np.float32)
     gx, gy = np.meshgrid(xs, ys)
     pts = torch.from_numpy(np.stack([gx.ravel(), gy.ravel()], 1))
-    was = D.training
-    D.eval()
-    try:
+    with eval_mode(D):
         dev = next(D.parameters()).device
         z = D(pts.to(dev)).float().cpu().numpy().reshape(n, n)
-    finally:
-        D.train(was)
     return gx, gy, z
 
 
@@ -77,16 +74,6 @@ def snapshot_figure(target: np.ndarray, fake: np.ndarray, D: nn.Module | None,
     draw_cell(ax, target, fake, D=D, probability=probability, title=title)
     ax.legend(loc="upper right", fontsize="x-small", markerscale=3, framealpha=0.8)
     return fig
-
-
-def figure_png(fig: Figure, dpi: int = 100) -> bytes:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-    if not isinstance(fig.canvas, FigureCanvasAgg):
-        FigureCanvasAgg(fig)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi)
-    return buf.getvalue()
 
 
 def save_gif(frames: Sequence[Path], out: Path, ms_per_frame: int = 250) -> Path:

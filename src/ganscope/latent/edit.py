@@ -29,7 +29,7 @@ from matplotlib.figure import Figure
 from torch import nn
 
 from ganscope.errors import UserError
-from ganscope.training.run import Run, atomic_save_npy, atomic_write_text
+from ganscope.training.run import Run, atomic_save_npy, atomic_write_text, file_sha256
 from ganscope.viz.grids import grid_array
 
 MODES = ("shift", "set")
@@ -300,10 +300,6 @@ def epoch_text(run: Run, epoch: int | None) -> str:
     return f"epoch {done}, latest" if isinstance(done, int) else "latest epoch"
 
 
-def _file_sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def run_edit(run: Run, dims: Sequence[int], values: Sequence[float], mode: str, *,
              seed: int = DEFAULT_SEED, n: int = DEFAULT_N, z_file: str | Path | None = None,
              epoch: int | None = None, together: bool = False,
@@ -337,7 +333,7 @@ def run_edit(run: Run, dims: Sequence[int], values: Sequence[float], mode: str, 
     if z_file is not None:
         z = load_latents(z_file, z_dim)
         z_info: dict[str, Any] = {"source": "file", "path": str(z_file),
-                                  "sha256": _file_sha256(Path(z_file))}
+                                  "sha256": file_sha256(z_file)}
         z_text = f"z from {Path(z_file).name}"
     else:
         z = latents_from_seed(seed, n, z_dim)

@@ -27,8 +27,9 @@ from ganscope.config import EvalConfig, RunConfig
 from ganscope.errors import ConfigError, RunError
 from ganscope.metrics.extractor import Extractor, load_extractor
 from ganscope.metrics.registry import FeatureSet, compute_metrics
+from ganscope.models import eval_mode
 from ganscope.paths import cache_root
-from ganscope.training.run import Run, load_checkpoint, now_iso
+from ganscope.training.run import Run, file_sha256, load_checkpoint, now_iso
 
 STATS_FORMAT = "ganscope-real-features-v1"
 REFERENCE_SELECTION_SEED = 0  # which real images a subset of a split holds: fixed, so it caches
@@ -129,13 +130,9 @@ def generate_for_eval(G: nn.Module, z_dim: int, n: int, seed: int, batch_size: i
     """n uint8 images from G in eval mode, on the latents of ``seed`` (the same z every time)."""
     from ganscope.latent.generate import generate_images, latents_from_seed
 
-    was_training = G.training
-    G.eval()
-    try:
+    with eval_mode(G):
         z = latents_from_seed(seed, n, z_dim)
         return torch.from_numpy(generate_images(G, z, batch_size=batch_size, progress=progress))
-    finally:
-        G.train(was_training)
 
 
 def evaluate_images(images: np.ndarray | torch.Tensor, reference: Reference, *,
@@ -214,20 +211,12 @@ def select_checkpoints(run: Run, which: str | int = "last") -> list[tuple[int, P
     return [(epoch, run.generator_checkpoint(epoch))]
 
 
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def run_record(run: Run, epoch: int, checkpoint: Path, result: dict[str, Any],
                source: str) -> dict[str, Any]:
     """A metrics.jsonl line: the result plus which run, epoch and checkpoint file it measured."""
     return {"time": now_iso(), "run": run.name, "epoch": epoch,
             "checkpoint": str(checkpoint.relative_to(run.path)),
-            "checkpoint_sha256": _file_sha256(checkpoint), "source": source, **result}
+            "checkpoint_sha256": file_sha256(checkpoint), "source": source, **result}
 
 
 def comparable(a: dict[str, Any], b: dict[str, Any]) -> bool:

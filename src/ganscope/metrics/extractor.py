@@ -11,7 +11,6 @@ never retrained in place — a new recipe ships under a new name.
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ import torch
 from torch import nn
 
 from ganscope.errors import RunError
+from ganscope.training.run import file_sha256
 
 EXTRACTOR_NAME = "fmnist-cnn-v1"
 WEIGHTS_DIR = Path(__file__).parent / "weights"
@@ -150,14 +150,6 @@ class Extractor:
 
     def __repr__(self) -> str:
         return f"Extractor({self.name}, sha256={self.sha256[:12]}..., device={self.device})"
-
-
-def file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def load_extractor(device: str = "cpu") -> Extractor:

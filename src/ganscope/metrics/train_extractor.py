@@ -30,9 +30,9 @@ from ganscope.metrics.extractor import (
     WEIGHTS_DIR,
     Extractor,
     FMNISTClassifier,
-    file_sha256,
     images_to_input,
 )
+from ganscope.training.run import file_sha256
 
 DEFAULTS: dict[str, Any] = {
     "epochs": 10,

@@ -8,7 +8,8 @@ the seeds' nets.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -51,6 +52,18 @@ def build_models(name: str, z_dim: int = 100, sigmoid: bool = True, init: str = 
         g.apply(dcgan_init)
         d.apply(dcgan_init)
     return g, d
+
+
+@contextmanager
+def eval_mode(net: nn.Module) -> Iterator[nn.Module]:
+    """``net`` in eval mode (BatchNorm running stats) for the block, then its mode restored:
+    sampling during training must not switch a training net's BatchNorm for good."""
+    was = net.training
+    net.eval()
+    try:
+        yield net
+    finally:
+        net.train(was)
 
 
 def check_sizes(name: str, sizes: dict[str, tuple[int, ...]]) -> None:

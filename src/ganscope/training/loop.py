@@ -27,7 +27,7 @@ from ganscope.config import RunConfig
 from ganscope.data import Dataset, load_dataset, to_uint8
 from ganscope.errors import ConfigError, TrainingInterrupted
 from ganscope.losses import build_loss
-from ganscope.models import build_models
+from ganscope.models import build_models, eval_mode
 from ganscope.optim import build_optimizer
 from ganscope.training.run import (
     CHECKPOINT_FORMAT,
@@ -88,13 +88,8 @@ def _set_requires_grad(net: nn.Module, flag: bool) -> None:
 
 def sample_images(G: nn.Module, z: torch.Tensor) -> torch.Tensor:
     """uint8 images from G in eval mode (BatchNorm running stats), without touching its mode."""
-    was_training = G.training
-    G.eval()
-    try:
-        with torch.no_grad():
-            return to_uint8(G(z)).cpu()
-    finally:
-        G.train(was_training)
+    with eval_mode(G), torch.no_grad():
+        return to_uint8(G(z)).cpu()
 
 
 def train(run: Run, *, dataset: Dataset | None = None, resume: bool = False,
@@ -278,17 +273,15 @@ def _end_of_epoch(run: Run, cfg: RunConfig, epoch: int, G: nn.Module, fixed_z: t
     tc = cfg.train
     if (epoch + 1) % tc.sample_every == 0 or epoch + 1 == tc.epochs:
         if data.kind == "points":  # the points over the target, on D's surface
-            from ganscope.lab2d.plots import figure_png, snapshot_figure
+            from ganscope.lab2d.plots import snapshot_figure
             from ganscope.training.run import atomic_write_bytes
+            from ganscope.viz.curves import figure_png
 
-            with torch.no_grad():
-                was = G.training
-                G.eval()
+            with eval_mode(G), torch.no_grad():
                 fake = G(fixed_z).float().cpu().numpy()
-                G.train(was)
             fig = snapshot_figure(data.images.numpy(), fake, D, probability,
                                   f"{run.name}: epoch {epoch + 1}")
-            atomic_write_bytes(run.sample_grid(epoch + 1), figure_png(fig))
+            atomic_write_bytes(run.sample_grid(epoch + 1), figure_png(fig, dpi=100))
         else:
             save_grid(sample_images(G, fixed_z), run.sample_grid(epoch + 1),
                       nrow=int(math.ceil(math.sqrt(tc.n_samples))))

@@ -87,6 +87,17 @@ def atomic_save_npy(path: str | os.PathLike, array: Any) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
+def file_sha256(path: str | os.PathLike) -> str:
+    """SHA-256 of a file's bytes, read in 1 MiB chunks (checkpoints, weights, latent files)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     """Load a checkpoint with ``weights_only=True``; corrupt files raise RunError, not a traceback."""
     path = Path(path)
