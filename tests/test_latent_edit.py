@@ -12,10 +12,10 @@ import torch
 from PIL import Image
 from torch import nn
 
-from ganscope.cli import _Parser, _runs_dir_parent, main
+from ganscope.cli import build_parser, main
 from ganscope.config import load_config
 from ganscope.errors import RunError, UserError
-from ganscope.latent.cli import add_parsers, parse_steps, run_latent
+from ganscope.latent.cli import parse_steps, run_latent
 from ganscope.latent.edit import (
     SEED_EDITS,
     change_stats,
@@ -100,11 +100,8 @@ def trained(tmp_path_factory, tiny_fmnist_dir):
 
 @pytest.fixture(scope="module")
 def parser():
-    """The main CLI's parser class with only `latent` added, as cli.build_parser will do."""
-    p = _Parser(prog="ganscope")
-    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    add_parsers(sub, _runs_dir_parent())
-    return p
+    """The real `ganscope` parser: `latent` is wired into cli.build_parser."""
+    return build_parser()
 
 
 def latent(parser, *args: str) -> int:

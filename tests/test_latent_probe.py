@@ -11,10 +11,10 @@ import pytest
 import torch
 from torch import nn
 
-from ganscope.cli import _Parser, _runs_dir_parent, main
+from ganscope.cli import build_parser, main
 from ganscope.errors import UserError
 from ganscope.latent.claims import CLAIMS_FILE, check, load_claims
-from ganscope.latent.cli import add_parsers, parse_dims, run_latent
+from ganscope.latent.cli import parse_dims, run_latent
 from ganscope.latent.probe import (
     EFFECT_NAMES,
     EFFECTS,
@@ -247,10 +247,8 @@ def test_bad_claims_are_one_line_errors(bright, tmp_path):
 
 @pytest.fixture(scope="module")
 def parser():
-    p = _Parser(prog="ganscope")
-    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    add_parsers(sub, _runs_dir_parent())
-    return p
+    """The real `ganscope` parser: `latent` is wired into cli.build_parser."""
+    return build_parser()
 
 
 def user_error(parser, *args: str) -> str:

@@ -118,7 +118,7 @@ def check_diverged(events: list[dict[str, Any]]) -> Flag | None:
     return None
 
 
-def _series(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def comparable_series(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The latest record per epoch among those comparable with the newest, sorted by epoch."""
     from ganscope.metrics.evaluate import comparable
 
@@ -133,7 +133,7 @@ def _series(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def check_collapse(records: list[dict[str, Any]]) -> Flag | None:
-    series = _series(records)
+    series = comparable_series(records)
     if len(series) < 2:
         return None
     last = series[-1]
@@ -156,7 +156,7 @@ def check_collapse(records: list[dict[str, Any]]) -> Flag | None:
 
 
 def check_early_best(records: list[dict[str, Any]]) -> Flag | None:
-    series = [r for r in _series(records) if math.isfinite(r["metrics"].get("fid", math.nan))]
+    series = [r for r in comparable_series(records) if math.isfinite(r["metrics"].get("fid", math.nan))]
     if len(series) < 3:
         return None
     best = min(series, key=lambda r: r["metrics"]["fid"])

@@ -23,10 +23,10 @@ _PRDC = (("precision", "tab:blue"), ("recall", "tab:orange"), ("density", "tab:g
          ("coverage", "tab:purple"))
 
 
-def metric_series(run: Run) -> list[dict[str, Any]]:
-    from ganscope.diagnostics import _series
+def metriccomparable_series(run: Run) -> list[dict[str, Any]]:
+    from ganscope.diagnostics import comparable_series
 
-    series = _series(run.read_metrics())
+    series = comparable_series(run.read_metrics())
     if not series:
         raise RunError(f"run '{run.name}' has no metrics yet: `ganscope eval {run.name} "
                        "--checkpoint all`, or train with --eval-every 1")
@@ -34,7 +34,7 @@ def metric_series(run: Run) -> list[dict[str, Any]]:
 
 
 def make_metrics_figure(run: Run, series: list[dict[str, Any]] | None = None) -> Figure:
-    s = series if series is not None else metric_series(run)
+    s = series if series is not None else metriccomparable_series(run)
     if "fid" not in s[-1]["metrics"]:
         return make_points_metrics_figure(run, s)
     ep = np.array([r["epoch"] for r in s])
