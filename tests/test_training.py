@@ -57,6 +57,26 @@ def test_same_seed_gives_bit_identical_weights(tmp_path):
     assert not torch.equal(w1["G.fc1.weight"], w3["G.fc1.weight"])
 
 
+def test_on_step_sees_every_step_and_does_not_change_training(tmp_path):
+    ds = tiny_dataset()
+    seen = []
+
+    def watch(v):
+        seen.append((v.step, v.epoch, v.loss_d, v.d_x))
+        with torch.no_grad():
+            v.G(torch.zeros(1, 100))
+
+    r1 = train(make_run(tmp_path, "watched", "seed=3"), dataset=ds, progress=False,
+               on_step=watch)
+    r2 = train(make_run(tmp_path, "plain", "seed=3"), dataset=ds, progress=False)
+    assert_identical(weights(r1), weights(r2))
+    events = r1.read_events()
+    assert [s[0] for s in seen] == [e["step"] for e in events] == list(range(1, 17))
+    assert [s[1] for s in seen] == [1] * 8 + [2] * 8
+    assert [s[2] for s in seen] == pytest.approx([e["loss_d"] for e in events])
+    assert [s[3] for s in seen] == pytest.approx([e["d_x"] for e in events])
+
+
 @pytest.mark.parametrize("stop_at", [3, 8, 11])  # mid-epoch 1, the epoch boundary, mid-epoch 2
 def test_interrupted_then_resumed_equals_uninterrupted(tmp_path, stop_at):
     ds = tiny_dataset()

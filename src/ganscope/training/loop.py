@@ -18,6 +18,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -53,6 +54,20 @@ def resolve_device(name: str) -> torch.device:
             "use --set train.device=cpu, or install a CUDA build of torch"
         )
     return torch.device(name)
+
+
+@dataclass
+class StepView:
+    """What ``on_step`` sees after a generator step: the live nets and that step's numbers."""
+
+    step: int
+    epoch: int
+    G: nn.Module
+    D: nn.Module
+    loss_d: float
+    loss_g: float
+    d_x: float
+    d_g_z: float
 
 
 class StopFlag:
@@ -94,11 +109,14 @@ def sample_images(G: nn.Module, z: torch.Tensor) -> torch.Tensor:
 
 def train(run: Run, *, dataset: Dataset | None = None, resume: bool = False,
           progress: bool = True, should_stop: Callable[[int], bool] | None = None,
-          verbose: bool = True) -> Run:
+          verbose: bool = True,
+          on_step: Callable[[StepView], None] | None = None) -> Run:
     """Train the run described by ``run/config.yaml``; resume from its last checkpoint if asked.
 
     ``should_stop(step)`` lets callers (tests, schedulers) interrupt exactly as Ctrl-C does;
-    ``verbose=False`` silences the per-evaluation lines (workers of a sweep).
+    ``verbose=False`` silences the per-evaluation lines (workers of a sweep);
+    ``on_step(view)`` runs after every generator step in the training thread (the live 2-D lab
+    draws from it and pauses by blocking in it); it must not change the nets.
     """
     cfg: RunConfig = run.config().validate()
     tc = cfg.train
@@ -240,6 +258,8 @@ def train(run: Run, *, dataset: Dataset | None = None, resume: bool = False,
                                             d_real.detach().mean(), d_fake.detach().mean()])
                     if (k + 1) % FLUSH_EVERY == 0:
                         flush(epoch, k + 1)
+                    if on_step is not None:  # one sync per step, paid only by live viewers
+                        on_step(StepView(step, epoch + 1, G, D, *stats[k].tolist()))
                     if bar is not None and (k % 20 == 19 or k == steps_per_epoch - 1):
                         ld, lg = stats[k, :2].tolist()
                         bar.set_postfix_str(
