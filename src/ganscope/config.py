@@ -92,6 +92,10 @@ class TrainConfig:
     shuffle: bool = True
     drop_last: bool = False  # the seeds' DataLoader kept the short last batch
     device: str = "cpu"  # cpu | cuda | auto
+    precision: str = "fp32"  # fp32 | bf16 | fp16: autocast for the forward passes (GPU speed)
+    compile: bool = False  # torch.compile G and D (GPU speed; slow first steps)
+    channels_last: bool = False  # NHWC memory format for conv nets (faster kernels on GPU)
+    threads: int = 0  # torch intra-op threads on CPU; 0 = one per core the process may use
     sample_every: int = 1  # epochs between sample grids (the last epoch always gets one)
     n_samples: int = 64  # images in each sample grid (fixed z)
     save_generators: bool = True  # keep G's weights for every epoch (latent tools, UI scrubber)
@@ -154,6 +158,9 @@ class RunConfig:
             (self.data.limit is None or self.data.limit >= 1, "data.limit must be at least 1"),
             (self.data.n_points >= 1, "data.n_points must be at least 1"),
             (self.train.device in ("cpu", "cuda", "auto"), "train.device must be cpu, cuda or auto"),
+            (self.train.precision in ("fp32", "bf16", "fp16"),
+             "train.precision must be fp32, bf16 or fp16"),
+            (self.train.threads >= 0, "train.threads must be >= 0 (0 = one per core)"),
             (self.loss.clip > 0, "loss.clip must be positive"),
             (self.loss.gp_lambda >= 0, "loss.gp_lambda must be >= 0"),
             (self.eval.every >= 0, "eval.every must be >= 0 (0 turns evaluation off)"),
