@@ -225,8 +225,8 @@ ERROR_CASES = [
      "or give a path to a YAML config"),
     (["train", "e1-mlp", "--set", "train.epoch=3"],
      "error: unknown config key 'train.epoch' in --set train.epoch=3: valid keys under 'train' "
-     "are epochs, batch_size, n_critic, shuffle, drop_last, device, sample_every, n_samples, "
-     "save_generators"),
+     "are epochs, batch_size, n_critic, shuffle, drop_last, device, precision, compile, "
+     "channels_last, threads, sample_every, n_samples, save_generators"),
     (["train", "e1-mlp", "--set", "train.epochs=ten"],
      "error: bad value for train.epochs: expected an integer, got 'ten' (in --set "
      "train.epochs=ten)"),

@@ -20,8 +20,8 @@ from ganscope.config import (
 )
 from ganscope.errors import ConfigError
 
-TRAIN_KEYS = ("epochs, batch_size, n_critic, shuffle, drop_last, device, sample_every, "
-              "n_samples, save_generators")
+TRAIN_KEYS = ("epochs, batch_size, n_critic, shuffle, drop_last, device, precision, compile, "
+              "channels_last, threads, sample_every, n_samples, save_generators")
 
 
 def config_error(fn, *args) -> str:
