@@ -54,6 +54,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--name", help="run name (default: PRESET-YYYYmmdd-HHMMSS)")
     t.add_argument("--data-dir", metavar="DIR", help="folder with the dataset's original files")
     t.add_argument("--device", choices=["cpu", "cuda", "auto"], help="same as --set train.device=")
+    t.add_argument("--precision", choices=["fp32", "bf16", "fp16"],
+                   help="autocast precision for the forward passes (GPU); --set train.precision=")
+    t.add_argument("--compile", action="store_true",
+                   help="torch.compile G and D (GPU speed-up; slow first steps)")
+    t.add_argument("--threads", type=int, metavar="N",
+                   help="CPU threads (default: one per core; split among torchrun ranks)")
     t.add_argument("--resume", metavar="RUN", help="continue an interrupted run (name or path)")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
     t.add_argument("--no-plot", action="store_true", help="skip writing the curves at the end")
@@ -140,30 +146,45 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_train(a: argparse.Namespace) -> int:
     from ganscope.config import apply_overrides, load_config
     from ganscope.data import load_dataset
+    from ganscope.training import distributed
     from ganscope.training.loop import train
     from ganscope.training.run import Run, resolve_run
 
+    # How to run, not what to train: these may change when resuming (a GPU run resumed on a CPU).
+    execution = []
+    for flag, key in (("device", "device"), ("precision", "precision"), ("threads", "threads")):
+        if getattr(a, flag) is not None:
+            execution.append(f"train.{key}={getattr(a, flag)}")
+    if a.compile:
+        execution.append("train.compile=true")
     if a.resume:
         if a.config:
             raise ConfigError("give either a config or --resume RUN, not both")
         if a.seed is not None or a.name or a.data_dir or a.eval_every is not None:
             raise ConfigError(
                 "--seed, --name, --data-dir and --eval-every cannot change when resuming a run")
-        bad = [o for o in a.overrides if not o.startswith("train.epochs=")]
+        resumable = tuple(f"train.{k}=" for k in (
+            "epochs", "device", "precision", "compile", "threads", "channels_last"))
+        bad = [o for o in a.overrides if not o.startswith(resumable)]
         if bad:
             raise ConfigError(
-                f"only train.epochs can change when resuming (got --set {bad[0]}): "
+                f"only train.epochs and how to run (device, precision, compile, threads, "
+                f"channels_last) can change when resuming (got --set {bad[0]}): "
                 "start a new run for other changes"
             )
         run = resolve_run(a.resume, a.runs_dir)
-        cfg = apply_overrides(run.config(), a.overrides).validate()
+        overrides = list(a.overrides) + execution
+        cfg = apply_overrides(run.config(), overrides).validate()
+        info = distributed.setup(cfg.train.device)
         dataset = load_dataset(cfg.data, cfg.seed)
-        if a.overrides:  # only now: a data error must leave the run as it was
+        if overrides and info.main:  # only now: a data error must leave the run as it was
             from ganscope.config import save_yaml
             from ganscope.training.run import atomic_write_text
 
             atomic_write_text(run.path / "config.yaml", save_yaml(cfg))
-        print(f"resuming {run.path}", file=sys.stderr)
+        distributed.barrier(info)  # every rank reads the config rank 0 may just have rewritten
+        if info.main:
+            print(f"resuming {run.path}", file=sys.stderr)
         resume = True
     else:
         if not a.config:
@@ -172,23 +193,29 @@ def cmd_train(a: argparse.Namespace) -> int:
         overrides = list(a.overrides)
         if a.seed is not None:
             overrides.append(f"seed={a.seed}")
-        if a.device:
-            overrides.append(f"train.device={a.device}")
         if a.eval_every is not None:
             overrides.append(f"eval.every={a.eval_every}")
-        cfg = apply_overrides(cfg, overrides)
+        cfg = apply_overrides(cfg, overrides + execution)
         if a.data_dir:
             cfg.data.dir = str(Path(a.data_dir).resolve())
         cfg.validate()
+        info = distributed.setup(cfg.train.device)
         dataset = load_dataset(cfg.data, cfg.seed)  # before the run dir exists: a data error leaves nothing
-        run = Run.create(cfg, a.runs_dir, a.name)
+        # Under torchrun, rank 0 names and creates the run; the others train into the same one.
+        path = str(Run.create(cfg, a.runs_dir, a.name).path) if info.main else None
+        run = Run(distributed.broadcast_object(path, info))
         resume = False
     try:
-        train(run, dataset=dataset, resume=resume, progress=not a.no_progress)
+        train(run, dataset=dataset, resume=resume, progress=not a.no_progress, dist_info=info)
     except TrainingInterrupted:
-        print(f"interrupted: checkpoint saved in {run.path}; continue with "
-              f"`ganscope train --resume {run.path}`", file=sys.stderr)
+        if info.main:
+            print(f"interrupted: checkpoint saved in {run.path}; continue with "
+                  f"`ganscope train --resume {run.path}`", file=sys.stderr)
         return EXIT_INTERRUPTED
+    finally:
+        distributed.cleanup(info)
+    if not info.main:
+        return 0
     figs = []
     if not a.no_plot:
         from ganscope.viz.curves import plot_run

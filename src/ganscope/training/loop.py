@@ -18,6 +18,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +31,8 @@ from ganscope.errors import ConfigError, TrainingInterrupted
 from ganscope.losses import build_loss
 from ganscope.models import build_models, eval_mode
 from ganscope.optim import build_optimizer
+from ganscope.training import distributed
+from ganscope.training.distributed import SINGLE, DistInfo
 from ganscope.training.run import (
     CHECKPOINT_FORMAT,
     Run,
@@ -45,15 +48,60 @@ EVENT_KEYS = ("loss_d", "loss_g", "d_x", "d_g_z")
 FLUSH_EVERY = 200  # generator steps between event flushes (live curves), besides epoch ends
 
 
-def resolve_device(name: str) -> torch.device:
+def resolve_device(name: str, info: DistInfo = SINGLE) -> torch.device:
+    """cpu | cuda | auto -> a torch.device; a distributed CUDA rank gets its own GPU."""
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda" and not torch.cuda.is_available():
         raise ConfigError(
-            "CUDA was asked for (train.device=cuda) but this torch build sees no GPU: "
-            "use --set train.device=cpu, or install a CUDA build of torch"
+            "CUDA was asked for (--device cuda) but this torch build sees no GPU: "
+            "use --device cpu, or install a CUDA build of torch"
         )
-    return torch.device(name)
+    return torch.device("cuda", info.local_rank) if name == "cuda" else torch.device(name)
+
+
+def _has_conv(net: nn.Module) -> bool:
+    return any(isinstance(m, nn.modules.conv._ConvNd) for m in net.modules())
+
+
+class Precision:
+    """``train.precision``: autocast for the forward passes and, for fp16, one gradient scaler
+    per optimiser (D and G losses have very different scales). Losses are always computed in
+    fp32 from fp32-cast D outputs: BCE is not autocast-safe, and the logged numbers stay
+    comparable across precisions. fp32 is a no-op, so CPU runs stay bit-identical."""
+
+    def __init__(self, name: str, device: torch.device) -> None:
+        self.dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[name]
+        self.device_type = device.type
+        fp16 = name == "fp16"
+        self.scaler_d = torch.amp.GradScaler(device.type, enabled=fp16)
+        self.scaler_g = torch.amp.GradScaler(device.type, enabled=fp16)
+
+    def autocast(self):
+        if self.dtype is None:
+            return nullcontext()
+        return torch.autocast(self.device_type, dtype=self.dtype)
+
+    @staticmethod
+    def step(loss: torch.Tensor, opt: torch.optim.Optimizer, scaler: torch.amp.GradScaler
+             ) -> None:
+        opt.zero_grad(set_to_none=True)
+        if scaler.is_enabled():
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+        else:
+            loss.backward()
+            opt.step()
+
+
+def _set_threads(tc, info: DistInfo, device: torch.device) -> int:
+    """train.threads, else (several CPU ranks on one machine) the cores divided among them."""
+    if tc.threads > 0:
+        torch.set_num_threads(tc.threads)
+    elif info.active and device.type == "cpu":
+        torch.set_num_threads(distributed.threads_per_rank(info))
+    return torch.get_num_threads()
 
 
 @dataclass
@@ -110,21 +158,27 @@ def sample_images(G: nn.Module, z: torch.Tensor) -> torch.Tensor:
 def train(run: Run, *, dataset: Dataset | None = None, resume: bool = False,
           progress: bool = True, should_stop: Callable[[int], bool] | None = None,
           verbose: bool = True,
-          on_step: Callable[[StepView], None] | None = None) -> Run:
+          on_step: Callable[[StepView], None] | None = None,
+          dist_info: DistInfo | None = None) -> Run:
     """Train the run described by ``run/config.yaml``; resume from its last checkpoint if asked.
 
     ``should_stop(step)`` lets callers (tests, schedulers) interrupt exactly as Ctrl-C does;
     ``verbose=False`` silences the per-evaluation lines (workers of a sweep);
     ``on_step(view)`` runs after every generator step in the training thread (the live 2-D lab
     draws from it and pauses by blocking in it); it must not change the nets.
+    ``dist_info`` (from ``distributed.setup()``) makes this one rank of a data-parallel run: it
+    trains on its slice of every global batch, and only rank 0 writes the run directory.
     """
     cfg: RunConfig = run.config().validate()
     tc = cfg.train
-    device = resolve_device(tc.device)
+    info = dist_info or SINGLE
+    device = resolve_device(tc.device, info)
+    threads = _set_threads(tc, info, device)
     from ganscope.data import is_point_spec
 
     points = is_point_spec(cfg.data.name) or (dataset is not None and dataset.kind == "points")
-    evaluator = _Evaluator(run, cfg, points, verbose) if cfg.eval.every > 0 else None
+    evaluator = (_Evaluator(run, cfg, points, verbose)
+                 if cfg.eval.every > 0 and info.main else None)
     data = dataset if dataset is not None else load_dataset(cfg.data, cfg.seed)
     x_all = data.training_tensor(device)
     if evaluator is not None:
@@ -144,6 +198,13 @@ def train(run: Run, *, dataset: Dataset | None = None, resume: bool = False,
                         cfg.model.g_hidden, cfg.model.d_hidden)
     G.to(device)
     D.to(device)
+    if tc.channels_last and (_has_conv(G) or _has_conv(D)):
+        # NHWC lets cuDNN/oneDNN pick their fastest conv kernels; same math, other layout.
+        G.to(memory_format=torch.channels_last)
+        D.to(memory_format=torch.channels_last)
+        if x_all.dim() == 4:
+            x_all = x_all.contiguous(memory_format=torch.channels_last)
+    amp = Precision(tc.precision, device)
     # Without BatchNorm, D treats each sample independently, so scoring real and fake in one
     # batch is the same function; with it, batch statistics would mix the two, as the seeds
     # never did, so BN nets keep two forwards.
@@ -165,11 +226,26 @@ def train(run: Run, *, dataset: Dataset | None = None, resume: bool = False,
         data_gen.set_state(ck["data_state"])
         noise_gen.set_state(ck["noise_state"].to(noise_gen.get_state().device))
         start_epoch, start_k, step = ck["epoch"], ck["iter"], ck["step"]
-        run.truncate_events(step)
+        if info.main:
+            run.truncate_events(step)
         if start_epoch >= tc.epochs:
             return run  # nothing left; `--set train.epochs=N` extends a finished run
-    else:
+    elif info.main:
         atomic_save_npy(run.path / "fixed_z.npy", fixed_z.numpy())
+
+    # The nets the steps call. The plain modules own the weights (checkpoints, sampling, the
+    # gradient penalty, clipping); DDP wraps them for the passes whose gradients are averaged
+    # across ranks, and torch.compile wraps that. The G step calls D's plain module: D is not
+    # updated there, so its gradients must not enter DDP's reducer.
+    g_step, d_step, g_fake, d_judge = G, D, G, D
+    if info.active:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        ids = [device.index] if device.type == "cuda" else None
+        g_step, d_step = DDP(G, device_ids=ids), DDP(D, device_ids=ids)
+    if tc.compile:
+        g_step, d_step = torch.compile(g_step), torch.compile(d_step)
+        g_fake, d_judge = torch.compile(G), torch.compile(D)
 
     meta_start = {
         "status": "running", "pid": os.getpid(), "host": os.uname().nodename,
@@ -177,19 +253,25 @@ def train(run: Run, *, dataset: Dataset | None = None, resume: bool = False,
         "epochs_planned": tc.epochs, "steps_per_epoch": steps_per_epoch,
         "environment": environment(), "data": data.source, "d_output": (
             "probability" if loss.sigmoid else "raw critic score"),
+        "execution": {"threads": threads, "precision": tc.precision, "compile": tc.compile,
+                      "channels_last": tc.channels_last, "world_size": info.world,
+                      "backend": torch.distributed.get_backend() if info.active else None},
     }
     if not resume:
         meta_start["start_time"] = now_iso()
         meta_start["epochs_done"] = 0
-    run.update_meta(**meta_start, resumed_at=now_iso() if resume else None)
+    if info.main:
+        run.update_meta(**meta_start, resumed_at=now_iso() if resume else None)
 
     fixed_z = fixed_z.to(device)
     total = tc.epochs * steps_per_epoch
-    bar = _progress_bar(total, start_epoch * steps_per_epoch + start_k, progress)
+    bar = _progress_bar(total, start_epoch * steps_per_epoch + start_k, progress and info.main)
     stats = torch.zeros(steps_per_epoch, 4, device=device)
     data_state = data_gen.get_state()
 
     def checkpoint(epoch_idx: int, k: int, epoch_start_state: torch.Tensor) -> None:
+        if not info.main:
+            return
         atomic_torch_save({
             "format": CHECKPOINT_FORMAT, "epoch": epoch_idx, "iter": k, "step": step,
             "G": G.state_dict(), "D": D.state_dict(),
@@ -199,17 +281,22 @@ def train(run: Run, *, dataset: Dataset | None = None, resume: bool = False,
         }, run.last_checkpoint)
 
     flushed = start_k
+    last_row: list[float] = []
 
     def flush(epoch: int, upto: int) -> None:
-        nonlocal flushed
+        """Write steps flushed..upto to events.jsonl: the only sync with the host besides the
+        progress bar. Every rank calls it at the same steps (it averages over ranks)."""
+        nonlocal flushed, last_row
         if upto <= flushed:
             return
-        vals = stats[flushed:upto].tolist()
+        vals = distributed.mean_over_ranks(stats[flushed:upto], info).tolist()
+        last_row = vals[-1]
         first = step - (upto - flushed) + 1
-        run.append_events([
-            {"step": first + i, "epoch": epoch + 1, "it": flushed + i,
-             **dict(zip(EVENT_KEYS, v))} for i, v in enumerate(vals)
-        ])
+        if info.main:
+            run.append_events([
+                {"step": first + i, "epoch": epoch + 1, "it": flushed + i,
+                 **dict(zip(EVENT_KEYS, v))} for i, v in enumerate(vals)
+            ])
         flushed = upto
 
     try:
@@ -221,37 +308,48 @@ def train(run: Run, *, dataset: Dataset | None = None, resume: bool = False,
                 k0 = start_k if epoch == start_epoch else 0
                 flushed = k0
                 for k in range(k0, steps_per_epoch):
-                    if stop.requested or (should_stop is not None and should_stop(step)):
+                    stopping = stop.requested or (should_stop is not None and should_stop(step))
+                    if distributed.any_rank(stopping, info, device):
                         flush(epoch, k)
                         checkpoint(epoch, k, data_state)
-                        run.update_meta(status="interrupted", step=step, end_time=now_iso())
+                        if info.main:
+                            run.update_meta(status="interrupted", step=step, end_time=now_iso())
                         raise TrainingInterrupted(str(run.path))
                     # --- discriminator: n_critic steps on consecutive real batches ---
                     for c in range(tc.n_critic):
                         b = (k * tc.n_critic + c) * bs
-                        real = x_all.index_select(0, perm[b:b + bs])
-                        z = torch.randn(real.size(0), cfg.model.z_dim, device=device,
+                        rows = perm[b:b + bs]
+                        n_global = rows.numel()
+                        # Latents for the whole global batch, then this rank's slice: every
+                        # rank's noise stream stays that of a single-process run.
+                        z = torch.randn(n_global, cfg.model.z_dim, device=device,
                                         generator=noise_gen)
-                        with torch.no_grad():
-                            fake = G(z)
-                        if joint_d:  # one forward (and backward) of 2B rows instead of two of B
-                            d_real, d_fake = D(torch.cat([real, fake])).split(real.size(0))
-                        else:
-                            d_real, d_fake = D(real), D(fake)
-                        loss_d = loss.d_loss(d_real, d_fake, real=real, fake=fake, D=D,
+                        if info.active:
+                            mine = info.shard(rows.numel())
+                            rows, z = rows[mine], z[mine]
+                        real = x_all.index_select(0, rows)
+                        with torch.no_grad(), amp.autocast():
+                            fake = g_fake(z)
+                        with amp.autocast():
+                            if joint_d:  # one forward (and backward) of 2B rows, not two of B
+                                d_out = d_step(torch.cat([real, fake.to(real.dtype)]))
+                                d_real, d_fake = d_out.float().split(real.size(0))
+                            else:
+                                d_real, d_fake = d_step(real).float(), d_step(fake).float()
+                        loss_d = loss.d_loss(d_real, d_fake, real=real, fake=fake.float(), D=D,
                                              generator=noise_gen)
-                        opt_d.zero_grad(set_to_none=True)
-                        loss_d.backward()
-                        opt_d.step()
+                        amp.step(loss_d, opt_d, amp.scaler_d)
                         loss.after_d_step(D)
                     # --- generator: one step on a fresh z; D's weights need no gradients ---
-                    z = torch.randn(real.size(0), cfg.model.z_dim, device=device,
+                    z = torch.randn(n_global, cfg.model.z_dim, device=device,
                                     generator=noise_gen)
+                    if info.active:
+                        z = z[info.shard(n_global)]
                     _set_requires_grad(D, False)
-                    loss_g = loss.g_loss(D(G(z)))
-                    opt_g.zero_grad(set_to_none=True)
-                    loss_g.backward()
-                    opt_g.step()
+                    with amp.autocast():
+                        d_gz = d_judge(g_step(z))
+                    loss_g = loss.g_loss(d_gz.float())
+                    amp.step(loss_g, opt_g, amp.scaler_g)
                     _set_requires_grad(D, True)
                     step += 1
                     stats[k] = torch.stack([loss_d.detach(), loss_g.detach(),
@@ -267,24 +365,27 @@ def train(run: Run, *, dataset: Dataset | None = None, resume: bool = False,
                             f"D {ld:.3f} G {lg:.3f}", refresh=False)
                         bar.update(epoch * steps_per_epoch + k + 1 - bar.n)
                 flush(epoch, steps_per_epoch)
-                _end_of_epoch(run, cfg, epoch, G, fixed_z, D, data, loss.sigmoid)
+                if info.main:
+                    _end_of_epoch(run, cfg, epoch, G, fixed_z, D, data, loss.sigmoid)
                 checkpoint(epoch + 1, 0, data_gen.get_state())
                 if evaluator is not None and evaluator.due(epoch + 1):
                     evaluator(epoch + 1, G, bar)
-                last = stats[steps_per_epoch - 1].tolist()
-                run.update_meta(epochs_done=epoch + 1, step=step,
-                                last=dict(zip(EVENT_KEYS, last)))
+                if info.main:
+                    run.update_meta(epochs_done=epoch + 1, step=step,
+                                    last=dict(zip(EVENT_KEYS, last_row)))
                 start_k = 0
     except TrainingInterrupted:
         raise
     except BaseException as e:
-        run.update_meta(status="failed", error=f"{type(e).__name__}: {e}"[:300],
-                        end_time=now_iso())
+        if info.main:
+            run.update_meta(status="failed", error=f"{type(e).__name__}: {e}"[:300],
+                            end_time=now_iso())
         raise
     finally:
         if bar is not None:
             bar.close()
-    run.update_meta(status="completed", end_time=now_iso())
+    if info.main:
+        run.update_meta(status="completed", end_time=now_iso())
     return run
 
 

@@ -1,0 +1,118 @@
+"""Data-parallel training for real: 2 gloo processes under torchrun against one process.
+
+The contract (training/distributed.py): N ranks with batch B/N each follow the random streams of
+one process with batch B, DDP averages their gradients, so the weights match a single-process run
+with the same global batch to float rounding; rank 0 alone writes the run directory; resume works.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from ganscope.training.distributed import DistInfo
+from ganscope.training.run import Run, load_checkpoint
+
+TORCHRUN = Path(sys.executable).parent / "torchrun"
+COMMON = ["--set", "train.batch_size=64", "--set", "train.n_samples=16", "--seed", "5",
+          "--no-progress", "--no-plot"]
+
+
+@pytest.mark.parametrize("n,world", [(64, 2), (65, 2), (7, 3), (2, 4), (1000, 8)])
+def test_shards_cover_the_batch_once_in_order(n, world):
+    parts = [DistInfo(rank=r, world=world).shard(n) for r in range(world)]
+    rows = [i for sl in parts for i in range(n)[sl]]
+    assert rows == list(range(n))
+    sizes = [sl.stop - sl.start for sl in parts]
+    assert max(sizes) - min(sizes) <= 1
+    assert sizes == [t.numel() for t in torch.arange(n).tensor_split(world)]
+
+
+def _env(tmp_path: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({"OMP_NUM_THREADS": "1", "GANSCOPE_CACHE": str(tmp_path / "cache")})
+    return env
+
+
+def ganscope(tmp_path: Path, *args: str, nproc: int = 1) -> subprocess.CompletedProcess:
+    if nproc > 1:
+        cmd = [str(TORCHRUN), "--standalone", f"--nproc-per-node={nproc}", "-m", "ganscope"]
+    else:
+        cmd = [sys.executable, "-m", "ganscope"]
+    # A session of its own, so a hung rank is killed with torchrun rather than left behind.
+    proc = subprocess.Popen(cmd + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=_env(tmp_path), start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=180)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        pytest.fail(f"{' '.join(args[:2])} timed out (a rank hung):\n{err[-3000:]}")
+    assert proc.returncode == 0, err[-3000:]
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def weights(run: Run) -> dict[str, torch.Tensor]:
+    ck = load_checkpoint(run.last_checkpoint)
+    return {**{f"G.{k}": v for k, v in ck["G"].items()},
+            **{f"D.{k}": v for k, v in ck["D"].items()}}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, tiny_fmnist_dir):
+    """E1 on 256 tiny images, 2 epochs of 4 global batches: once in one process, once on 2
+    gloo ranks, and once on 2 ranks stopped after epoch 1 and resumed."""
+    tmp = tmp_path_factory.mktemp("ddp")
+    runs = str(tmp / "runs")
+    base = ["train", "e1-mlp", "--runs-dir", runs, "--data-dir", str(tiny_fmnist_dir), *COMMON]
+    ganscope(tmp, *base, "--name", "single", "--set", "train.epochs=2")
+    ganscope(tmp, *base, "--name", "ddp", "--set", "train.epochs=2", nproc=2)
+    ganscope(tmp, *base, "--name", "ddp-resumed", "--set", "train.epochs=1", nproc=2)
+    ganscope(tmp, "train", "--resume", "ddp-resumed", "--runs-dir", runs, "--set",
+             "train.epochs=2", "--no-progress", "--no-plot", nproc=2)
+    return {name: Run(Path(runs) / name) for name in ("single", "ddp", "ddp-resumed")}
+
+
+def test_two_gloo_ranks_match_one_process_with_the_same_global_batch(trained):
+    single, ddp = weights(trained["single"]), weights(trained["ddp"])
+    assert single.keys() == ddp.keys()
+    for k in single:
+        assert torch.allclose(single[k], ddp[k], rtol=1e-4, atol=1e-5), k
+    # not vacuous: epoch 2 alone moved the weights 50x more than the runs differ
+    first = torch.load(trained["single"].generator_checkpoint(1), weights_only=True)["G"]
+    moved = (first["fc2.weight"] - single["G.fc2.weight"]).abs().max()
+    assert (single["G.fc2.weight"] - ddp["G.fc2.weight"]).abs().max() < moved / 50
+    ev_s, ev_d = trained["single"].read_events(), trained["ddp"].read_events()
+    assert [e["step"] for e in ev_s] == [e["step"] for e in ev_d] == list(range(1, 9))
+    for key in ("loss_d", "loss_g", "d_x", "d_g_z"):  # logged numbers: means over both ranks
+        assert [e[key] for e in ev_d] == pytest.approx([e[key] for e in ev_s], rel=1e-4), key
+
+
+def test_rank_zero_writes_one_run_directory_and_records_the_world(trained):
+    runs_dir = trained["ddp"].path.parent
+    assert sorted(p.name for p in runs_dir.iterdir()) == ["ddp", "ddp-resumed", "single"]
+    meta = trained["ddp"].meta()
+    assert meta["status"] == "completed" and meta["epochs_done"] == 2
+    assert meta["execution"]["world_size"] == 2 and meta["execution"]["backend"] == "gloo"
+    assert meta["execution"]["threads"] == max(1, len(os.sched_getaffinity(0)) // 2)
+    assert trained["single"].meta()["execution"]["world_size"] == 1
+    lines = trained["ddp"].events_path.read_text().splitlines()
+    assert len(lines) == 8 and len({json.loads(x)["step"] for x in lines}) == 8  # no duplicates
+    assert sorted(p.name for p in trained["ddp"].samples.glob("*.png")) == [
+        "epoch-0001.png", "epoch-0002.png"]
+
+
+def test_resumed_ddp_run_equals_the_uninterrupted_one(trained):
+    a, b = weights(trained["ddp"]), weights(trained["ddp-resumed"])
+    for k in a:
+        assert torch.allclose(a[k], b[k], rtol=0, atol=1e-6), k
+    assert trained["ddp-resumed"].meta()["status"] == "completed"
+    assert ([e["loss_d"] for e in trained["ddp-resumed"].read_events()]
+            == pytest.approx([e["loss_d"] for e in trained["ddp"].read_events()], abs=1e-6))
