@@ -162,7 +162,8 @@ def test_plot_command(capsys, trained):
 def test_models_and_show_model(capsys):
     rc, out, _ = run_cli(capsys, "models")
     assert rc == 0
-    assert [line.split()[0] for line in out.splitlines()] == ["cnn", "dcgan", "mlp", "mlp2d",
+    assert [line.split()[0] for line in out.splitlines()] == ["cnn", "dcgan", "dcgan32",
+                                                                  "dcgan64", "mlp", "mlp2d",
                                                                   "tiny-cnn"]
     rc, out, _ = run_cli(capsys, "show-model", "mlp")
     assert out == (
@@ -209,7 +210,8 @@ def test_resume_through_the_cli(capsys, tmp_path, data_dir, monkeypatch):
     rc, _, err = run_cli(capsys, "train", "--resume", "r", "--runs-dir", str(tmp_path),
                          "--set", "optim.lr=1", "--no-progress")
     assert rc == 2
-    assert err == ("error: only train.epochs can change when resuming (got --set optim.lr=1): "
+    assert err == ("error: only train.epochs and how to run (device, precision, compile, "
+                   "threads, channels_last) can change when resuming (got --set optim.lr=1): "
                    "start a new run for other changes\n")
     rc, _, err = run_cli(capsys, "train", "--resume", "r", "--runs-dir", str(tmp_path),
                          "--set", "train.epochs=3", "--no-progress", "--no-plot")
@@ -231,7 +233,8 @@ ERROR_CASES = [
      "error: bad value for train.epochs: expected an integer, got 'ten' (in --set "
      "train.epochs=ten)"),
     (["train", "e1-mlp", "--set", "model.name=resnet"],
-     "error: unknown model 'resnet': choose one of cnn, dcgan, mlp, mlp2d, tiny-cnn"),
+     "error: unknown model 'resnet': choose one of cnn, dcgan, dcgan32, dcgan64, mlp, mlp2d, "
+     "tiny-cnn"),
     (["train", "e1-mlp", "--set", "loss.name=ns"],
      "error: unknown loss 'ns': choose one of bce, hinge, lsgan, minimax, wgan, wgan-gp"),
     (["train", "e1-mlp", "--set", "optim.d.name=adamw"],
@@ -248,7 +251,8 @@ ERROR_CASES = [
      "error: no run named 'ghost' in {runs}: see `ganscope runs` for the list, or give the "
      "run's path (or --runs-dir)"),
     (["show-model", "vae"],
-     "error: unknown model 'vae': choose one of cnn, dcgan, mlp, mlp2d, tiny-cnn"),
+     "error: unknown model 'vae': choose one of cnn, dcgan, dcgan32, dcgan64, mlp, mlp2d, "
+     "tiny-cnn"),
     (["train"],
      "error: give a preset name or a YAML config (see `ganscope presets`)"),
     (["frobnicate"],

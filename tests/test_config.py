@@ -206,7 +206,8 @@ def invalid(cfg: RunConfig) -> str:
 def test_validate_unknown_names():
     cfg = load_config("e1-mlp")
     assert invalid(dataclasses.replace(cfg, model=ModelConfig(name="vae"))) == (
-        "unknown model 'vae': choose one of cnn, dcgan, mlp, mlp2d, tiny-cnn")
+        "unknown model 'vae': choose one of cnn, dcgan, dcgan32, dcgan64, mlp, "
+        "mlp2d, tiny-cnn")
     assert invalid(dataclasses.replace(cfg, loss=LossConfig(name="l1"))) == (
         "unknown loss 'l1': choose one of bce, hinge, lsgan, minimax, wgan, wgan-gp")
     assert invalid(dataclasses.replace(cfg, optim=OptimConfig(name="lbfgs"))) == (

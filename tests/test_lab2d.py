@@ -99,7 +99,7 @@ def test_unknown_dataset_lists_the_choices(capsys, tmp_path):
     rc, _, err = run_cli(capsys, "train", "e1-mlp", "--set", "data.name=ring9",
                          "--runs-dir", str(tmp_path))
     assert rc == 2
-    assert err == ("error: unknown dataset 'ring9': choose one of fashion-mnist, a point set "
+    assert err == ("error: unknown dataset 'ring9': choose one of celeba, fashion-mnist, a point set "
                    "(circles, grid25, moons, ring8, spiral, swissroll) or points:FILE\n")
 
 

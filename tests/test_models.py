@@ -110,10 +110,11 @@ TANH = ["mlp", "cnn", "dcgan"]
 
 
 def test_registry():
-    assert MODELS.names() == sorted([*ALL, "mlp2d"])
+    assert MODELS.names() == sorted([*ALL, "mlp2d", "dcgan32", "dcgan64"])  # faces: own tests
     with pytest.raises(ConfigError) as excinfo:
         build_models("resnet")
-    assert str(excinfo.value) == "unknown model 'resnet': choose one of cnn, dcgan, mlp, mlp2d, tiny-cnn"
+    assert str(excinfo.value) == ("unknown model 'resnet': choose one of cnn, dcgan, dcgan32, "
+                                  "dcgan64, mlp, mlp2d, tiny-cnn")
 
 
 def test_mlp_prints_exactly_as_e1():

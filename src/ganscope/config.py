@@ -31,6 +31,8 @@ class DataConfig:
     dir: str | None = None  # overrides the search order (also --data-dir)
     limit: int | None = None  # use only the first N images (quick runs, tests)
     n_points: int = 20000  # point sets (ring8, grid25, ...): how many points to draw
+    image_size: int = 64  # celeba: side of the square images, 32 or 64
+    crop: float = 0.8  # celeba: side of the centre square cut, as a fraction of the image width
 
 
 @dataclass
@@ -154,7 +156,12 @@ class RunConfig:
             (all(w >= 1 for w in self.model.g_hidden + self.model.d_hidden),
              "model.g_hidden and model.d_hidden widths must be at least 1"),
             (self.model.init in ("default", "dcgan"), "model.init must be 'default' or 'dcgan'"),
-            (self.data.split in ("train", "test"), "data.split must be 'train' or 'test'"),
+            (self.data.name == "celeba" or self.data.split in ("train", "test"),
+             "data.split must be 'train' or 'test'"),
+            (self.data.name != "celeba" or self.data.split in ("train", "valid", "test", "all"),
+             "data.split must be train, valid, test or all for celeba"),
+            (self.data.image_size in (32, 64), "data.image_size must be 32 or 64"),
+            (0 < self.data.crop <= 1, "data.crop must lie in (0, 1] (a fraction of the width)"),
             (self.data.limit is None or self.data.limit >= 1, "data.limit must be at least 1"),
             (self.data.n_points >= 1, "data.n_points must be at least 1"),
             (self.train.device in ("cpu", "cuda", "auto"), "train.device must be cpu, cuda or auto"),

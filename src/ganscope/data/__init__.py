@@ -43,6 +43,15 @@ def _fashion_mnist(cfg: DataConfig) -> Dataset:
     return Dataset(ds.images.unsqueeze(1), ds.labels, ds.source)
 
 
+@DATASETS.register("celeba")
+def _celeba(cfg: DataConfig) -> Dataset:
+    """CelebA faces: uint8 (N, 3, S, S); labels are the 40 attributes as 0/1 (N, 40)."""
+    from ganscope.data.celeba import load_celeba
+
+    ds = load_celeba(cfg.dir, cfg.split, cfg.image_size, cfg.crop, limit=cfg.limit)
+    return Dataset(ds.images, ds.attributes, {**ds.source, "attributes": list(ds.attribute_names)})
+
+
 def is_point_spec(name: str) -> bool:
     from ganscope.data.points import POINT_SETS
 

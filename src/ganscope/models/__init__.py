@@ -85,4 +85,4 @@ def dcgan_init(m: nn.Module) -> None:
         nn.init.zeros_(m.bias)
 
 
-from ganscope.models import conv, mlp, mlp2d  # noqa: E402,F401  (registers the models)
+from ganscope.models import conv, faces, mlp, mlp2d  # noqa: E402,F401  (registers the models)
