@@ -17,7 +17,11 @@ def gradient_penalty(D: nn.Module, real: torch.Tensor, fake: torch.Tensor,
     The norm runs over all non-batch dimensions (the whole image), not per channel or row.
     """
     shape = (real.size(0),) + (1,) * (real.dim() - 1)
-    alpha = torch.rand(shape, generator=generator, device=real.device, dtype=real.dtype)
+    # Drawn where the generator lives (the loop keeps its noise stream on the CPU, so CPU and
+    # CUDA runs of one config draw the same numbers), then moved to the data.
+    alpha = torch.rand(shape, generator=generator, dtype=real.dtype,
+                       device=generator.device if generator is not None else real.device
+                       ).to(real.device)
     x_hat = (alpha * real + (1 - alpha) * fake.detach()).requires_grad_(True)
     out = D(x_hat)
     (grad,) = torch.autograd.grad(out.sum(), x_hat, create_graph=True)

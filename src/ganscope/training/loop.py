@@ -212,7 +212,10 @@ def train(run: Run, *, dataset: Dataset | None = None, resume: bool = False,
     opt_g = build_optimizer(G.parameters(), cfg.optim.resolved("g"))
     opt_d = build_optimizer(D.parameters(), cfg.optim.resolved("d"))
     data_gen = torch.Generator().manual_seed(cfg.seed + 1)
-    noise_gen = torch.Generator(device=device).manual_seed(cfg.seed + 2)
+    # Latents are drawn on the CPU and copied to the device: a CUDA run follows the very random
+    # streams of a CPU run of the same config (they agree to float rounding), at the price of
+    # a copy of B x z_dim floats per step.
+    noise_gen = torch.Generator().manual_seed(cfg.seed + 2)
     fixed_z = torch.randn(tc.n_samples, cfg.model.z_dim,
                           generator=torch.Generator().manual_seed(cfg.seed))
 
@@ -224,7 +227,7 @@ def train(run: Run, *, dataset: Dataset | None = None, resume: bool = False,
         opt_g.load_state_dict(ck["opt_g"])
         opt_d.load_state_dict(ck["opt_d"])
         data_gen.set_state(ck["data_state"])
-        noise_gen.set_state(ck["noise_state"].to(noise_gen.get_state().device))
+        noise_gen.set_state(ck["noise_state"].cpu())
         start_epoch, start_k, step = ck["epoch"], ck["iter"], ck["step"]
         if info.main:
             run.truncate_events(step)
@@ -276,7 +279,7 @@ def train(run: Run, *, dataset: Dataset | None = None, resume: bool = False,
             "format": CHECKPOINT_FORMAT, "epoch": epoch_idx, "iter": k, "step": step,
             "G": G.state_dict(), "D": D.state_dict(),
             "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
-            "data_state": epoch_start_state, "noise_state": noise_gen.get_state().cpu(),
+            "data_state": epoch_start_state, "noise_state": noise_gen.get_state(),
             "model": cfg.model.name, "z_dim": cfg.model.z_dim,
         }, run.last_checkpoint)
 
@@ -322,8 +325,8 @@ def train(run: Run, *, dataset: Dataset | None = None, resume: bool = False,
                         n_global = rows.numel()
                         # Latents for the whole global batch, then this rank's slice: every
                         # rank's noise stream stays that of a single-process run.
-                        z = torch.randn(n_global, cfg.model.z_dim, device=device,
-                                        generator=noise_gen)
+                        z = torch.randn(n_global, cfg.model.z_dim,
+                                        generator=noise_gen).to(device, non_blocking=True)
                         if info.active:
                             mine = info.shard(rows.numel())
                             rows, z = rows[mine], z[mine]
@@ -341,8 +344,8 @@ def train(run: Run, *, dataset: Dataset | None = None, resume: bool = False,
                         amp.step(loss_d, opt_d, amp.scaler_d)
                         loss.after_d_step(D)
                     # --- generator: one step on a fresh z; D's weights need no gradients ---
-                    z = torch.randn(n_global, cfg.model.z_dim, device=device,
-                                    generator=noise_gen)
+                    z = torch.randn(n_global, cfg.model.z_dim,
+                                    generator=noise_gen).to(device, non_blocking=True)
                     if info.active:
                         z = z[info.shard(n_global)]
                     _set_requires_grad(D, False)
