@@ -10,7 +10,7 @@ PIP_FLAGS := -q --disable-pip-version-check -c constraints.txt $(if $(TORCH_INDE
 FMNIST_DEB := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 DEMO_RUN := e1-demo-$(shell date +%Y%m%d-%H%M%S)
 
-.PHONY: demo test setup data lint bench clean
+.PHONY: demo test setup data browser lint bench clean
 
 demo: setup data
 	$(BIN)/ganscope train e1-mlp --name $(DEMO_RUN) --eval-every 1
@@ -24,7 +24,7 @@ demo: setup data
 	@echo "  sample grids: runs/$(DEMO_RUN)/samples/epoch-0001.png ... epoch-0010.png"
 	@echo "  E3 grid:      runs/$(DEMO_RUN)/figures/e3-seed23231.png (torch.manual_seed(23231), 8 images)"
 
-test: setup data
+test: setup data browser
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/pytest -q
 
@@ -48,6 +48,17 @@ data:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist; \
 	else \
 		echo "Fashion-MNIST: not root, so no Debian package; ganscope downloads it on first use"; \
+	fi
+
+# Debian's Chromium for the browser tests (Playwright drives it; nothing is downloaded at test
+# time). Without it, and not root, the browser tests skip and say so.
+browser:
+	@if [ -x /usr/bin/chromium ]; then \
+		echo "Chromium: /usr/bin/chromium"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
+	else \
+		echo "Chromium: not root, so no Debian package; the browser tests skip"; \
 	fi
 
 lint: setup

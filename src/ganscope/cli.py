@@ -15,9 +15,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ganscope import __version__
+from ganscope.directions.cli import add_parsers as add_directions_parsers
+from ganscope.directions.cli import run_directions
 from ganscope.errors import ConfigError, TrainingInterrupted, UserError
 from ganscope.latent.cli import add_parsers as add_latent_parsers
 from ganscope.latent.cli import run_latent
+from ganscope.serve.cli import add_parser as add_serve_parser
+from ganscope.serve.cli import run_serve
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
@@ -137,6 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("presets", help="list the shipped presets")
     add_latent_parsers(sub, runs)
+    add_directions_parsers(sub, runs)
+    add_serve_parser(sub)
     return p
 
 
@@ -147,7 +153,7 @@ def cmd_train(a: argparse.Namespace) -> int:
     from ganscope.config import apply_overrides, load_config
     from ganscope.data import load_dataset
     from ganscope.training import distributed
-    from ganscope.training.loop import train
+    from ganscope.training.loop import resolve_device, train
     from ganscope.training.run import Run, resolve_run
 
     # How to run, not what to train: these may change when resuming (a GPU run resumed on a CPU).
@@ -175,6 +181,7 @@ def cmd_train(a: argparse.Namespace) -> int:
         run = resolve_run(a.resume, a.runs_dir)
         overrides = list(a.overrides) + execution
         cfg = apply_overrides(run.config(), overrides).validate()
+        resolve_device(cfg.train.device)  # no GPU: say so before reading any data
         info = distributed.setup(cfg.train.device)
         dataset = load_dataset(cfg.data, cfg.seed)
         if overrides and info.main:  # only now: a data error must leave the run as it was
@@ -199,6 +206,7 @@ def cmd_train(a: argparse.Namespace) -> int:
         if a.data_dir:
             cfg.data.dir = str(Path(a.data_dir).resolve())
         cfg.validate()
+        resolve_device(cfg.train.device)  # no GPU: say so before reading any data
         info = distributed.setup(cfg.train.device)
         dataset = load_dataset(cfg.data, cfg.seed)  # before the run dir exists: a data error leaves nothing
         # Under torchrun, rank 0 names and creates the run; the others train into the same one.
@@ -531,7 +539,7 @@ def cmd_presets(a: argparse.Namespace) -> int:
 COMMANDS = {"train": cmd_train, "runs": cmd_runs, "plot": cmd_plot, "generate": cmd_generate,
             "eval": cmd_eval, "compare": cmd_compare, "metrics": cmd_metrics, "lab2d": cmd_lab2d,
             "models": cmd_models, "show-model": cmd_show_model, "presets": cmd_presets,
-            "latent": run_latent}
+            "latent": run_latent, "directions": run_directions, "serve": run_serve}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

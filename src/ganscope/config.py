@@ -162,6 +162,9 @@ class RunConfig:
              "data.split must be train, valid, test or all for celeba"),
             (self.data.image_size in (32, 64), "data.image_size must be 32 or 64"),
             (0 < self.data.crop <= 1, "data.crop must lie in (0, 1] (a fraction of the width)"),
+            (self.data.name != "celeba" or self.model.name not in ("dcgan32", "dcgan64")
+             or self.data.image_size == int(self.model.name[5:]),
+             f"model {self.model.name} makes {self.model.name[5:]} px faces but data.image_size is {self.data.image_size}: set data.image_size={self.model.name[5:]}"),
             (self.data.limit is None or self.data.limit >= 1, "data.limit must be at least 1"),
             (self.data.n_points >= 1, "data.n_points must be at least 1"),
             (self.train.device in ("cpu", "cuda", "auto"), "train.device must be cpu, cuda or auto"),

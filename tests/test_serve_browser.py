@@ -1,0 +1,230 @@
+"""The browser view in a real browser: Debian's headless Chromium driven by Playwright.
+
+A real uvicorn server runs in a thread on a free port over a temporary runs dir (a tiny E1 MLP
+run with a planted probe and direction, and a damaged run). The tests open the pages as a
+person would: the run list with its error card, a run page whose curves grow while the run
+trains, a latent slider that changes the image, and the live 2-D lab started, paused and
+stepped. Screenshots go to the test's tmp dir and, for people to look at, to
+``$GANSCOPE_UI_SHOTS`` when that is set (``GANSCOPE_UI_SHOTS=shots make test``).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+if not CHROMIUM.exists():
+    pytest.skip("Debian's chromium is not installed (/usr/bin/chromium): `make browser` "
+                "installs it as root", allow_module_level=True)
+pytest.importorskip("playwright.sync_api", reason="playwright is not installed: pip install "
+                                                   "-e '.[dev]'")
+pytest.importorskip("uvicorn")
+
+import numpy as np  # noqa: E402
+import uvicorn  # noqa: E402
+from playwright.sync_api import sync_playwright  # noqa: E402
+
+from ganscope.directions.store import Direction, save_direction  # noqa: E402
+from ganscope.serve import create_app  # noqa: E402
+from ganscope.serve.cli import bind  # noqa: E402
+from ganscope.training.loop import train  # noqa: E402
+from test_serve import make_image_run, plant_probe, tiny_images  # noqa: E402
+
+SHOTS = Path(os.environ["GANSCOPE_UI_SHOTS"]) if os.environ.get("GANSCOPE_UI_SHOTS") else None
+WAIT_MS = 30_000
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    root = tmp_path_factory.mktemp("browser") / "runs"
+    img = make_image_run(root, "img", "seed=1")
+    save_direction(img, Direction(name="bright", method="planted", attribute="Brightness",
+                                  vector=np.eye(100)[3]))
+    plant_probe(img)
+    (root / "broken").mkdir()
+    (root / "broken" / "config.yaml").write_text("::: not yaml [\n")
+    app = create_app(root, poll_s=0.1, lab_plots=False)
+    sock = bind("127.0.0.1", 0)
+    port = sock.getsockname()[1]
+    srv = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False,
+                                        timeout_graceful_shutdown=2))
+    t = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
+    t.start()
+    end = time.monotonic() + 20
+    while not srv.started and time.monotonic() < end:
+        time.sleep(0.02)
+    assert srv.started, "uvicorn did not start"
+    yield f"http://127.0.0.1:{port}/", root, app
+    srv.should_exit = True
+    t.join(15)
+    sock.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, tmp_path):
+    # bypass_csp: Playwright's wait_for_function evaluates strings, which the page's CSP forbids
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900}, bypass_csp=True)
+    pg = ctx.new_page()
+    pg.set_default_timeout(WAIT_MS)
+    errors: list[str] = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    pg.shots = tmp_path  # type: ignore[attr-defined]
+    yield pg
+    ctx.close()
+    assert errors == [], f"JavaScript errors on the page: {errors}"
+
+
+def shot(page, name: str) -> Path:
+    path = page.shots / name
+    page.screenshot(path=str(path), full_page=True)
+    if SHOTS is None:
+        return path
+    try:
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, SHOTS / name)
+    except OSError:
+        pass  # the copies are for people; the test's own copy is enough
+    return path
+
+
+def attr_int(page, selector: str, name: str) -> int:
+    v = page.get_attribute(selector, name)
+    return int(v) if v else 0
+
+
+def test_run_list_shows_runs_and_an_error_card(page, server):
+    base, _, _ = server
+    page.goto(base)
+    page.wait_for_selector("table.runs")
+    assert page.locator("a.run-link", has_text="img").count() == 1
+    card = page.locator("tr.error-row .error-card")
+    assert "does not hold a valid config" in card.inner_text()
+    assert page.locator("tr[data-run=img] .badge").inner_text() == "completed"
+    shot(page, "runs.png")
+
+
+def test_a_run_page_scrubs_samples_and_its_curves_grow_while_it_trains(page, server):
+    base, root, _ = server
+    page.goto(base)
+    page.click("a.run-link:text-is('img')")
+    page.wait_for_selector("#sample-img")
+    page.wait_for_function("document.querySelector('canvas.chart')?.dataset.points === '16'")
+    assert "epoch-0002.png" in page.get_attribute("#sample-img", "src")
+    page.focus("#sample-scrubber")
+    page.keyboard.press("Home")
+    page.wait_for_function("document.querySelector('#sample-img')?.src?.includes('epoch-0001')")
+    assert page.inner_text("#sample-label").startswith("epoch 1 (1 of 2")
+    shot(page, "run.png")
+
+    # a run that trains while its page is open: events arrive over SSE, the curve grows
+    from ganscope.config import RunConfig, apply_overrides
+    from ganscope.training.run import Run
+
+    cfg = apply_overrides(RunConfig(), ["train.epochs=4", "train.batch_size=32",
+                                        "train.n_samples=16"]).validate()
+    run = Run.create(cfg, root, "growing")
+    started = threading.Event()
+
+    def slow(v):
+        started.set()
+        time.sleep(0.08)
+
+    t = threading.Thread(target=lambda: train(run, dataset=tiny_images(), progress=False,
+                                              on_step=slow))
+    t.start()
+    try:
+        assert started.wait(30)
+        page.goto(base + "#/run/growing")
+        page.wait_for_selector("canvas.chart")
+        seen = {attr_int(page, "canvas.chart", "data-points")}
+        while t.is_alive():
+            seen.add(attr_int(page, "canvas.chart", "data-points"))
+            time.sleep(0.05)
+        page.wait_for_function("document.querySelector('canvas.chart')?.dataset.points === '32'")
+        page.wait_for_function("document.querySelector('h1 .badge')?.textContent === 'completed'")
+        seen.add(32)
+    finally:
+        t.join(60)
+    assert len(seen - {0}) >= 3, f"the curve did not grow in steps: {sorted(seen)}"
+    shot(page, "run-live.png")
+
+
+def pixel_sum(page) -> int:
+    return page.evaluate("""() => {
+        const img = document.querySelector('#latent-img');
+        const c = document.createElement('canvas');
+        c.width = img.naturalWidth; c.height = img.naturalHeight;
+        const x = c.getContext('2d'); x.drawImage(img, 0, 0);
+        const d = x.getImageData(0, 0, c.width, c.height).data;
+        let s = 0; for (let i = 0; i < d.length; i += 4) s += d[i] * ((i >> 2) % 97 + 1);
+        return s; }""")
+
+
+def loads(page) -> int:
+    return attr_int(page, "#latent-img", "data-loads")
+
+
+def test_moving_a_latent_slider_changes_the_image(page, server):
+    base, _, _ = server
+    page.goto(base + "#/latent/img")
+    page.wait_for_function("(+document.querySelector('#latent-img')?.dataset.loads || 0) >= 1")
+    before_src, before = page.get_attribute("#latent-img", "src"), pixel_sum(page)
+    assert page.locator(".slider-row[data-dim='3'] .sentence").inner_text().startswith(
+        "dim 3: brightness +5.0 %/unit")
+    n = loads(page)
+    page.focus("#dim-3")
+    page.keyboard.press("End")  # the slider's maximum, as a person would with the keyboard
+    page.wait_for_function(f"(+document.querySelector('#latent-img')?.dataset.loads) > {n}")
+    after_src = page.get_attribute("#latent-img", "src")
+    assert "shift=3%3A10" in after_src and after_src != before_src
+    assert pixel_sum(page) != before
+    # the direction slider (planted as the unit vector of dim 3) moves the image too
+    n = loads(page)
+    page.focus("#dir-bright")
+    page.keyboard.press("Home")
+    page.wait_for_function(f"(+document.querySelector('#latent-img')?.dataset.loads) > {n}")
+    assert "dirs=bright%3A-10" in page.get_attribute("#latent-img", "src")
+    assert page.inner_text("#latency").startswith("last update ")
+    shot(page, "latent.png")
+
+
+def test_the_live_lab_starts_draws_and_pauses(page, server):
+    base, root, app = server
+    page.goto(base + "#/lab")
+    page.wait_for_selector("#lab-start")
+    page.fill("#lab-steps", "4000")
+    page.click("#lab-start")
+    page.wait_for_function("+(document.querySelector('#lab-status')?.dataset.step || 0) > 60")
+    page.wait_for_function("+(document.querySelector('#lab-canvas')?.dataset.step || 0) > 0")
+    page.wait_for_function("+document.querySelector('canvas.chart')?.dataset.points > 60")
+    shot(page, "lab-running.png")
+    page.click("#lab-pause")
+    page.wait_for_function("document.querySelector('#lab-status')?.dataset.status === 'paused'")
+    step = attr_int(page, "#lab-status", "data-step")
+    points = attr_int(page, "canvas.chart", "data-points")
+    time.sleep(0.8)
+    assert attr_int(page, "#lab-status", "data-step") == step
+    assert attr_int(page, "canvas.chart", "data-points") == points == step
+    page.click("#lab-step")
+    page.wait_for_function(
+        f"+document.querySelector('#lab-status')?.dataset.step === {step + 1}")
+    shot(page, "lab-paused.png")
+    page.click("#lab-stop")
+    page.wait_for_function("document.querySelector('#lab-status')?.dataset.status === 'stopped'")
+    name = app.state.lab.session.name
+    assert (root / name / "checkpoints" / "last.pt").is_file()
