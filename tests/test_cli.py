@@ -223,7 +223,7 @@ ERROR_CASES = [
     (["train", "nope"],
      "error: unknown preset 'nope': choose one of e1-mlp, e2-cnn, e2-dcgan, e2-dcgan-fixed, "
      "e2-tiny-cnn, e5-gan-adam, e5-gan-rmsprop, e5-wgan-adam, e5-wgan-gp-adam, "
-     "e5-wgan-gp-rmsprop, e5-wgan-rmsprop, "
+     "e5-wgan-gp-rmsprop, e5-wgan-rmsprop, e6-faces, e6-faces-gpu, fast-mlp, "
      "or give a path to a YAML config"),
     (["train", "e1-mlp", "--set", "train.epoch=3"],
      "error: unknown config key 'train.epoch' in --set train.epoch=3: valid keys under 'train' "
@@ -257,7 +257,7 @@ ERROR_CASES = [
      "error: give a preset name or a YAML config (see `ganscope presets`)"),
     (["frobnicate"],
      "error: unknown command 'frobnicate': choose one of train, runs, plot, generate, eval, "
-     "compare, metrics, lab2d, models, show-model, presets, latent, serve"),
+     "compare, metrics, lab2d, models, show-model, presets, latent, directions, serve"),
 ]
 
 
