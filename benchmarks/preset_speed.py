@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import math
 import os
 import platform
@@ -44,7 +43,7 @@ from ganscope.config import apply_overrides, load_config
 from ganscope.data import load_dataset
 from ganscope.errors import TrainingInterrupted
 from ganscope.training.loop import StepView, train
-from ganscope.training.run import Run, atomic_write_text
+from ganscope.training.run import Run
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -169,8 +168,7 @@ def main(argv: list[str] | None = None) -> int:
            "torch": torch.__version__, "threads": torch.get_num_threads(),
            "cpu": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
            "sgemm_gflops_rounds": sgemm, "steps": a.steps, "warmup": a.warmup, "rows": rows}
-    a.out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(a.out, json.dumps(out, indent=1) + "\n")
+    train_speed.atomic_write_json(a.out, out)
     print(f"wrote {a.out}")
     return 0
 

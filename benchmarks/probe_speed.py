@@ -34,22 +34,8 @@ from ganscope.latent.probe import (  # noqa: E402
 )
 from ganscope.metrics.extractor import load_extractor  # noqa: E402
 from ganscope.models import build_models  # noqa: E402
-from ganscope.training.run import iter_runs, resolve_run  # noqa: E402
-from train_speed import OtherLoad, atomic_write_json, cpu_model  # noqa: E402
-
-
-def newest_mlp_run() -> str | None:
-    best = None
-    for r in iter_runs():
-        try:
-            if r.config().model.name != "mlp" or not r.last_checkpoint.is_file():
-                continue
-        except Exception:  # an unreadable run is simply not a candidate
-            continue
-        t = r.last_checkpoint.stat().st_mtime
-        if best is None or t > best[0]:
-            best = (t, str(r.path))
-    return best[1] if best else None
+from ganscope.training.run import resolve_run  # noqa: E402
+from train_speed import OtherLoad, atomic_write_json, cpu_model, newest_mlp_run  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -65,7 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     if a.threads:
         torch.set_num_threads(a.threads)
     load_extractor()  # loading + hashing the weights once per process is not part of a probe
-    run_name = a.run or newest_mlp_run()
+    newest = newest_mlp_run()
+    run_name = a.run or (str(newest.path) if newest else None)
     load = OtherLoad().__enter__()
     t0 = time.perf_counter()
     if run_name:

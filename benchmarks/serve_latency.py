@@ -37,22 +37,8 @@ DEFAULT_OUT = HERE / "results" / "serve_latency.json"
 CHROMIUM = Path("/usr/bin/chromium")
 sys.path.insert(0, str(HERE))
 
-from ganscope.training.run import Run, iter_runs, resolve_run  # noqa: E402
-from train_speed import OtherLoad, atomic_write_json, cpu_model  # noqa: E402
-
-
-def newest_mlp_run() -> Run | None:
-    best = None
-    for r in iter_runs():
-        try:
-            if r.config().model.name != "mlp" or not r.last_checkpoint.is_file():
-                continue
-        except Exception:  # an unreadable run is simply not a candidate
-            continue
-        t = r.last_checkpoint.stat().st_mtime
-        if best is None or t > best[0]:
-            best = (t, r)
-    return best[1] if best else None
+from ganscope.training.run import Run, resolve_run  # noqa: E402
+from train_speed import OtherLoad, atomic_write_json, cpu_model, newest_mlp_run  # noqa: E402
 
 
 def fresh_run(root: Path) -> Run:

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import math
 import os
 import platform
@@ -39,7 +38,7 @@ from ganscope.data import load_dataset
 from ganscope.errors import TrainingInterrupted
 from ganscope.metrics.evaluate import evaluate_generator, reference_features
 from ganscope.training.loop import StepView, train
-from ganscope.training.run import Run, atomic_write_text
+from ganscope.training.run import Run
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -173,8 +172,7 @@ def main(argv: list[str] | None = None) -> int:
            "cpu": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
            "sgemm_gflops": round(sgemm["best_gflops"], 1), "target_fid": target,
            "notebook": notebook, "presets": rows, "target_speedup": TARGET_SPEEDUP}
-    a.out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(a.out, json.dumps(out, indent=1) + "\n")
+    train_speed.atomic_write_json(a.out, out)
     print(f"wrote {a.out}")
     return 0
 

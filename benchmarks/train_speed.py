@@ -60,7 +60,7 @@ from ganscope.config import apply_overrides, load_config
 from ganscope.data import Dataset, load_dataset
 from ganscope.models import build_models
 from ganscope.training.loop import train
-from ganscope.training.run import Run
+from ganscope.training.run import Run, atomic_write_text, iter_runs
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_OUT = HERE / "results" / "train_speed.json"
@@ -308,17 +308,24 @@ class OtherLoad:
 
 
 def atomic_write_json(path: Path, obj: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=2)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """Every benchmark's result file, written as ganscope writes its own (temp file + rename)."""
+    atomic_write_text(path, json.dumps(obj, indent=2) + "\n")
+
+
+def newest_mlp_run() -> Run | None:
+    """The most recently trained MLP run in the runs dir (what the latent/serve benchmarks
+    time when no --run is given), or None."""
+    best = None
+    for r in iter_runs():
+        try:
+            if r.config().model.name != "mlp" or not r.last_checkpoint.is_file():
+                continue
+        except Exception:  # an unreadable run is simply not a candidate
+            continue
+        t = r.last_checkpoint.stat().st_mtime
+        if best is None or t > best[0]:
+            best = (t, r)
+    return best[1] if best else None
 
 
 def notebook_data_only(dataset: NotebookFashionMNIST) -> float:
