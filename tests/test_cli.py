@@ -257,7 +257,8 @@ ERROR_CASES = [
      "error: give a preset name or a YAML config (see `ganscope presets`)"),
     (["frobnicate"],
      "error: unknown command 'frobnicate': choose one of train, runs, plot, generate, eval, "
-     "compare, metrics, lab2d, models, show-model, presets, latent, directions, serve"),
+     "compare, metrics, lab2d, models, show-model, presets, latent, directions, serve, sweep, "
+     "report, lab"),
 ]
 
 

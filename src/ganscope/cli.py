@@ -18,6 +18,8 @@ from ganscope import __version__
 from ganscope.directions.cli import add_parsers as add_directions_parsers
 from ganscope.directions.cli import run_directions
 from ganscope.errors import ConfigError, TrainingInterrupted, UserError
+from ganscope.experiments.cli import add_parsers as add_experiment_parsers
+from ganscope.experiments.cli import cmd_lab, cmd_report, cmd_sweep
 from ganscope.latent.cli import add_parsers as add_latent_parsers
 from ganscope.latent.cli import run_latent
 from ganscope.serve.cli import add_parser as add_serve_parser
@@ -106,9 +108,15 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--no-save", action="store_true",
                    help="do not append the results to the run's metrics.jsonl")
 
-    c = sub.add_parser("compare", parents=[runs], help="one table of several runs' metrics")
-    c.add_argument("runs", nargs="+", metavar="RUN", help="run names or paths")
+    c = sub.add_parser("compare", parents=[runs],
+                       help="one table of several runs' metrics; over seeds for sweeps and "
+                            "for runs that differ only in their seed")
+    c.add_argument("runs", nargs="+", metavar="RUN|SWEEP",
+                   help="run names or paths, or sweep directories")
     c.add_argument("--json", action="store_true")
+    c.add_argument("--plot", metavar="DIR",
+                   help="write the comparison (summary.json, table.csv, curves and metrics "
+                        "with bands over seeds) here (default for sweeps: SWEEP/compare/)")
 
     l2 = sub.add_parser("lab2d", parents=[runs], help="E5: GAN / WGAN / WGAN-GP x Adam / RMSprop on 2-D points, "
                                       "over seeds")
@@ -143,6 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_latent_parsers(sub, runs)
     add_directions_parsers(sub, runs)
     add_serve_parser(sub)
+    add_experiment_parsers(sub, runs)
     return p
 
 
@@ -405,14 +414,21 @@ def cmd_eval(a: argparse.Namespace) -> int:
 
 def cmd_compare(a: argparse.Namespace) -> int:
     from ganscope.diagnostics import diagnose
+    from ganscope.experiments.cli import compare_groups_text, compare_sweeps, find_sweep
     from ganscope.metrics.evaluate import best_by_fid, comparable
     from ganscope.metrics.table import COLUMNS, metric_cells
     from ganscope.tables import fmt_number, format_table
     from ganscope.training.run import resolve_run
 
-    out, missing = [], []
+    sweeps = [find_sweep(t, a.runs_dir) for t in a.runs]
+    if all(sweeps):
+        return compare_sweeps(a, sweeps)
+    if any(sweeps):
+        raise UserError("give sweep directories or runs to compare, not both")
+    out, missing, runs = [], [], []
     for name in a.runs:
         run = resolve_run(name, a.runs_dir)
+        runs.append(run)
         records = run.read_metrics()
         if not records:
             missing.append(run.name)
@@ -438,6 +454,7 @@ def cmd_compare(a: argparse.Namespace) -> int:
     if any(not comparable(x, lasts[0]) for x in lasts[1:]):
         print("note: these runs were evaluated with different extractors, references or n; "
               "their numbers are not comparable - re-run `ganscope eval` with the same -n")
+    compare_groups_text(runs, a.plot)
     for name in missing:
         print(f"note: run '{name}' has no metrics yet: `ganscope eval {name}`")
     return 0
@@ -539,7 +556,8 @@ def cmd_presets(a: argparse.Namespace) -> int:
 COMMANDS = {"train": cmd_train, "runs": cmd_runs, "plot": cmd_plot, "generate": cmd_generate,
             "eval": cmd_eval, "compare": cmd_compare, "metrics": cmd_metrics, "lab2d": cmd_lab2d,
             "models": cmd_models, "show-model": cmd_show_model, "presets": cmd_presets,
-            "latent": run_latent, "directions": run_directions, "serve": run_serve}
+            "latent": run_latent, "directions": run_directions, "serve": run_serve,
+            "sweep": cmd_sweep, "report": cmd_report, "lab": cmd_lab}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -67,19 +67,24 @@ class _Counted:
 
     def __init__(self, scorer: Callable[[torch.Tensor], torch.Tensor], total: int, desc: str,
                  progress: bool) -> None:
-        from tqdm import tqdm
-
-        self.scorer = scorer
-        self.bar = tqdm(total=total, desc=desc, unit="img", leave=False,
-                        disable=not progress or total < 1000)
+        self.scorer, self.total, self.desc = scorer, total, desc
+        self.enabled = progress and total >= 1000
+        self.bar: Any = None  # opened at the first batch: nothing is drawn before an error
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if self.bar is None and self.enabled:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=self.total, desc=self.desc, unit="img", leave=False)
         out = self.scorer(x)
-        self.bar.update(x.shape[0])
+        if self.bar is not None:
+            self.bar.update(x.shape[0])
         return out
 
     def close(self) -> None:
-        self.bar.close()
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
 
 
 def face_context(run: Run, *, classifier: Any = None, n: int = DEFAULT_N, seed: int = 0,
@@ -130,11 +135,15 @@ def find_run_directions(run: Run, method: str, attributes: Sequence[str], *,
         raise UserError("interfacegan-cond needs --condition (e.g. --attr Young --condition Male)")
     if name is not None and len(attributes) > 1:
         raise UserError("--name applies to one attribute at a time")
+    check_face_run(run)
+    if classifier is None:
+        from ganscope.faces.attributes import load_attribute_classifier
+
+        classifier = load_attribute_classifier()
+    attrs = [resolve_attribute(a, classifier.columns) for a in attributes]
+    conds = [resolve_attribute(c, classifier.columns) for c in conditions]
     ctx = face_context(run, classifier=classifier, n=n, seed=seed, epoch=epoch,
                        progress=progress)
-    cols = ctx.attributes
-    attrs = [resolve_attribute(a, cols) for a in attributes]
-    conds = [resolve_attribute(c, cols) for c in conditions]
     rows = []
     try:
         for attr in attrs or [None]:
@@ -365,20 +374,26 @@ def walk_figure(grid: np.ndarray, m: WalkMeasurement, title: str):
     skip = () if m.target == YAW else (YAW,)
     se = m.side_effects(skip)["delta"]
     top = sorted((c for c in probs if c != m.target), key=lambda c: -abs(se[c]))[:3]
+    handles = []
     for j, c in enumerate(m.columns):
-        if c == YAW and m.target != YAW:
+        if c == YAW:
             continue
         if c == m.target:
-            ax1.plot(m.steps, m.curve[:, j], "o-", color="black", lw=2.2, label=f"{c} (target)")
+            handles += ax1.plot(m.steps, m.curve[:, j], "o-", color="black", lw=2.2,
+                                label=f"{c} (target)")
         elif c in top:
-            ax1.plot(m.steps, m.curve[:, j], ".-", lw=1.4, label=f"{c} ({se[c]:+.2f})")
+            handles += ax1.plot(m.steps, m.curve[:, j], ".-", lw=1.4, label=f"{c} ({se[c]:+.2f})")
         else:
             ax1.plot(m.steps, m.curve[:, j], "-", color="0.75", lw=0.8)
+    if m.target == YAW:  # the pose proxy has its own units: its own axis
+        axy = ax1.twinx()
+        handles += axy.plot(m.steps, m.curve[:, m.columns.index(YAW)], "o-", color="black",
+                            lw=2.2, label="Yaw (target, right axis)")
+        axy.set_ylabel("mean Yaw (proxy units; > 0 turned to the image's right)")
     ax1.set_xlabel("step (std of z along the direction)")
-    ax1.set_ylabel("mean P(attribute)" if m.target != YAW else "mean (Yaw: proxy units)")
-    if m.target != YAW:
-        ax1.set_ylim(-0.02, 1.02)
-    ax1.legend(fontsize="small", loc="best")
+    ax1.set_ylabel("mean P(attribute)")
+    ax1.set_ylim(-0.02, 1.02)
+    ax1.legend(handles=handles, fontsize="small", loc="best")
     ax1.grid(alpha=0.3)
     rel_px = m.pixel_rms / m.pixel_ref if m.pixel_ref else m.pixel_rms
     ax2.plot(m.steps, rel_px, "o-", label="pixel RMS")
@@ -427,7 +442,7 @@ def matrix_figure(rows: list[dict[str, Any]], columns: list[str]):
     colour = vals.copy()
     if YAW in columns:
         colour[:, columns.index(YAW)] = vals[:, columns.index(YAW)] / YAW_COLOUR_SCALE
-    fig = Figure(figsize=(1.0 + 0.62 * len(columns), 1.6 + 0.45 * len(rows)),
+    fig = Figure(figsize=(1.6 + 0.62 * len(columns), 2.2 + 0.45 * len(rows)),
                  layout="constrained")
     ax = fig.subplots()
     im = ax.imshow(np.clip(colour, -1, 1), cmap="RdBu_r", vmin=-1, vmax=1, aspect="auto")
@@ -442,7 +457,7 @@ def matrix_figure(rows: list[dict[str, Any]], columns: list[str]):
             ax.text(j, i, f"{vals[i, j]:+.2f}", ha="center", va="center", fontsize=7,
                     fontweight="bold" if bold else "normal",
                     color="white" if abs(colour[i, j]) > 0.6 else "black")
-    fig.colorbar(im, ax=ax, shrink=0.8, label="change of mean P, first -> last step")
-    ax.set_title("side effects: change of each attribute along each walk (target in bold; "
-                 f"*Yaw colour x{1 / YAW_COLOUR_SCALE:g})", fontsize=9)
+    fig.colorbar(im, ax=ax, shrink=0.9, label="change of mean P")
+    ax.set_title("side effects: change of each attribute's mean from the first to the last "
+                 f"step (target in bold; *Yaw colour x{1 / YAW_COLOUR_SCALE:g})", fontsize=9)
     return fig

@@ -37,7 +37,7 @@ CLASSIFIER_NAME = "celeba-attr-v1"
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 WEIGHTS_FILE = WEIGHTS_DIR / f"{CLASSIFIER_NAME}.pt"
 CARD_FILE = WEIGHTS_DIR / f"{CLASSIFIER_NAME}.json"
-WEIGHTS_SHA256 = "0000000000000000000000000000000000000000000000000000000000000000"
+WEIGHTS_SHA256 = "426bb830eb00458709dbf4ff5e18c5926157a9d35a0d4984f84c481c908e7734"
 
 # The attributes it predicts: the six the issue names first, then others that are visible at
 # 32 px and make side effects of an edit measurable (hair colour, make-up, beard, hat, bangs).

@@ -2,9 +2,10 @@
 
 Each cell x seed is an ordinary run (its own run directory under ``OUT/runs/``), trained by
 ``ganscope.training.loop.train`` in a pool of worker processes (one per core, one thread each:
-these nets are too small for intra-op threads to pay). The comparison reads only those run
-directories: final metrics per run, mean +- std over seeds per cell, the spread over the last
-quarter of training as stability, and which cell wins on each metric.
+these nets are too small for intra-op threads to pay; ``ganscope.experiments.runner``, shared
+with ``ganscope sweep``). The comparison reads only those run directories: final metrics per
+run, mean +- std over seeds per cell, the spread over the last quarter of training as
+stability, and which cell wins on each metric.
 """
 
 from __future__ import annotations
@@ -13,16 +14,15 @@ import csv
 import io
 import json
 import math
-import os
 import statistics
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ganscope.config import RunConfig, apply_overrides, load_config
 from ganscope.errors import ConfigError
+from ganscope.experiments.stats import mean_std as _mean_std
 from ganscope.training.run import Run, atomic_write_text
 
 LOSS_NAMES = {"gan": "bce", "wgan": "wgan", "wgan-gp": "wgan-gp"}
@@ -85,68 +85,27 @@ def cell_config(data: str, cell: Cell, seed: int, steps: int, setup: str = "lite
     return cfg.validate()
 
 
-def _train_one(run_dir: str) -> str:
-    """Worker: one run, one thread (the pool runs one process per core)."""
-    import torch
-
-    torch.set_num_threads(1)
-    from ganscope.lab2d.plots import run_gif
-    from ganscope.training.loop import train
-    from ganscope.viz.curves import plot_run
-
-    run = train(Run(run_dir), progress=False, verbose=False)
-    plot_run(run)  # loss / critic curves and the metrics figure, per run
-    run_gif(run)
-    return run_dir
-
-
 def run_matrix(out: Path, data: str, cells: list[Cell], seeds: list[int], steps: int,
                setup: str = "literature", workers: int | None = None,
                progress: bool = True, extra: Sequence[str] = ()) -> list[Run]:
-    """Create and train every cell x seed under ``out/runs``; finished runs are kept, so an
-    interrupted matrix started again only trains what is missing. ``extra``: --set overrides
-    applied to every cell."""
-    # Data first: a bad spec or file fails before anything is written.
+    """Create and train every cell x seed under ``out/runs``; finished runs are kept and
+    interrupted ones resumed, so a matrix started again only trains what is missing.
+    ``extra``: --set overrides applied to every cell."""
     from ganscope.data import load_dataset
+    from ganscope.experiments.runner import execute, plan_runs, raise_on_failure
 
+    # Data first: a bad spec or file fails before anything is written.
     load_dataset(cell_config(data, cells[0], seeds[0], steps, setup, extra=extra).data, seeds[0])
     out.mkdir(parents=True, exist_ok=True)
-    todo, runs = [], []
-    for cell in cells:
-        for seed in seeds:
-            cfg = cell_config(data, cell, seed, steps, setup, extra=extra)
-            path = out / "runs" / f"{cell.name}-s{seed}"
-            run = Run(path)
-            runs.append(run)
-            if path.exists() and run.meta().get("status") == "completed":
-                continue
-            if path.exists():
-                import shutil
-
-                shutil.rmtree(path)
-            Run.create(cfg, out / "runs", path.name)
-            todo.append(str(path))
-    workers = workers or os.cpu_count() or 1
-    from tqdm import tqdm
-
-    bar = tqdm(total=len(todo), desc="lab2d runs", unit="run", disable=not progress or not todo)
-    with ProcessPoolExecutor(max_workers=min(workers, max(1, len(todo)))) as pool:
-        futs = [pool.submit(_train_one, p) for p in todo]
-        for f in as_completed(futs):
-            f.result()
-            bar.update(1)
-    bar.close()
-    return runs
+    plan = plan_runs([(out / "runs" / f"{cell.name}-s{seed}",
+                       cell_config(data, cell, seed, steps, setup, extra=extra))
+                      for cell in cells for seed in seeds])
+    raise_on_failure(execute(plan.todo, "local", workers=workers, desc="lab2d runs",
+                             progress=progress))
+    return plan.runs
 
 
 # --- comparison ---------------------------------------------------------------------------------
-
-
-def _mean_std(vals: list[float]) -> tuple[float, float]:
-    vals = [v for v in vals if v is not None and math.isfinite(v)]
-    if not vals:
-        return math.nan, math.nan
-    return statistics.fmean(vals), (statistics.stdev(vals) if len(vals) > 1 else 0.0)
 
 
 def summarize(runs: list[Run]) -> dict[str, Any]:

@@ -1,0 +1,1 @@
+"""Experiments over seeds: sweeps, statistics, comparisons and the whole seed lab (issue 9)."""

@@ -1,0 +1,259 @@
+"""Training many runs at once: plan (skip, resume or create), then a pool of workers or Ray.
+
+Shared by ``ganscope sweep``, ``ganscope lab2d`` and ``ganscope lab``. Every run is an ordinary
+run directory trained by :func:`ganscope.training.loop.train` in a worker with one torch thread
+(small nets gain nothing from intra-op threads; one process per core does). A batch started
+again keeps completed runs, resumes interrupted ones from their checkpoint (bit-identical to an
+uninterrupted run), and recreates runs that never reached a checkpoint.
+
+Backends: ``local`` (a ``ProcessPoolExecutor``, one worker per core, a progress bar over runs)
+and ``ray`` (one remote task per run on a Ray cluster, or on a local Ray instance; the run
+directories must then lie on a filesystem every node sees).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ganscope.config import RunConfig
+from ganscope.errors import ConfigError, RunError
+from ganscope.training.run import Run
+
+BACKENDS = ("local", "ray")
+RAY_MISSING = "the ray backend needs Ray: pip install 'ganscope[ray]'"
+# Settings that say how a run executes, not what it computes: they may differ between a run's
+# saved config and a re-planned one (e.g. --threads) without making the run another run.
+EXECUTION_KEYS = ("device", "precision", "compile", "channels_last", "threads")
+
+
+def train_worker(run_dir: str, resume: bool = False, plots: bool = True) -> dict[str, Any]:
+    """Train one run in this process with one torch thread; never raises for a failed run.
+
+    Returns ``{"run", "status" (completed|failed|interrupted), "error", "seconds"}``. With
+    ``plots`` it also writes the run's curves (and, for 2-D point runs, their animation), as
+    ``ganscope train`` does at the end.
+    """
+    import torch
+
+    torch.set_num_threads(1)
+    from ganscope.errors import TrainingInterrupted
+    from ganscope.training.loop import train
+
+    t0 = time.perf_counter()
+    out: dict[str, Any] = {"run": run_dir, "status": "completed", "error": None}
+    try:
+        run = train(Run(run_dir), resume=resume, progress=False, verbose=False)
+        if plots:
+            from ganscope.viz.curves import plot_run
+
+            plot_run(run)
+            from ganscope.data import is_point_spec
+
+            if is_point_spec(run.config().data.name):
+                from ganscope.lab2d.plots import run_gif
+
+                run_gif(run)
+    except TrainingInterrupted:
+        out["status"] = "interrupted"
+    except Exception as e:  # the run's meta says failed; the batch goes on
+        out.update(status="failed", error=f"{type(e).__name__}: {e}".splitlines()[0][:300])
+    out["seconds"] = round(time.perf_counter() - t0, 2)
+    return out
+
+
+# --- planning ----------------------------------------------------------------------------------
+
+
+def _what(cfg: RunConfig) -> dict[str, Any]:
+    d = cfg.to_dict()
+    for k in EXECUTION_KEYS:
+        d["train"].pop(k, None)
+    return d
+
+
+@dataclass
+class Plan:
+    """What a batch will do: every run, and which of them to train (and whether to resume)."""
+
+    runs: list[Run]
+    todo: list[tuple[str, bool]] = field(default_factory=list)  # (run dir, resume)
+    kept: list[str] = field(default_factory=list)  # completed before: left alone
+
+    @property
+    def resumed(self) -> list[str]:
+        return [p for p, r in self.todo if r]
+
+
+def plan_runs(entries: Sequence[tuple[Path, RunConfig]]) -> Plan:
+    """For each (run dir, config): keep it when completed with this config, resume it when it
+    stopped after a checkpoint, else (re)create it. A run dir that holds another config is
+    recreated only when it never completed; a completed one is an error (its results would be
+    silently replaced)."""
+    plan = Plan([])
+    for path, cfg in entries:
+        path = Path(path)
+        run = Run(path)
+        plan.runs.append(run)
+        if (path / "config.yaml").is_file():
+            try:
+                same = _what(run.config()) == _what(cfg)
+                status = run.status()
+            except RunError:
+                same, status = False, "damaged"
+            if status == "running":
+                raise RunError(f"run {path} is being trained by process {run.meta().get('pid')}:"
+                               " wait for it, or stop it first")
+            if same and status == "completed":
+                plan.kept.append(str(path))
+                continue
+            if same and run.last_checkpoint.is_file() and status in (
+                    "interrupted", "failed", "died"):
+                plan.todo.append((str(path), True))
+                continue
+            if not same and status == "completed":
+                raise RunError(f"run {path} was completed with another config: move it away, "
+                               "or write this batch to another directory")
+        if path.exists():
+            shutil.rmtree(path)
+        Run.create(cfg, path.parent, path.name)
+        plan.todo.append((str(path), False))
+    return plan
+
+
+# --- executing -----------------------------------------------------------------------------------
+
+
+def _bar(total: int, desc: str, progress: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="run", disable=not progress or total == 0,
+                dynamic_ncols=True, file=sys.stderr)
+
+
+def _postfix(results: list[dict[str, Any]]) -> str:
+    done = sum(r["status"] == "completed" for r in results)
+    failed = sum(r["status"] == "failed" for r in results)
+    return f"completed {done}, failed {failed}"
+
+
+def run_local(todo: Sequence[tuple[str, bool]], workers: int | None = None, *,
+              desc: str = "runs", progress: bool = True, plots: bool = True,
+              on_result: Callable[[dict[str, Any]], None] | None = None
+              ) -> list[dict[str, Any]]:
+    """Train ``todo`` in a process pool (one worker per core by default), longest first as
+    given; results in completion order."""
+    if not todo:
+        return []
+    workers = max(1, min(workers or os.cpu_count() or 1, len(todo)))
+    results: list[dict[str, Any]] = []
+    bar = _bar(len(todo), desc, progress)
+    pool = ProcessPoolExecutor(max_workers=workers)
+    try:
+        futs = [pool.submit(train_worker, p, r, plots) for p, r in todo]
+        for f in as_completed(futs):
+            res = f.result()
+            results.append(res)
+            if on_result is not None:
+                on_result(res)
+            bar.set_postfix_str(_postfix(results), refresh=False)
+            bar.update(1)
+    except KeyboardInterrupt:
+        # The workers got the same Ctrl-C: each saves a checkpoint at its next step.
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    finally:
+        pool.shutdown(wait=True)
+        bar.close()
+    return results
+
+
+def ray_module():
+    """The ``ray`` module, or one ConfigError line saying how to install it."""
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError(RAY_MISSING) from None
+    return ray
+
+
+def run_ray(todo: Sequence[tuple[str, bool]], address: str | None = None, *,
+            desc: str = "runs", progress: bool = True, plots: bool = True,
+            on_result: Callable[[dict[str, Any]], None] | None = None
+            ) -> list[dict[str, Any]]:
+    """Train ``todo`` as Ray tasks (one CPU each) calling the same worker function.
+
+    Uses the Ray instance this process is already connected to; otherwise connects to
+    ``address`` (HOST:PORT of a cluster head, or ``auto``), or starts a local instance with one
+    CPU per core, which is shut down again at the end."""
+    ray = ray_module()
+    if not todo:
+        return []
+    started = False
+    if not ray.is_initialized():
+        kw: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
+                              "logging_level": "ERROR"}
+        try:
+            if address:
+                ray.init(address=address, **kw)
+            else:
+                ray.init(num_cpus=os.cpu_count() or 1, **kw)
+        except (ConnectionError, RuntimeError, ValueError) as e:
+            where = address or "a local instance"
+            raise ConfigError(f"cannot start Ray on {where}: {str(e).splitlines()[0][:200]}"
+                              ) from None
+        started = True
+    task = ray.remote(num_cpus=1, max_retries=0)(train_worker)
+    results: list[dict[str, Any]] = []
+    bar = _bar(len(todo), desc, progress)
+    try:
+        pending = {task.remote(p, r, plots): p for p, r in todo}
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            for ref in ready:
+                path = pending.pop(ref)
+                try:
+                    res = ray.get(ref)
+                except Exception as e:  # the task's process died (memory, node lost)
+                    res = {"run": path, "status": "failed", "seconds": None,
+                           "error": f"ray task failed: {str(e).splitlines()[0][:200]}"}
+                results.append(res)
+                if on_result is not None:
+                    on_result(res)
+                bar.set_postfix_str(_postfix(results), refresh=False)
+                bar.update(1)
+    finally:
+        bar.close()
+        if started:
+            ray.shutdown()
+    return results
+
+
+def execute(todo: Sequence[tuple[str, bool]], backend: str = "local", *,
+            workers: int | None = None, address: str | None = None, desc: str = "runs",
+            progress: bool = True, plots: bool = True) -> list[dict[str, Any]]:
+    """Train ``todo`` with the chosen backend; results in completion order."""
+    if backend == "local":
+        if address:
+            raise ConfigError("--address applies to --backend ray only")
+        return run_local(todo, workers, desc=desc, progress=progress, plots=plots)
+    if backend == "ray":
+        return run_ray(todo, address, desc=desc, progress=progress, plots=plots)
+    raise ConfigError(f"unknown backend '{backend}': choose local or ray")
+
+
+def raise_on_failure(results: Sequence[dict[str, Any]]) -> None:
+    """For callers that cannot use a partial batch: the first failure as one RunError line."""
+    bad = [r for r in results if r["status"] != "completed"]
+    if bad:
+        r = bad[0]
+        raise RunError(f"run {r['run']} {r['status']}"
+                       f"{': ' + r['error'] if r.get('error') else ''}"
+                       f"{f' (and {len(bad) - 1} more)' if len(bad) > 1 else ''}")
