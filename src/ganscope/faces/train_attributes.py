@@ -30,6 +30,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from ganscope.determinism import deterministic
 from ganscope.faces.attributes import (
     ATTRIBUTES,
     CLASSIFIER_NAME,
@@ -102,20 +103,9 @@ def train_classifier(train_images: torch.Tensor, train_labels: torch.Tensor,
     """Train a fresh AttributeNet on uint8 (N, 3, 32, 32) faces and 0/1 labels (N, A); return
     it (eval mode) and a report. Global torch state (RNG, threads, deterministic flag) is
     restored on exit."""
-    prev_threads = torch.get_num_threads()
-    prev_det = torch.are_deterministic_algorithms_enabled()
-    prev_warn = torch.is_deterministic_algorithms_warn_only_enabled()
-    try:
-        if threads:
-            torch.set_num_threads(threads)
-        torch.use_deterministic_algorithms(True)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            return _train(train_images, train_labels, test_images, test_labels, epochs, seed,
-                          batch_size, lr, weight_decay, warmup_frac, max_shift, progress)
-    finally:
-        torch.set_num_threads(prev_threads)
-        torch.use_deterministic_algorithms(prev_det, warn_only=prev_warn)
+    with deterministic(seed, threads):
+        return _train(train_images, train_labels, test_images, test_labels, epochs, seed,
+                      batch_size, lr, weight_decay, warmup_frac, max_shift, progress)
 
 
 def _augment(x: torch.Tensor, gen: torch.Generator, max_shift: int) -> torch.Tensor:

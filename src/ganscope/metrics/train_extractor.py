@@ -25,6 +25,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ganscope.determinism import deterministic
 from ganscope.metrics.extractor import (
     EXTRACTOR_NAME,
     WEIGHTS_DIR,
@@ -79,20 +80,9 @@ def train_classifier(train_images: torch.Tensor, train_labels: torch.Tensor,
     Global torch state (RNG, thread count, deterministic-algorithms flag) is restored on exit,
     so calling this from tests or a notebook leaves the process as it found it.
     """
-    prev_threads = torch.get_num_threads()
-    prev_det = torch.are_deterministic_algorithms_enabled()
-    prev_warn = torch.is_deterministic_algorithms_warn_only_enabled()
-    try:
-        if threads:
-            torch.set_num_threads(threads)
-        torch.use_deterministic_algorithms(True)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            return _train(train_images, train_labels, test_images, test_labels, epochs, seed,
-                          batch_size, lr, weight_decay, warmup_frac, hflip, progress)
-    finally:
-        torch.set_num_threads(prev_threads)
-        torch.use_deterministic_algorithms(prev_det, warn_only=prev_warn)
+    with deterministic(seed, threads):
+        return _train(train_images, train_labels, test_images, test_labels, epochs, seed,
+                      batch_size, lr, weight_decay, warmup_frac, hflip, progress)
 
 
 def _train(train_images, train_labels, test_images, test_labels, epochs, seed, batch_size, lr,

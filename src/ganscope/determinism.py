@@ -1,0 +1,28 @@
+"""Deterministic, self-contained training of a shipped network (the extractor, the attribute
+classifier): seeded, deterministic algorithms, a chosen thread count, and the caller's global
+torch state (RNG, threads, deterministic flag) restored afterwards, so a test or notebook that
+calls a trainer is left as it was."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import torch
+
+
+@contextmanager
+def deterministic(seed: int, threads: int | None = None) -> Iterator[None]:
+    prev_threads = torch.get_num_threads()
+    prev_det = torch.are_deterministic_algorithms_enabled()
+    prev_warn = torch.is_deterministic_algorithms_warn_only_enabled()
+    try:
+        if threads:
+            torch.set_num_threads(threads)
+        torch.use_deterministic_algorithms(True)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            yield
+    finally:
+        torch.set_num_threads(prev_threads)
+        torch.use_deterministic_algorithms(prev_det, warn_only=prev_warn)
