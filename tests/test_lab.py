@@ -86,12 +86,14 @@ def test_started_again_the_lab_keeps_its_runs(lab, tiny_fmnist_dir, monkeypatch)
                        workers=2, progress=False, settings=TOY))
     assert {p.name: (p / "events.jsonl").stat().st_mtime_ns
             for p in (out / "runs").iterdir()} == before
+    assert ("2 of its 2 E1/E2/E6 training runs had finished in an earlier start of this lab"
+            in (out / "index.html").read_text())
 
 
 def test_quick_labels_are_exact():
     q = Settings.quick_settings()
     assert shortened("e1", q) == [
-        "seeds 0, 1 instead of 0, 1, 2",
+        "seeds 0, 1 instead of 0, 1, 2", "5 epochs instead of the preset's 10",
         "evaluation with 2000 generated images vs 2000 test images instead of 10,000 vs "
         "10,000 (FID is biased upwards at small n: compare these numbers only with each other)"]
     assert shortened("e5", q) == ["500 generator steps per run instead of 2000",

@@ -104,7 +104,7 @@ class Settings:
 
     @classmethod
     def quick_settings(cls) -> Settings:
-        return cls(quick=True, seeds=[0, 1], e1_epochs=None, e1_limit=None, eval_n=2000,
+        return cls(quick=True, seeds=[0, 1], e1_epochs=5, e1_limit=None, eval_n=2000,
                    e2_presets=E2_PRESETS, e2_epochs=2, e2_limit=3200, probe_n_base=64,
                    probe_n_null=32, probe_dims=None, e5_steps=500, e5_seeds=[0, 1],
                    e6_epochs=2, e6_limit=None, e6_find_n=2000, e6_measure_n=128,
@@ -134,7 +134,8 @@ def shortened(exp: str, s: Settings) -> list[str]:
         out.append(f"seeds {_seeds(s.seeds)} instead of {_seeds(f.seeds)}")
     if exp == "e1":
         if s.e1_epochs is not None:
-            out.append(f"{_n(s.e1_epochs, 'epoch')} instead of the preset's 10")
+            out.append(f"{_n(s.e1_epochs, 'epoch')} instead of the preset's "
+                       f"{_epochs('e1-mlp')}")
         if s.e1_limit:
             out.append(f"data.limit={s.e1_limit}: the first {s.e1_limit} training images "
                        "instead of all 60,000")
@@ -144,8 +145,8 @@ def shortened(exp: str, s: Settings) -> list[str]:
                    "n: compare these numbers only with each other)")
     if exp == "e2":
         if s.e2_epochs is not None:
-            out.append(f"{_n(s.e2_epochs, 'epoch')} instead of the presets' own (10; "
-                       "e2-tiny-cnn 20)")
+            own = ", ".join(f"{p} {_epochs(p)}" for p in s.e2_presets)
+            out.append(f"{_n(s.e2_epochs, 'epoch')} instead of the presets' own ({own})")
         if s.e2_limit:
             out.append(f"data.limit={s.e2_limit}: the first {s.e2_limit} training images "
                        "instead of all 60,000")
@@ -172,9 +173,11 @@ def shortened(exp: str, s: Settings) -> list[str]:
             out.append("overrides " + ", ".join(s.e5_extra))
     if exp == "e6":
         if s.e6_epochs is not None:
-            out.append(f"{_n(s.e6_epochs, 'epoch')} instead of the preset's 25")
+            out.append(f"{_n(s.e6_epochs, 'epoch')} instead of the preset's "
+                       f"{_epochs('e6-faces')}")
         if s.e6_limit:
-            out.append(f"data.limit={s.e6_limit}: {s.e6_limit} faces instead of 10,000")
+            out.append(f"data.limit={s.e6_limit}: {s.e6_limit} faces instead of "
+                       f"{load_config('e6-faces').data.limit or 'all'}")
         if s.e6_find_n != f.e6_find_n:
             out.append(f"directions found from {s.e6_find_n} generated faces instead of "
                        f"{f.e6_find_n}")
@@ -184,6 +187,10 @@ def shortened(exp: str, s: Settings) -> list[str]:
         if s.e6_steps != f.e6_steps:
             out.append(f"walk steps {s.e6_steps} instead of {f.e6_steps}")
     return out
+
+
+def _epochs(preset: str) -> int:
+    return load_config(preset).train.epochs
 
 
 def _n(k: int, word: str) -> str:
@@ -258,6 +265,7 @@ class Lab:
         self.celeba = opts.celeba_dir or os.environ.get("GANSCOPE_CELEBA")
         self.runs: dict[str, Run] = {}
         self.failed: dict[str, str] = {}
+        self.kept_runs = (0, 0)  # (finished before this start, all) of the E1/E2/E6 runs
 
     def say(self, msg: str) -> None:
         print(f"lab [{time.perf_counter() - self.t0:5.0f} s] {msg}", file=sys.stderr)
@@ -285,6 +293,7 @@ class Lab:
             first = next(c for _, c in entries if c.data.name == "fashion-mnist")
             load_dataset(first.data, 0)  # missing data: one line before anything is made
         plan = plan_runs([(self.out / "runs" / n, c) for n, c in entries])
+        self.kept_runs = (len(plan.kept), len(plan.runs))
         self.runs = {r.name: r for r in plan.runs}
         cost = {n: _cost(c) for n, c in entries}
         todo = sorted(plan.todo, key=lambda pr: -cost[Path(pr[0]).name])
@@ -580,7 +589,7 @@ def _runs_of(lab: Lab, names: list[str]) -> list[Run]:
 def page_e1(lab: Lab) -> None:
     s, r = lab.s, lab.results["e1"]
     items = [("preset", "e1-mlp (G 100-128-784, D 784-128-1, BCE, Adam 2e-4, batch 64)"),
-             ("seeds", _seeds(s.seeds)), ("epochs", s.e1_epochs or 10),
+             ("seeds", _seeds(s.seeds)), ("epochs", s.e1_epochs or _epochs("e1-mlp")),
              ("data", f"first {s.e1_limit}" if s.e1_limit else "all 60,000 training images"),
              ("evaluation", f"every epoch, {s.eval_n} generated vs the test split"),
              ("command", "ganscope train e1-mlp --eval-every 1 --seed S")]
@@ -605,13 +614,23 @@ def page_e1(lab: Lab) -> None:
                        f"{C.cell_text('fid', fid)} over {fid['n']} seeds (mean ± std "
                        "[95 % interval]); best FID during training "
                        f"{C.cell_text('best_fid', best)}.")
-    answers.append(f"The losses do not fall towards zero, they settle: D loss {d('loss_d', 'first_epoch')} "
+    dx, dgz = (dyn[k]["last_epoch"]["mean"] for k in ("d_x", "d_g_z"))
+    wins = "d-wins" in g["flags"]
+    if wins:
+        balance = "D wins outright in some seeds (flag d-wins): G gets almost no gradient there"
+    elif abs(dx - 0.5) < 0.15 and abs(dgz - 0.5) < 0.15:
+        balance = ("both near the 0.5 equilibrium: neither net wins, so each step of one "
+                   "undoes part of the other's (the oscillation the seeds described)")
+    else:
+        balance = ("D is ahead (it scores real images higher than generated ones) without "
+                   "winning outright (no d-wins flag), so G keeps getting a gradient and the "
+                   "two losses keep trading places from step to step (the oscillation the "
+                   "seeds described)")
+    answers.append(f"The losses do not fall towards zero: D loss {d('loss_d', 'first_epoch')} "
                    f"in epoch 1 and {d('loss_d', 'last_epoch')} in the last epoch, G loss "
                    f"{d('loss_g', 'first_epoch')} then {d('loss_g', 'last_epoch')}. Mean D(x) "
                    f"{d('d_x', 'last_epoch')} and D(G(z)) {d('d_g_z', 'last_epoch')} in the last "
-                   "epoch: neither net wins, so each step of one undoes part of the other's "
-                   "(the oscillation the seeds described); quality is read from the metrics, "
-                   "not from the loss.")
+                   f"epoch: {balance}; quality is read from the metrics, not from the loss.")
     flags = ", ".join(f"{f} in {n} of {g['n_runs']} runs" for f, n in g["flags"].items())
     answers.append(f"Diagnostics: {flags or 'no flags in any seed'}.")
     body.append(H.section("answers", "Measured answers",
@@ -636,7 +655,8 @@ def page_e2(lab: Lab) -> None:
                                "the DCGAN recipe (N(0, 0.02) init, betas 0.5); e2-tiny-cnn: "
                                "seed 001's tiny CNN; e1-mlp: the baseline"),
              ("seeds", _seeds(s.seeds)),
-             ("epochs", s.e2_epochs or "the presets' own (10; e2-tiny-cnn 20)"),
+             ("epochs", s.e2_epochs or "the presets' own: " + ", ".join(
+                 f"{p} {_epochs(p)}" for p in s.e2_presets)),
              ("data", f"first {s.e2_limit} training images" if s.e2_limit
               else "all 60,000 training images"),
              ("evaluation", f"every epoch, {s.eval_n} generated vs the test split")]
@@ -821,10 +841,9 @@ def _runs_of_paths(names: list[str], root: Path) -> list[Run]:
 
 def page_e6(lab: Lab) -> None:
     s, r = lab.s, lab.results["e6"]
-    items = [("preset", "e6-faces: DCGAN at 32x32 (half widths) on the CelebA 10k slice, "
-                        "DCGAN recipe"),
+    items = [("preset", "e6-faces: DCGAN at 32x32 on the CelebA 10k slice, DCGAN recipe"),
              ("seeds", "0 (one run: faces are the most expensive experiment)"),
-             ("epochs", s.e6_epochs or 25),
+             ("epochs", s.e6_epochs or _epochs("e6-faces")),
              ("data", f"CelebA folder {lab.celeba}" if lab.celeba else "none given"),
              ("directions", f"InterFaceGAN for {', '.join(E6_ATTRS)} from {s.e6_find_n} "
                             "faces scored by the shipped attribute classifier"),
@@ -953,7 +972,11 @@ def write_index(lab: Lab, total: float) -> Path:
         H.section("time", "Time",
                   H.p(f"The whole lab took {total:.0f} s ({total / 60:.1f} min) on "
                       f"{m['cpus']} CPU cores, training runs in parallel, one process per "
-                      "core."),
+                      "core." + (f" {lab.kept_runs[0]} of its {lab.kept_runs[1]} E1/E2/E6 "
+                                 "training runs had finished in an earlier start of this lab "
+                                 "and were kept, not retrained (E5's 2-D runs likewise): this "
+                                 "is not the time of a lab from scratch."
+                                 if lab.kept_runs[0] else "")),
                   H.kv_table(times)),
         H.section("machine", "Machine and settings",
                   H.kv_table([("mode", "quick (shortened, honest labels on every page)"
