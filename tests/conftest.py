@@ -8,6 +8,8 @@
   folder (returns it) for tests that need several distinguishable data sets.
 - ``real_fmnist``: the path of the real, installed Fashion-MNIST; skips when it is missing. Mark
   tests that use it with ``@pytest.mark.realdata``.
+- ``browser``: Debian's headless Chromium driven by Playwright, one per test module (the browser
+  tests skip at import when Chromium or Playwright is missing).
 - ``_isolate_env`` (autouse): every test gets its own cache and runs folders, no
   ``$GANSCOPE_DATA`` and a Debian data folder that does not exist, so no test ever depends on
   (or writes to) what this machine happens to have.
@@ -87,3 +89,17 @@ def _isolate_env(monkeypatch, tmp_path):
     monkeypatch.delenv("GANSCOPE_FASHION_MNIST_URL", raising=False)
     monkeypatch.delenv("GANSCOPE_CONFIGS", raising=False)
     monkeypatch.setattr(fm, "DEBIAN_DIR", tmp_path / "no-debian-fashion-mnist")
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        yield b
+        b.close()

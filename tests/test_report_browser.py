@@ -19,7 +19,6 @@ if not CHROMIUM.exists():
 pytest.importorskip("playwright.sync_api", reason="playwright is not installed: pip install "
                                                    "-e '.[dev]'")
 
-from playwright.sync_api import sync_playwright  # noqa: E402
 
 from ganscope.config import apply_overrides, load_config  # noqa: E402
 from ganscope.experiments.sweep import make_spec, run_sweep  # noqa: E402
@@ -55,15 +54,6 @@ def reports(tmp_path_factory, tiny_fmnist_dir):
     finally:
         mp.undo()
     return {"run": run, "run_html": run_html, "sweep": sweep_dir, "sweep_html": sweep_html}
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        yield b
-        b.close()
 
 
 def open_page(browser, path: Path, shots: Path):

@@ -28,7 +28,6 @@ pytest.importorskip("uvicorn")
 
 import numpy as np  # noqa: E402
 import uvicorn  # noqa: E402
-from playwright.sync_api import sync_playwright  # noqa: E402
 
 from ganscope.directions.store import Direction, save_direction  # noqa: E402
 from ganscope.serve import create_app  # noqa: E402
@@ -64,15 +63,6 @@ def server(tmp_path_factory):
     srv.should_exit = True
     t.join(15)
     sock.close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        yield b
-        b.close()
 
 
 @pytest.fixture
