@@ -30,7 +30,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from ganscope.determinism import deterministic
+from ganscope.determinism import deterministic, warmup_cosine
 from ganscope.faces.attributes import (
     ATTRIBUTES,
     CLASSIFIER_NAME,
@@ -55,13 +55,6 @@ DEFAULTS: dict[str, Any] = {
     "limit": 10000,
     "heldout": 1000,
 }
-
-
-def _lr_factor(step: int, total: int, warmup: int) -> float:
-    if step < warmup:
-        return (step + 1) / warmup
-    t = (step - warmup) / max(1, total - warmup)
-    return 0.5 * (1.0 + math.cos(math.pi * t))
 
 
 def labels_of(attributes: torch.Tensor, names: tuple[str, ...]) -> torch.Tensor:
@@ -136,7 +129,7 @@ def _train(train_images, train_labels, test_images, test_labels, epochs, seed, b
     steps_per_epoch = math.ceil(n / batch_size)
     total = epochs * steps_per_epoch
     warmup = max(1, round(warmup_frac * total))
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _lr_factor(s, total, warmup))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: warmup_cosine(s, total, warmup))
     history = []
     for epoch in range(epochs):
         model.train()

@@ -25,7 +25,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ganscope.determinism import deterministic
+from ganscope.determinism import deterministic, warmup_cosine
 from ganscope.metrics.extractor import (
     EXTRACTOR_NAME,
     WEIGHTS_DIR,
@@ -45,15 +45,6 @@ DEFAULTS: dict[str, Any] = {
     "threads": 2,
     "hflip": True,
 }
-
-
-def _lr_factor(step: int, total: int, warmup: int) -> float:
-    """Linear warm-up to the peak, then cosine decay to zero: reaches a good minimum in few
-    epochs without tuning a step schedule."""
-    if step < warmup:
-        return (step + 1) / warmup
-    t = (step - warmup) / max(1, total - warmup)
-    return 0.5 * (1.0 + math.cos(math.pi * t))
 
 
 def evaluate(model: FMNISTClassifier, images: torch.Tensor, labels: torch.Tensor,
@@ -97,7 +88,7 @@ def _train(train_images, train_labels, test_images, test_labels, epochs, seed, b
     steps_per_epoch = math.ceil(n / batch_size)
     total = epochs * steps_per_epoch
     warmup = max(1, round(warmup_frac * total))
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _lr_factor(s, total, warmup))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: warmup_cosine(s, total, warmup))
     loss_fn = nn.CrossEntropyLoss()
     history = []
     for epoch in range(epochs):
