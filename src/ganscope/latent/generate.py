@@ -65,10 +65,11 @@ def load_generator(run: Run, epoch: int | None = None, device: str | torch.devic
 
 
 def latents_from_seed(seed: int, n: int, z_dim: int = 100) -> torch.Tensor:
-    """``torch.manual_seed(seed); torch.randn(n, z_dim)``, as the seeds did, on a forked RNG."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return torch.randn(n, z_dim)
+    """The numbers of ``torch.manual_seed(seed); torch.randn(n, z_dim)``, as the seeds did,
+    drawn from a CPU generator of their own: seeding torch's global one is not thread-safe
+    (the server's requests run in threads and drew each other's latents) and would move a
+    training run's random stream in the same process."""
+    return torch.randn(n, z_dim, generator=torch.Generator().manual_seed(seed))
 
 
 def load_latents(path: str | os.PathLike, z_dim: int) -> torch.Tensor:

@@ -20,7 +20,8 @@ Routes (all JSON unless said otherwise; errors are ``{"error": "<one line>"}``):
 Guards, before any route: the Host header must name this machine unless a token is set (DNS
 rebinding); with a token every ``/api`` request needs it (``?token=`` or ``Authorization:
 Bearer``, compared in constant time); bodies over :data:`MAX_BODY` bytes and query strings over
-:data:`MAX_QUERY` get 413/414; POST bodies must be JSON (no cross-site form posts).
+:data:`MAX_QUERY` get 413/414, a body not all sent within :data:`BODY_TIMEOUT_S` 408; POST
+bodies must be JSON (no cross-site form posts).
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ from ganscope.serve.lab import options as lab_options
 STATIC = Path(__file__).resolve().parent / "static"
 MAX_BODY = 16 * 1024
 MAX_QUERY = 4096
+BODY_TIMEOUT_S = 10.0  # for the whole body (at most MAX_BODY bytes)
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
 LAB_POLL_S = 0.1
 CSP = ("default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; "
@@ -148,8 +150,14 @@ class Guard:
                 await self._reply(send, 413, f"request body too large: at most {MAX_BODY} bytes")
                 return
             body, more = b"", True
+            deadline = time.monotonic() + BODY_TIMEOUT_S
             while more:
-                msg = await receive()
+                try:  # a body that stops half way must not hold the request open forever
+                    msg = await asyncio.wait_for(receive(), deadline - time.monotonic())
+                except asyncio.TimeoutError:
+                    await self._reply(send, 408, "request body not received in time: send it "
+                                      f"within {BODY_TIMEOUT_S:g} s")
+                    return
                 if msg["type"] == "http.disconnect":
                     return
                 body += msg.get("body", b"")

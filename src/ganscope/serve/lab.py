@@ -149,7 +149,7 @@ class LabSession:
         self.extent = plot_extent(target)
         self.target = target[:TARGET_POINTS]
         self.probability = build_loss(cfg.loss).sigmoid
-        self.z = latents_from_seed(0, SNAPSHOT_POINTS, cfg.model.z_dim)
+        self.z = latents_from_seed(0, SNAPSHOT_POINTS, cfg.model.z_dim)  # not the global RNG
         n_batches = math.ceil(len(target) / cfg.train.batch_size)
         self.steps_per_epoch = n_batches // cfg.train.n_critic
         self.total_steps = self.steps_per_epoch * cfg.train.epochs

@@ -18,7 +18,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable
-from contextlib import nullcontext
+from contextlib import nullcontext, suppress
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +27,7 @@ from torch import nn
 
 from ganscope.config import RunConfig
 from ganscope.data import Dataset, load_dataset, to_uint8
-from ganscope.errors import ConfigError, TrainingInterrupted
+from ganscope.errors import ConfigError, TrainingInterrupted, UserError
 from ganscope.losses import build_loss
 from ganscope.models import build_models, eval_mode
 from ganscope.optim import build_optimizer
@@ -160,6 +160,18 @@ def train(run: Run, *, dataset: Dataset | None = None, resume: bool = False,
           verbose: bool = True,
           on_step: Callable[[StepView], None] | None = None,
           dist_info: DistInfo | None = None) -> Run:
+    """Train the run under its training lock (one writer per run; see ``Run.training_lock``):
+    a second trainer of the same run gets a RunError before it reads or writes anything.
+    Arguments as in ``_train``; under torchrun only rank 0 writes, so only rank 0 locks."""
+    info = dist_info or SINGLE
+    with run.training_lock() if info.main else nullcontext():
+        return _train(run, dataset=dataset, resume=resume, progress=progress,
+                      should_stop=should_stop, verbose=verbose, on_step=on_step, dist_info=info)
+
+
+def _train(run: Run, *, dataset: Dataset | None, resume: bool, progress: bool,
+           should_stop: Callable[[int], bool] | None, verbose: bool,
+           on_step: Callable[[StepView], None] | None, dist_info: DistInfo) -> Run:
     """Train the run described by ``run/config.yaml``; resume from its last checkpoint if asked.
 
     ``should_stop(step)`` lets callers (tests, schedulers) interrupt exactly as Ctrl-C does;
@@ -220,6 +232,12 @@ def train(run: Run, *, dataset: Dataset | None = None, resume: bool = False,
                           generator=torch.Generator().manual_seed(cfg.seed))
 
     start_epoch, start_k, step = 0, 0, 0
+    if resume and not run.last_checkpoint.is_file():
+        # Killed before its first checkpoint: nothing to continue, so the run starts over (its
+        # few logged events go too) and ends as the uninterrupted run would have.
+        resume = False
+        if info.main:
+            run.truncate_events(0)
     if resume:
         ck = load_checkpoint(run.last_checkpoint)
         G.load_state_dict(ck["G"])
@@ -381,8 +399,10 @@ def train(run: Run, *, dataset: Dataset | None = None, resume: bool = False,
         raise
     except BaseException as e:
         if info.main:
-            run.update_meta(status="failed", error=f"{type(e).__name__}: {e}"[:300],
-                            end_time=now_iso())
+            # the disk that failed the run may refuse this too; the first error counts
+            with suppress(OSError, UserError):
+                run.update_meta(status="failed", error=f"{type(e).__name__}: {e}"[:300],
+                                end_time=now_iso())
         raise
     finally:
         if bar is not None:

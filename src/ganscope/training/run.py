@@ -9,13 +9,24 @@ runs/<name>/
   checkpoints/last.pt    full training state (resume); G-epoch-NNNN.pt: generator per epoch
   samples/epoch-NNNN.png sample grid from fixed_z after each epoch
   figures/               loss and D-output curves (ganscope plot)
+  train.lock             who trains this run now (pid, host, start); flock-held while training
+  .meta.lock             serialises read-modify-write of meta.json and metrics.jsonl
 ```
-Every file is written atomically (temp file + rename), so a crash never leaves half a file.
+Every file is written atomically (temp file + rename), so a crash never leaves half a file;
+events.jsonl is appended, and a torn last line (a crash mid-append) is skipped by readers.
+
+One writer per run: training holds an exclusive ``flock`` on ``train.lock`` for as long as it
+runs. The kernel drops the lock when the process dies (even on ``kill -9``), so a stale lock
+needs no clean-up and a run whose meta still says ``running`` but whose lock is free has died.
+Other commands (eval, directions, probe) change meta.json and metrics.jsonl only under
+``.meta.lock``, so two processes' read-modify-writes never lose each other's fields.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import errno
+import fcntl
 import json
 import os
 import platform
@@ -23,7 +34,10 @@ import re
 import subprocess
 import sys
 import tempfile
+import threading
+import warnings
 from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -48,21 +62,49 @@ def _file_mode() -> int:
     return 0o666 & ~mask
 
 
+class RunWarning(UserWarning):
+    """Something in a run directory was skipped (a torn line); the CLI prints ``warning: ...``."""
+
+
+def write_failed(path: str | os.PathLike, e: OSError) -> RunError:
+    """The one line for a write the file system refused (full disk, read-only folder, ...)."""
+    why = e.strerror or type(e).__name__
+    hint = {errno.ENOSPC: "free some disk space", errno.EDQUOT: "free some disk space",
+            errno.EFBIG: "the file is larger than this system allows",
+            errno.EROFS: "the file system is read-only: use a writable --runs-dir",
+            errno.EACCES: "make the folder writable", errno.EPERM: "make the folder writable",
+            }.get(e.errno or 0, "check the folder")
+    return RunError(f"cannot write {path} ({why}): {hint}; files written before are kept, "
+                    "so a training run can continue with `ganscope train --resume`")
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write via a temp file in the same folder + fsync + rename: readers (and a crash) see the
+    old file or the new one, never half of one. A refused write raises RunError naming the file
+    and leaves the previous version in place."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, _file_mode())
         os.replace(tmp, path)
+    except OSError as e:
+        _unlink_quietly(tmp)
+        raise write_failed(path, e) from None
     except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        _unlink_quietly(tmp)
         raise
+
+
+def _unlink_quietly(path: str | None) -> None:
+    if path is not None:
+        with suppress(OSError):
+            os.unlink(path)
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
@@ -187,6 +229,37 @@ def auto_name(preset: str) -> str:
     return f"{preset}-{stamp}"
 
 
+# --- locks ------------------------------------------------------------------------------------
+
+# Training locks this process holds, by (lock-file path, thread): train() inside `train
+# --resume`'s own lock (the CLI takes it before rewriting config.yaml) must not lock itself out,
+# while another thread of the same process (the browser's live lab) is still refused.
+_HELD: dict[tuple[str, int], list] = {}
+_HELD_GUARD = threading.Lock()
+
+
+@contextmanager
+def _meta_lock(run_dir: Path) -> Iterator[None]:
+    """Exclusive flock on RUN/.meta.lock for one read-modify-write (milliseconds)."""
+    try:
+        fd = os.open(run_dir / ".meta.lock", os.O_RDWR | os.O_CREAT, _file_mode())
+    except OSError as e:
+        raise write_failed(run_dir / ".meta.lock", e) from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing drops the flock
+
+
+def _read_lock_info(path: Path) -> dict[str, Any]:
+    try:
+        info = json.loads(path.read_text() or "{}")
+        return info if isinstance(info, dict) else {}
+    except (OSError, json.JSONDecodeError):
+        return {}
+
+
 # --- the run ----------------------------------------------------------------------------------
 
 
@@ -231,6 +304,98 @@ class Run:
     def sample_grid(self, epoch: int) -> Path:
         return self.samples / f"epoch-{epoch:04d}.png"
 
+    @property
+    def lock_path(self) -> Path:
+        return self.path / "train.lock"
+
+    # the one-writer lock
+    def lock_holder(self) -> dict[str, Any] | None:
+        """Who trains this run now ({pid, host, start_time}), or None when nobody does.
+
+        Asked of the kernel, not of meta.json: a process killed with -9 leaves meta saying
+        ``running``, but its flock is gone with it."""
+        try:
+            fd = os.open(self.lock_path, os.O_RDONLY)
+        except OSError:
+            return None  # never trained, or trained before locks existed
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return _read_lock_info(self.lock_path) or {"pid": None}
+            return None
+        finally:
+            os.close(fd)
+
+    @contextmanager
+    def training_lock(self) -> Iterator[None]:
+        """Be the run's only trainer, or raise RunError naming the one that is.
+
+        Re-entrant within a process. A lock left by a dead process is free (the kernel released
+        it), so taking it over is just taking it; its leftover temp files are removed then."""
+        key = (str(self.lock_path.resolve()), threading.get_ident())
+        with _HELD_GUARD:
+            held = _HELD.get(key)
+            if held is not None:
+                held[1] += 1
+        if held is not None:
+            try:
+                yield
+            finally:
+                with _HELD_GUARD:
+                    held[1] -= 1
+            return
+        try:
+            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, _file_mode())
+        except OSError as e:
+            raise write_failed(self.lock_path, e) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            who = _read_lock_info(self.lock_path)
+            since = f" since {who['start_time']}" if who.get("start_time") else ""
+            raise RunError(
+                f"run '{self.name}' is being trained by process {who.get('pid', '?')} on "
+                f"{who.get('host', '?')}{since}: wait for it to finish, or stop it (Ctrl-C) "
+                "and then resume"
+            ) from None
+        try:
+            info = json.dumps({"pid": os.getpid(), "host": platform.node(),
+                               "start_time": now_iso(), "command": sys.argv[:6]})
+            # Written in place, never renamed: the flock lives on this very inode.
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, (info + "\n").encode(), 0)
+            self._remove_stale_temp_files()
+        except OSError as e:
+            os.close(fd)
+            raise write_failed(self.lock_path, e) from None
+        with _HELD_GUARD:
+            _HELD[key] = [fd, 1]
+        try:
+            yield
+        finally:
+            with _HELD_GUARD:
+                _HELD.pop(key, None)
+            os.close(fd)  # drops the flock; the file stays as a record of the last trainer
+
+    def _remove_stale_temp_files(self) -> None:
+        """Temp files of atomic writes that a killed trainer never renamed. Only the trainer
+        writes checkpoints/ and samples/; in the run's top folder other commands may be
+        mid-write, so those are removed under the meta lock and only when older than a minute."""
+        import time
+
+        for sub in (self.checkpoints, self.samples, self.figures):
+            for f in sub.glob(".*.tmp") if sub.is_dir() else ():
+                _unlink_quietly(str(f))
+        with _meta_lock(self.path):
+            for f in self.path.glob(".*.tmp"):
+                try:
+                    if time.time() - f.stat().st_mtime > 60:
+                        f.unlink()
+                except OSError:
+                    pass
+
     # creation
     @classmethod
     def create(cls, cfg: RunConfig, runs_dir: str | os.PathLike | None = None,
@@ -248,13 +413,23 @@ class Run:
                 f"or continue it with `ganscope train --resume {name}`"
             )
         try:
-            path.mkdir(parents=True)
+            path.mkdir(parents=True)  # atomic: of two processes creating one name, one fails
+        except FileExistsError:
+            raise RunError(f"run '{name}' already exists in {root}: pick another --name") from None
         except OSError as e:
             raise RunError(f"cannot create run directory {path}: {e.strerror}") from None
         run = cls(path)
-        for sub in (run.checkpoints, run.samples, run.figures):
-            sub.mkdir()
-        atomic_write_text(path / "config.yaml", save_yaml(cfg))
+        try:
+            for sub in (run.checkpoints, run.samples, run.figures):
+                sub.mkdir()
+            atomic_write_text(path / "config.yaml", save_yaml(cfg))
+        except BaseException as e:  # nothing half-made is left behind
+            import shutil
+
+            shutil.rmtree(path, ignore_errors=True)
+            if isinstance(e, OSError):
+                raise write_failed(path, e) from None
+            raise
         return run
 
     # config and meta
@@ -279,16 +454,24 @@ class Run:
             raise RunError(f"cannot read {f}: the run directory is damaged") from None
 
     def update_meta(self, **fields: Any) -> dict[str, Any]:
-        meta = self.meta()
-        meta.update(fields)
-        atomic_write_text(self.path / "meta.json", json.dumps(meta, indent=2) + "\n")
+        """Read, change and rewrite meta.json under the run's meta lock: a trainer and an
+        ``eval`` writing at once both keep their fields."""
+        with _meta_lock(self.path):
+            meta = self.meta()
+            meta.update(fields)
+            atomic_write_text(self.path / "meta.json", json.dumps(meta, indent=2) + "\n")
         return meta
 
     def status(self) -> str:
-        """``running`` is only believed while the recorded process is alive on this host."""
+        """``running`` is only believed while some process holds the run's training lock (for
+        runs from before the lock: while the recorded process is alive on this host)."""
         meta = self.meta()
         st = meta.get("status", "created")
-        if st == "running" and meta.get("host") == platform.node():
+        if st != "running":
+            return st
+        if self.lock_path.exists():
+            return "running" if self.lock_holder() is not None else "died"
+        if meta.get("host") == platform.node():
             pid = meta.get("pid")
             if isinstance(pid, int) and not _pid_alive(pid):
                 return "died"
@@ -296,27 +479,37 @@ class Run:
 
     # events
     def read_events(self) -> list[dict[str, Any]]:
+        """Every event row; a line that is not JSON (a crash mid-append) is skipped with a
+        RunWarning (the trainer drops it when it resumes)."""
         if not self.events_path.is_file():
             return []
         out = []
-        with open(self.events_path) as f:
-            for line in f:
+        with open(self.events_path, errors="replace") as f:
+            for i, line in enumerate(f, 1):
                 line = line.strip()
                 if not line:
                     continue
                 try:
-                    out.append(json.loads(line))
+                    row = json.loads(line)
                 except json.JSONDecodeError:
-                    break  # a torn last line from a killed process
+                    row = None
+                if isinstance(row, dict):
+                    out.append(row)
+                else:
+                    warnings.warn(f"{self.events_path} line {i} is torn (a crash mid-write): "
+                                  "skipped", RunWarning, stacklevel=2)
         return out
 
     def append_events(self, rows: list[dict[str, Any]]) -> None:
         if not rows:
             return
-        with open(self.events_path, "a") as f:
-            f.write("".join(json.dumps(r) + "\n" for r in rows))
-            f.flush()
-            os.fsync(f.fileno())
+        try:
+            with open(self.events_path, "a") as f:
+                f.write("".join(json.dumps(r) + "\n" for r in rows))
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError as e:
+            raise write_failed(self.events_path, e) from None
 
     def truncate_events(self, max_step: int) -> None:
         """Drop events after the checkpoint's step (logged after it, then lost in a crash)."""
@@ -329,12 +522,18 @@ class Run:
         if not self.metrics_path.is_file():
             return []
         out = []
-        for i, line in enumerate(self.metrics_path.read_text().splitlines(), 1):
+        text = self.metrics_path.read_text(errors="replace")
+        lines = text.splitlines()
+        for i, line in enumerate(lines, 1):
             if not line.strip():
                 continue
             try:
                 out.append(json.loads(line))
             except json.JSONDecodeError:
+                if i == len(lines) and not text.endswith("\n"):  # torn by a crash mid-write
+                    warnings.warn(f"{self.metrics_path} line {i} is torn (a crash mid-write): "
+                                  "skipped", RunWarning, stacklevel=2)
+                    continue
                 raise RunError(
                     f"{self.metrics_path} line {i} is not JSON: delete the line (or the file) "
                     "and evaluate again with `ganscope eval`"
@@ -342,12 +541,15 @@ class Run:
         return out
 
     def append_metrics(self, rows: list[dict[str, Any]]) -> None:
-        """Rewrite the whole file atomically: a reader never sees half a record."""
-        text = self.metrics_path.read_text() if self.metrics_path.is_file() else ""
-        if text and not text.endswith("\n"):
-            text += "\n"
-        atomic_write_text(self.metrics_path,
-                          text + "".join(json.dumps(r) + "\n" for r in rows))
+        """Rewrite the whole file atomically under the meta lock: a reader never sees half a
+        record, and two writers (training's evaluation, ``ganscope eval``) never lose one."""
+        with _meta_lock(self.path):
+            text = self.metrics_path.read_text() if self.metrics_path.is_file() else ""
+            if text and not text.endswith("\n"):
+                # a torn last record from a crash: keep the complete ones only
+                text = text[:text.rfind("\n") + 1]
+            atomic_write_text(self.metrics_path,
+                              text + "".join(json.dumps(r) + "\n" for r in rows))
 
 
 def _pid_alive(pid: int) -> bool:
