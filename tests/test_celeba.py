@@ -458,6 +458,7 @@ real = pytest.mark.skipif(not (REAL / cb.ATTR_FILE).is_file(),
 
 
 @real
+@pytest.mark.realdata
 def test_real_subset_first_200(tmp_path):
     ds = cb.load_celeba(REAL, image_size=64, limit=200)
     assert ds.images.shape == (200, 3, 64, 64) and ds.images.dtype == torch.uint8
@@ -483,6 +484,7 @@ def test_real_subset_first_200(tmp_path):
 
 
 @real
+@pytest.mark.realdata
 def test_real_subset_through_the_registry():
     ds = load_dataset(dataclasses.replace(DataConfig(), name="celeba", dir=str(REAL),
                                           image_size=32, limit=64))

@@ -384,6 +384,7 @@ real = pytest.mark.skipif(not (REAL / "list_attr_celeba.txt").is_file(),
 
 
 @real
+@pytest.mark.realdata
 def test_yaw_on_real_faces():
     from ganscope.data.celeba import load_celeba
 

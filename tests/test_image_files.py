@@ -84,3 +84,17 @@ def test_errors_are_one_clear_line(tmp_path):
     broken.mkdir()
     (broken / "a.png").write_bytes(b"\x89PNG garbage")
     assert one_line(broken) == f"cannot read image {broken / 'a.png'}: it is damaged or not a PNG"
+
+
+def test_npz_and_empty_arrays_are_one_line(tmp_path):  # found by tests/test_fuzz_inputs.py
+    p = tmp_path / "z.npy"
+    with open(p, "wb") as f:
+        np.savez(f, np.zeros((2, 28, 28), np.uint8))
+    assert one_line(p) == (f"{p} is an .npz archive, not one .npy array: save the images with "
+                           "numpy.save")
+    np.save(tmp_path / "e.npy", np.zeros((3, 28, 0), np.float32))
+    assert one_line(tmp_path / "e.npy") == (f"{tmp_path / 'e.npy'} holds an array of shape "
+                                            "(3, 28, 0): expected images (N, 28, 28)")
+    np.save(tmp_path / "t.npy", np.zeros((3, 28, 28), "m8[s]"))
+    assert one_line(tmp_path / "t.npy") == (f"{tmp_path / 't.npy'} holds timedelta64[s] "
+                                            "values: expected uint8 or float images")

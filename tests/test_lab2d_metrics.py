@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 import pytest
+import scipy.stats as stats  # the reference: a dev dependency, never skipped
 
 import ganscope.lab2d.metrics as M
 from ganscope.data.points import load_points
@@ -208,7 +209,6 @@ def test_sliced_wasserstein_of_a_shift_on_the_x_axis():
 
 
 def test_sliced_wasserstein_unequal_sizes_against_scipy():
-    stats = pytest.importorskip("scipy.stats")
     rng = np.random.default_rng(2)
     x, y = rng.normal(size=300), rng.exponential(size=170)
     # in 1-D every direction is +-1: SW is the plain W1
@@ -230,7 +230,6 @@ def test_random_directions_are_unit_and_seeded():
 def test_energy_distance_hand_cases():
     # two single points d apart: 2|X-Y| - 0 - 0 = 2d
     assert energy_distance(np.array([[0.0, 0.0]]), np.array([[3.0, 4.0]])) == pytest.approx(10.0)
-    stats = pytest.importorskip("scipy.stats")
     rng = np.random.default_rng(3)
     x, y = rng.normal(size=300), rng.normal(size=200) + 0.3
     # 1-D: the V-statistic is 2 * integral (F - G)^2 = scipy's energy_distance squared

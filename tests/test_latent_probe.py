@@ -4,6 +4,7 @@ one-line errors, and the files carry their provenance."""
 
 from __future__ import annotations
 
+import copy
 import json
 
 import numpy as np
@@ -165,6 +166,8 @@ def test_dims_subset_and_bad_arguments():
 
 
 def test_save_writes_files_and_json_round_trips(bright, tmp_path):
+    # a copy: the module's fixture must keep "model" unknown for the claims tests below
+    bright = copy.deepcopy(bright)
     bright.info.update({"run": "hand-built", "model": "gray"})
     files = bright.save(tmp_path)
     assert [f.name for f in files] == ["probe.csv", "probe.json", "heatmap.png", "ranked.txt"]
@@ -197,6 +200,10 @@ def test_claims_check_verdicts(bright):
         {"id": "i", "model": "dcgan", "dim": 3, "direction": "+", "effect": "brightness"},
         {"id": "j", "test": "one_dim_changes_little"},
     ]
+    # a probe of a named model: claims about another model ("i") are untestable (this was
+    # set, unseen, by the save test mutating the shared fixture; now it is said here)
+    bright = copy.deepcopy(bright)
+    bright.info["model"] = "gray"
     got = {r["id"]: r["verdict"] for r in check(bright, claims)}
     assert got == {"a": "holds", "b": "fails", "c": "fails", "d": "untestable",
                    "e": "untestable", "f": "holds", "g": "fails", "h": "holds",
@@ -221,9 +228,19 @@ def test_shipped_claims_load_and_are_checkable(bright):
     assert {c["test"] for c in claims if "test" in c} == {
         "large_values_darken", "one_dim_changes_little", "mostly_brightness"}
     assert CLAIMS_FILE.name == "claims.yaml"
+    assert "model" not in bright.info
     rows = check(bright, claims)  # model unknown: tested; dims >= 16 untestable
-    assert len(rows) == len(claims)
-    assert all(r["verdict"] in ("holds", "fails", "untestable") for r in rows)
+    assert [r["id"] for r in rows] == [c["id"] for c in claims]
+    # The planted generator moves brightness with z[3] only (tanh: monotonic), so each shipped
+    # claim has one right verdict: dims the 16-dim z lacks are untestable; dims 0 and 5 do
+    # nothing, so "brighter with dim 0" and "dim 5 controls the top" fail; both ends darker
+    # than 0 (large_values_darken) fails for a monotonic effect; 15 of 16 dims do nothing, so
+    # one dim alone changes little; all the change is brightness.
+    got = {r["id"]: r["verdict"] for r in rows}
+    expected = {c["id"]: "untestable" for c in claims if c.get("dim", 0) >= Z}
+    expected.update({"s001-dim0": "fails", "s003-dim5": "fails", "s002-large-darken": "fails",
+                     "s003-one-dim-little": "holds", "s001-mostly-brightness": "holds"})
+    assert got == expected
     bright.info["model"] = "dcgan"
     try:
         assert {r["verdict"] for r in check(bright, claims)} == {"untestable"}
@@ -266,8 +283,7 @@ def test_parse_dims():
 
 def test_cli_errors_are_exact_lines(parser, tmp_path):
     assert user_error(parser, "probe", "x", "--values") == (
-        "--values needs a value; write negative numbers with '=' so they are not read as "
-        "options, e.g. --values=-3,-2,-1,0,1,2,3")
+        "--values needs a value, e.g. --values -3,-2,-1,0,1,2,3 or --values=-3,-2,-1,0,1,2,3")
     assert user_error(parser, "probe", "x", "--values=a,b") == (
         "--values must be numbers separated by commas, got 'a,b'")
     assert user_error(parser, "probe", "x", "--dims", "9-2") == (

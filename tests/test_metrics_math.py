@@ -35,8 +35,11 @@ def reference_fid():
     function itself only needs ``np`` and ``scipy.linalg``: take its ``def`` out of the file with
     ``ast`` and compile it in a namespace providing exactly those two names.
     """
-    scipy_linalg = pytest.importorskip("scipy.linalg")
-    pytorch_fid = pytest.importorskip("pytorch_fid")
+    import scipy.linalg as scipy_linalg  # a dev dependency: never skipped
+
+    # pytorch-fid is installed by `make` (--no-deps, see Makefile), not by the dev extra
+    pytorch_fid = pytest.importorskip("pytorch_fid", reason="pytorch-fid (the independent FID "
+                                      "reference) is not installed: make setup")
     path = Path(pytorch_fid.__file__).parent / "fid_score.py"
     tree = ast.parse(path.read_text(), filename=str(path))
     fn = next(node for node in tree.body

@@ -104,6 +104,13 @@ def test_missing_file(tmp_path):
                        "(points:FILE reads .csv, .txt, .dat or .npy files)")
 
 
+def test_name_too_long(tmp_path):  # found by tests/test_fuzz_inputs.py
+    p = tmp_path / ("x" * 300 + ".csv")
+    with pytest.raises(DataError) as e:
+        read_points(p)
+    assert _msg(e) == f"points file {p}: cannot open it (File name too long); check the path"
+
+
 def test_folder(tmp_path):
     with pytest.raises(DataError) as e:
         read_points(tmp_path)
@@ -283,6 +290,13 @@ def test_registry_names():
     assert POINT_SETS.names() == ALL
 
 
+def test_parameters_beyond_float32_are_one_line():  # found by tests/test_fuzz_inputs.py
+    with pytest.raises(ConfigError) as e:
+        load_points("ring8:std=1e300", 8, 0)
+    assert _msg(e) == ("point set ring8: radius=2.0, std=1e+300 put points beyond float32 "
+                       "range (about 3.4e38); use smaller values")
+
+
 def test_defaults():
     assert point_set_params("ring8") == {"radius": 2.0, "std": 0.02}
     assert point_set_params("grid25") == {"spacing": 2.0, "std": 0.05}
@@ -324,13 +338,10 @@ def test_ring8_has_8_distinct_modes_at_radius_2():
     np.fill_diagonal(d, np.inf)
     np.testing.assert_allclose(d.min(), 2 * 2.0 * math.sin(math.pi / 8))  # neighbours 45° apart
     np.testing.assert_allclose(ps.modes[0], [2.0, 0.0])
-
-
-def test_linspace_would_give_only_7_modes():
-    """Why ring8 uses 2*pi*k/8: linspace(0, 2*pi, 8) repeats angle 0 as 2*pi."""
-    t = np.linspace(0, 2 * np.pi, 8)
-    pts = np.stack([np.cos(t), np.sin(t)], axis=1)
-    assert len(np.unique(np.round(pts, 9), axis=0)) == 7
+    # the angles are exactly 2*pi*k/8, k = 0..7 (not linspace(0, 2*pi, 8), which repeats angle
+    # 0 as 2*pi and gives 7 modes)
+    angles = np.sort(np.mod(np.arctan2(ps.modes[:, 1], ps.modes[:, 0]), 2 * np.pi))
+    np.testing.assert_allclose(angles, 2 * np.pi * np.arange(8) / 8, atol=1e-12)
 
 
 @pytest.mark.parametrize("name", ["ring8", "grid25"])

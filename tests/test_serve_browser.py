@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import shutil
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -22,11 +21,10 @@ CHROMIUM = Path("/usr/bin/chromium")
 if not CHROMIUM.exists():
     pytest.skip("Debian's chromium is not installed (/usr/bin/chromium): `make browser` "
                 "installs it as root", allow_module_level=True)
-pytest.importorskip("playwright.sync_api", reason="playwright is not installed: pip install "
-                                                   "-e '.[dev]'")
-pytest.importorskip("uvicorn")
-
+# Chromium is a system package (skipped above where absent); playwright is a dev dependency
+# and uvicorn a required one: imported plainly, so a broken install fails instead of skipping.
 import numpy as np  # noqa: E402
+import playwright.sync_api  # noqa: E402, F401
 import uvicorn  # noqa: E402
 
 from ganscope.directions.store import Direction, save_direction  # noqa: E402
@@ -37,6 +35,20 @@ from test_serve import make_image_run, plant_probe, tiny_images  # noqa: E402
 
 SHOTS = Path(os.environ["GANSCOPE_UI_SHOTS"]) if os.environ.get("GANSCOPE_UI_SHOTS") else None
 WAIT_MS = 30_000
+
+
+class ReadyServer(uvicorn.Server):
+    """uvicorn's server with an event set once it listens (startup has returned)."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.ready = threading.Event()
+
+    async def startup(self, sockets=None) -> None:
+        try:
+            await super().startup(sockets=sockets)
+        finally:
+            self.ready.set()  # also on failure: the fixture then sees started False at once
 
 
 @pytest.fixture(scope="module")
@@ -51,14 +63,11 @@ def server(tmp_path_factory):
     app = create_app(root, poll_s=0.1, lab_plots=False)
     sock = bind("127.0.0.1", 0)
     port = sock.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False,
-                                        timeout_graceful_shutdown=2))
+    srv = ReadyServer(uvicorn.Config(app, log_level="warning", access_log=False,
+                                     timeout_graceful_shutdown=2))
     t = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
     t.start()
-    end = time.monotonic() + 20
-    while not srv.started and time.monotonic() < end:
-        time.sleep(0.02)
-    assert srv.started, "uvicorn did not start"
+    assert srv.ready.wait(30) and srv.started, "uvicorn did not start"
     yield f"http://127.0.0.1:{port}/", root, app
     srv.should_exit = True
     t.join(15)
@@ -128,29 +137,35 @@ def test_a_run_page_scrubs_samples_and_its_curves_grow_while_it_trains(page, ser
     cfg = apply_overrides(RunConfig(), ["train.epochs=4", "train.batch_size=32",
                                         "train.n_samples=16"]).validate()
     run = Run.create(cfg, root, "growing")
-    started = threading.Event()
+    # 8 steps an epoch; events reach the file at each epoch's end. The training thread holds
+    # at the first step of epochs 2, 3 and 4 until the page has drawn the epochs before, so
+    # the test sees every stage (8, 16, 24, then 32 points) by events, whatever the speed.
+    holds = {9: threading.Event(), 17: threading.Event(), 25: threading.Event()}
+    reached = {s: threading.Event() for s in holds}
 
-    def slow(v):
-        started.set()
-        time.sleep(0.08)
+    def hold(v):
+        if v.step in holds:
+            reached[v.step].set()
+            holds[v.step].wait(60)
 
     t = threading.Thread(target=lambda: train(run, dataset=tiny_images(), progress=False,
-                                              on_step=slow))
+                                              on_step=hold))
     t.start()
     try:
-        assert started.wait(30)
-        page.goto(base + "#/run/growing")
-        page.wait_for_selector("canvas.chart")
-        seen = {attr_int(page, "canvas.chart", "data-points")}
-        while t.is_alive():
-            seen.add(attr_int(page, "canvas.chart", "data-points"))
-            time.sleep(0.05)
+        assert reached[9].wait(60)
+        page.goto(base + "#/run/growing")  # loaded once: what follows arrives over SSE
+        for s in holds:
+            assert reached[s].wait(60)
+            page.wait_for_function(
+                f"document.querySelector('canvas.chart')?.dataset.points === '{s - 1}'")
+            holds[s].set()
         page.wait_for_function("document.querySelector('canvas.chart')?.dataset.points === '32'")
         page.wait_for_function("document.querySelector('h1 .badge')?.textContent === 'completed'")
-        seen.add(32)
     finally:
+        for ev in holds.values():
+            ev.set()
         t.join(60)
-    assert len(seen - {0}) >= 3, f"the curve did not grow in steps: {sorted(seen)}"
+    assert page.url.endswith("#/run/growing")
     shot(page, "run-live.png")
 
 
@@ -206,15 +221,24 @@ def test_the_live_lab_starts_draws_and_pauses(page, server):
     page.click("#lab-pause")
     page.wait_for_function("document.querySelector('#lab-status')?.dataset.status === 'paused'")
     step = attr_int(page, "#lab-status", "data-step")
-    points = attr_int(page, "canvas.chart", "data-points")
-    time.sleep(0.8)
-    assert attr_int(page, "#lab-status", "data-step") == step
-    assert attr_int(page, "canvas.chart", "data-points") == points == step
+    page.wait_for_function(f"+document.querySelector('canvas.chart')?.dataset.points === {step}")
+    # Paused means no step: checked by events, not by sleeping and looking. "Step" lets exactly
+    # one through (a step taken while paused would show as one too many), and "stop" while
+    # paused takes none, so the run's events end at that step.
     page.click("#lab-step")
     page.wait_for_function(
-        f"+document.querySelector('#lab-status')?.dataset.step === {step + 1}")
+        "(s => s?.dataset.status === 'paused' && +s.dataset.step > "
+        f"{step})(document.querySelector('#lab-status'))")
+    assert attr_int(page, "#lab-status", "data-step") == step + 1
+    page.wait_for_function(
+        f"+document.querySelector('canvas.chart')?.dataset.points === {step + 1}")
     shot(page, "lab-paused.png")
     page.click("#lab-stop")
     page.wait_for_function("document.querySelector('#lab-status')?.dataset.status === 'stopped'")
-    name = app.state.lab.session.name
-    assert (root / name / "checkpoints" / "last.pt").is_file()
+    session = app.state.lab.session
+    assert session.wait(30) and session.step == step + 1
+    from ganscope.training.run import Run
+
+    run = Run(root / session.name)
+    assert (run.path / "checkpoints" / "last.pt").is_file()
+    assert [e["step"] for e in run.read_events()] == list(range(1, step + 2))

@@ -9,6 +9,7 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 
 from ganscope.cli import main
 from ganscope.errors import ConfigError, TrainingInterrupted
@@ -191,8 +192,16 @@ def test_started_again_a_sweep_skips_finished_runs_and_resumes_an_interrupted_on
     cfg = victim.config()
     shutil.rmtree(victim.path)
     Run.create(cfg, sw / "runs", victim.name)
-    with pytest.raises(TrainingInterrupted):
-        train(victim, progress=False, should_stop=lambda step: step >= 3)
+    # The sweep's workers train with one torch thread (experiments/runner.py); these first 3
+    # steps run here, so with one thread too: then the resumed run follows the very code path
+    # of the uninterrupted one and its weights can be compared bit for bit below.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with pytest.raises(TrainingInterrupted):
+            train(victim, progress=False, should_stop=lambda step: step >= 3)
+    finally:
+        torch.set_num_threads(threads)
     assert victim.meta()["status"] == "interrupted"
     shutil.rmtree(runs["loss-wgan-gp_optim-adam-s0"].path)
     kept = {n: r.events_path.stat().st_mtime_ns for n, r in runs.items()

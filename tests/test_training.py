@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -247,8 +246,12 @@ else:
                                         "train.save_generators=false", "train.n_samples=4"])
     from pathlib import Path
     run = Run.create(cfg, Path(run_dir).parent, Path(run_dir).name)
+def announce(v):  # tells the parent the run is in mid-epoch 2 (64 steps an epoch)
+    if v.step == 100:
+        print("AT STEP 100", flush=True)
 try:
-    train(run, dataset=ds, resume=resume, progress=False)
+    train(run, dataset=ds, resume=resume, progress=False,
+          on_step=None if resume else announce)
 except TrainingInterrupted:
     print("INTERRUPTED", flush=True)
     sys.exit(130)
@@ -267,10 +270,10 @@ def test_ctrl_c_saves_checkpoint_and_resume_matches(tmp_path):
     assert "DONE" in ref.stdout, ref.stderr
     p = subprocess.Popen([sys.executable, str(script), str(tmp_path / "int"), "0"], env=env,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    events = tmp_path / "int" / "events.jsonl"
-    deadline = time.time() + 120
-    while time.time() < deadline and not (events.is_file() and events.stat().st_size > 0):
-        time.sleep(0.05)
+    # Interrupt once the child says it is past step 100 (an event, not a guess of how long
+    # that takes): the SIGINT lands while it trains, mid-epoch 2, after epoch 1's events.
+    line = p.stdout.readline()
+    assert line == "AT STEP 100\n", (line, p.poll() is not None and p.stderr.read())
     p.send_signal(signal.SIGINT)
     out, err = p.communicate(timeout=120)
     assert p.returncode == 130 and "INTERRUPTED" in out, err
@@ -278,7 +281,7 @@ def test_ctrl_c_saves_checkpoint_and_resume_matches(tmp_path):
     meta = json.loads((tmp_path / "int" / "meta.json").read_text())
     assert meta["status"] == "interrupted"
     stopped = load_checkpoint(tmp_path / "int" / "checkpoints" / "last.pt")["step"]
-    assert 0 < stopped < 5 * 64
+    assert 100 <= stopped < 5 * 64
     res = subprocess.run([sys.executable, str(script), str(tmp_path / "int"), "1"], env=env,
                          capture_output=True, text=True, timeout=300)
     assert "DONE" in res.stdout, res.stderr
@@ -337,14 +340,16 @@ def test_seed_002_dcgan_fails_as_specified_and_the_recipe_fixes_it(tmp_path, rea
     # Saturated samples: most pixels pinned at black or white.
     imgs = generate_images(load_generator(run), latents_from_seed(0, 64))
     saturated = float(np.mean((imgs <= 5) | (imgs >= 250)))
+    # measured (Xeon, 100 real steps): e2-dcgan saturated 0.882, D(x) 0.9989, D(G(z)) 0.0010;
+    # e2-dcgan-fixed saturated 0.003, D(x) 0.744, D(G(z)) 0.250
     if preset == "e2-dcgan":
         assert "d-wins" in flags and flags["d-wins"].start_step <= 60
         assert tail_dx > 0.99 and tail_dgz < 0.01
+        assert saturated > 0.5  # most pixels pinned at black or white
     else:
         assert "d-wins" not in flags
         assert tail_dx < 0.99 and tail_dgz > 0.01
-    print(f"{preset}: D(x) {tail_dx:.4f} D(G(z)) {tail_dgz:.4f} saturated {saturated:.3f} "
-          f"flags {sorted(flags)}")
+        assert saturated < 0.1
 
 
 def test_atomic_writes_get_the_usual_file_mode(tmp_path):

@@ -181,9 +181,14 @@ def read_points(path: str | Path) -> PointSet:
     silently dropped. The file's SHA-256 goes into ``source`` so runs record exactly what they saw.
     """
     p = Path(path)
-    if not p.exists():
+    try:
+        p.stat()
+    except (FileNotFoundError, NotADirectoryError):
         raise DataError(f"points file {p} not found: check the path "
-                        f"(points:FILE reads {_SUFFIX_LIST} files)")
+                        f"(points:FILE reads {_SUFFIX_LIST} files)") from None
+    except (OSError, ValueError) as e:  # a name too long, a loop of links, a NUL byte, ...
+        why = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+        raise _fail(p, f"cannot open it ({why}); check the path") from None
     if p.is_dir():
         raise _fail(p, f"is a folder, not a file; give a {_SUFFIX_LIST} file")
     suffix = p.suffix.lower()
@@ -242,8 +247,13 @@ def _mixture(name: str, modes: np.ndarray, std: float, n: int, seed: int,
 
 def _built(name: str, pts: np.ndarray, n: int, seed: int, params: dict,
            modes: np.ndarray | None = None, std: float | None = None) -> PointSet:
+    with np.errstate(over="ignore", invalid="ignore"):
+        pts32 = np.ascontiguousarray(pts, dtype=np.float32)
+    _need(bool(np.isfinite(pts32).all()), name,
+          f"{', '.join(f'{k}={v!r}' for k, v in sorted(params.items()))} put points beyond "
+          "float32 range (about 3.4e38); use smaller values")
     return PointSet(
-        points=np.ascontiguousarray(pts, dtype=np.float32),
+        points=pts32,
         name=name,
         params=dict(params),
         modes=None if modes is None else np.asarray(modes, dtype=np.float64),

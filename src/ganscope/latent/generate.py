@@ -18,7 +18,7 @@ from torch import nn
 
 from ganscope.data import to_uint8
 from ganscope.errors import RunError, UserError
-from ganscope.models import build_models
+from ganscope.models import build_models, has_conv
 from ganscope.training.run import Run, atomic_save_npy, load_checkpoint
 
 
@@ -61,6 +61,10 @@ def load_generator(run: Run, epoch: int | None = None, device: str | torch.devic
             f"checkpoint {path} does not match model '{cfg.model.name}' in the run's config "
             f"({str(e).splitlines()[0][:80]}): the run directory is inconsistent"
         ) from None
+    if cfg.train.channels_last and has_conv(G):
+        # the layout G was trained and evaluated in: other layouts round differently, and
+        # `ganscope eval` must reproduce the training-time scores exactly
+        G = G.to(memory_format=torch.channels_last)
     return G.to(device).eval()
 
 

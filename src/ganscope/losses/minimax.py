@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import torch
-import torch.nn.functional as F
-
 from ganscope.losses import register_loss
-from ganscope.losses.bce import BCELoss
+from ganscope.losses.bce import BCELoss, bce
 
 
 @register_loss("minimax")
@@ -15,4 +12,4 @@ class MinimaxLoss(BCELoss):
 
     def g_loss(self, d_fake):
         # -BCE(D(G(z)), 0) = mean log(1 - D(G(z))): its gradient vanishes when D rejects fakes.
-        return -F.binary_cross_entropy(d_fake, torch.zeros_like(d_fake))
+        return -bce(d_fake, 0.0)

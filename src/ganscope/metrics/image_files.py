@@ -32,9 +32,13 @@ def load_image_set(path: str | os.PathLike) -> torch.Tensor:
     except (ValueError, OSError, EOFError) as e:
         raise UserError(f"cannot read {p} as a .npy array ({str(e)[:80]}): "
                         "save it with numpy.save") from None
+    if not isinstance(a, np.ndarray):  # np.load opens an .npz archive whatever its name
+        a.close()
+        raise UserError(f"{p} is an .npz archive, not one .npy array: save the images with "
+                        "numpy.save")
     if a.ndim == 4 and a.shape[1] == 1:
         a = a[:, 0]
-    if a.ndim != 3 or a.shape[0] == 0:
+    if a.ndim != 3 or 0 in a.shape:
         raise UserError(f"{p} holds an array of shape {a.shape}: expected images (N, 28, 28)")
     return torch.from_numpy(_to_uint8(a, p))
 
@@ -42,11 +46,11 @@ def load_image_set(path: str | os.PathLike) -> torch.Tensor:
 def _to_uint8(a: np.ndarray, p: Path) -> np.ndarray:
     if a.dtype == np.uint8:
         return np.ascontiguousarray(a)
-    if np.issubdtype(a.dtype, np.integer):
+    if a.dtype.kind in "iu":  # not np.issubdtype(.., np.integer): timedelta64 is one too
         if a.min() < 0 or a.max() > 255:
             raise UserError(f"{p} holds integers outside 0..255: scale them to uint8 images")
         return a.astype(np.uint8)
-    if not np.issubdtype(a.dtype, np.floating):
+    if a.dtype.kind != "f":
         raise UserError(f"{p} holds {a.dtype} values: expected uint8 or float images")
     if not np.isfinite(a).all():
         raise UserError(f"{p} holds non-finite values (nan or inf): fix the images first")
