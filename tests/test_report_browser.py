@@ -16,9 +16,7 @@ CHROMIUM = Path("/usr/bin/chromium")
 if not CHROMIUM.exists():
     pytest.skip("Debian's chromium is not installed (/usr/bin/chromium): `make browser` "
                 "installs it as root", allow_module_level=True)
-pytest.importorskip("playwright.sync_api", reason="playwright is not installed: pip install "
-                                                   "-e '.[dev]'")
-
+import playwright.sync_api  # noqa: E402,F401  - a [dev] dependency: missing is a failure
 
 from ganscope.config import apply_overrides, load_config  # noqa: E402
 from ganscope.experiments.sweep import make_spec, run_sweep  # noqa: E402

@@ -33,11 +33,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import fastapi  # noqa: F401  - the [serve] extra, in [dev]: a missing one is a failure
+import httpx
 import pytest
-
-pytest.importorskip("fastapi")
-pytest.importorskip("uvicorn")
-httpx = pytest.importorskip("httpx")
+import uvicorn  # noqa: F401
 
 from ganscope.cli import main  # noqa: E402
 

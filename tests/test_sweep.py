@@ -252,7 +252,7 @@ def test_ray_missing_is_one_line(capsys, tmp_path, monkeypatch):
 
 
 def test_ray_backend_on_a_local_instance_gives_the_local_weights(local_sweep, tmp_path):
-    ray = pytest.importorskip("ray", reason="Ray is not installed: pip install 'ganscope[ray]'")
+    import ray  # the [ray] extra is in [dev]: the Ray backend is always tested
     spec = load_spec(local_sweep)
     spec["cells"] = spec["cells"][-1:]  # one cell (WGAN-GP, RMSprop) x both seeds
     out = tmp_path / "ray-sweep"
