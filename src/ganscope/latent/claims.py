@@ -20,12 +20,9 @@ import yaml
 
 from ganscope.data.fashion_mnist import CLASSES
 from ganscope.errors import UserError
-from ganscope.latent.probe import (
-    CLASS_EFFECTS,
-    ProbeResult,
-    class_effect_name,
-    null_threshold,
-)
+from ganscope.latent.probe.effects import CLASS_EFFECTS, CLASS_NAME, class_effect_name
+from ganscope.latent.probe.result import ProbeResult
+from ganscope.latent.probe.stats import null_threshold
 
 CLAIMS_FILE = Path(__file__).with_name("claims.yaml")
 VERDICTS = ("holds", "fails", "untestable")
@@ -68,8 +65,6 @@ def _combo(res: ProbeResult, cols: Sequence[str], d: int) -> tuple[float, float,
 
 
 def _label(cols: Sequence[str]) -> str:
-    from ganscope.latent.probe import CLASS_NAME
-
     if all(c in CLASS_NAME for c in cols):
         return "p(" + "+".join(CLASS_NAME[c] for c in cols) + ")"
     return "+".join(cols)
