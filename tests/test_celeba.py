@@ -441,8 +441,8 @@ def test_bad_options():
 
 
 def test_cli_reports_missing_celeba_in_one_line_exit_2(tmp_path, capsys):
-    rc = main(["train", "e1-mlp", "--runs-dir", str(tmp_path / "runs"), "--set",
-               "data.name=celeba", "--data-dir", str(tmp_path / "nowhere"), "--no-progress"])
+    rc = main(["train", "e6-faces", "--runs-dir", str(tmp_path / "runs"),
+               "--data-dir", str(tmp_path / "nowhere"), "--no-progress"])
     out, err = capsys.readouterr()
     assert rc == 2
     assert err.count("\n") == 1 and err.startswith(

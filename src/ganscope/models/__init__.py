@@ -23,14 +23,15 @@ from ganscope.registry import Registry
 class ModelSpec:
     build: Callable[[int, bool], tuple[nn.Module, nn.Module]]
     summary: str
+    takes: str = "1x28x28"  # the data it fits: CxHxW images, or "points" (2-D point sets)
 
 
 MODELS: Registry[ModelSpec] = Registry("model")
 
 
-def register_model(name: str, summary: str):
+def register_model(name: str, summary: str, takes: str = "1x28x28"):
     def deco(fn: Callable[[int, bool], tuple[nn.Module, nn.Module]]):
-        MODELS.register(name)(ModelSpec(fn, summary))
+        MODELS.register(name)(ModelSpec(fn, summary, takes))
         return fn
 
     return deco
@@ -86,3 +87,8 @@ def dcgan_init(m: nn.Module) -> None:
 
 
 from ganscope.models import conv, faces, mlp, mlp2d  # noqa: E402,F401  (registers the models)
+
+
+def has_conv(net: nn.Module) -> bool:
+    """Whether ``train.channels_last`` applies to the net (it only changes conv layouts)."""
+    return any(isinstance(m, nn.modules.conv._ConvNd) for m in net.modules())

@@ -88,7 +88,8 @@ def _check_widths(widths: tuple[int, ...], image_size: int, key: str) -> None:
 
 
 @register_model("dcgan32", "faces: DCGAN for RGB 32x32, ConvT z->256(4)->128(8)->64(16)->3(32); "
-                           "Conv D 64-128-256-1 (widths: model.g_hidden/d_hidden)")
+                           "Conv D 64-128-256-1 (widths: model.g_hidden/d_hidden)",
+                takes="3x32x32")
 def build_dcgan32(z_dim: int, sigmoid: bool, g_hidden: tuple[int, ...] = (),
                   d_hidden: tuple[int, ...] = ()) -> tuple[nn.Module, nn.Module]:
     return (FaceGenerator(z_dim, 32, g_hidden or None),
@@ -96,7 +97,8 @@ def build_dcgan32(z_dim: int, sigmoid: bool, g_hidden: tuple[int, ...] = (),
 
 
 @register_model("dcgan64", "faces: DCGAN for RGB 64x64, ConvT z->512(4)->256->128->64(32)->3(64); "
-                           "Conv D 64-128-256-512-1 (widths: model.g_hidden/d_hidden)")
+                           "Conv D 64-128-256-512-1 (widths: model.g_hidden/d_hidden)",
+                takes="3x64x64")
 def build_dcgan64(z_dim: int, sigmoid: bool, g_hidden: tuple[int, ...] = (),
                   d_hidden: tuple[int, ...] = ()) -> tuple[nn.Module, nn.Module]:
     return (FaceGenerator(z_dim, 64, g_hidden or None),

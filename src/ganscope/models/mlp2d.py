@@ -26,7 +26,8 @@ def mlp(sizes: list[int], sigmoid: bool = False) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-@register_model("mlp2d", "E5 points: G z-512-256-2, D 2-256-256-1, ReLU (model.g_hidden/d_hidden)")
+@register_model("mlp2d", "E5 points: G z-512-256-2, D 2-256-256-1, ReLU (model.g_hidden/d_hidden)",
+                takes="points")
 def build(z_dim: int, sigmoid: bool, g_hidden: tuple[int, ...] = (),
           d_hidden: tuple[int, ...] = ()) -> tuple[nn.Module, nn.Module]:
     g = [z_dim, *(g_hidden or G_HIDDEN), 2]
