@@ -12,6 +12,7 @@ import torch
 from PIL import Image
 
 from ganscope.cli import main
+from ganscope.data import to_uint8
 from ganscope.data.fashion_mnist import write_idx_gz
 from ganscope.latent.generate import latents_from_seed, load_generator
 from ganscope.training.run import Run
@@ -128,8 +129,15 @@ def test_generate_from_a_chosen_z_file(capsys, trained, tmp_path):
                          "--out", str(tmp_path / "o.npy"))
     assert rc == 0, err
     imgs = np.load(tmp_path / "o.npy")
-    assert imgs.shape == (3, 28, 28)
-    assert np.array_equal(imgs[0], imgs[0]) and not np.array_equal(imgs[0], imgs[1])
+    assert imgs.shape == (3, 28, 28) and imgs.dtype == np.uint8
+    # The saved images are G(z) for exactly the given z: the run's generator, loaded from its
+    # checkpoint, on the same 3 latents in one batch (the CLI's code path, so equal bytes).
+    G = load_generator(run)
+    with torch.no_grad():
+        expect = to_uint8(G(torch.from_numpy(z)))[:, 0].numpy()
+    assert np.array_equal(imgs, expect)
+    # rows 0 and 2 are the same z (zeros), row 1 differs in one dim
+    assert np.array_equal(imgs[0], imgs[2]) and not np.array_equal(imgs[0], imgs[1])
 
 
 def test_generate_many_for_evaluation(capsys, trained, tmp_path):
@@ -257,8 +265,8 @@ ERROR_CASES = [
      "error: give a preset name or a YAML config (see `ganscope presets`)"),
     (["frobnicate"],
      "error: unknown command 'frobnicate': choose one of train, runs, plot, generate, eval, "
-     "compare, metrics, lab2d, models, show-model, presets, latent, directions, serve, sweep, "
-     "report, lab"),
+     "compare, metrics, lab2d, models, show-model, presets, config, completion, latent, "
+     "directions, serve, sweep, report, lab, export"),
 ]
 
 
@@ -328,7 +336,7 @@ def test_console_script_has_no_traceback_on_errors(tmp_path):
                         "--runs-dir", str(tmp_path)], capture_output=True, text=True, timeout=120)
     assert p.returncode == 2
     assert p.stderr == ("error: unknown config key 'x' in --set x=1: valid keys at the top level "
-                        "are preset, seed, data, model, loss, optim, train, eval\n")
+                        "are preset, seed, data, model, loss, optim, train, eval, log\n")
     assert p.stdout == ""
 
 

@@ -138,7 +138,7 @@ def test_override_float_forms():
 def test_override_unknown_top_level_key():
     assert set_error("bogus=1") == (
         "unknown config key 'bogus' in --set bogus=1: valid keys at the top level are "
-        "preset, seed, data, model, loss, optim, train, eval"
+        "preset, seed, data, model, loss, optim, train, eval, log"
     )
 
 
@@ -225,7 +225,7 @@ def test_validate_unknown_names():
     ("model.init=xavier", "model.init must be 'default' or 'dcgan'"),
     ("data.split=valid", "data.split must be 'train' or 'test'"),
     ("data.limit=0", "data.limit must be at least 1"),
-    ("train.device=tpu", "train.device must be cpu, cuda or auto"),
+    ("train.device=tpu", "train.device must be cpu, cuda, mps or auto"),
     ("loss.clip=0", "loss.clip must be positive"),
     ("loss.gp_lambda=-1", "loss.gp_lambda must be >= 0"),
     ("optim.d.lr=0", "optim lr for D must be positive"),
@@ -235,6 +235,56 @@ def test_validate_unknown_names():
 def test_validate_values(override, msg):
     cfg = apply_overrides(load_config("e1-mlp"), [override])  # types are fine ...
     assert invalid(cfg) == f"bad config: {msg}"  # ... values are not
+
+
+@pytest.mark.parametrize("overrides,msg", [  # found by tests/test_fuzz_inputs.py
+    (["seed=100000000000000000000000"], "seed must lie in 0..2147483647"),
+    (["seed=-1"], "seed must lie in 0..2147483647"),
+    (["eval.seed=2147483648"], "eval.seed must lie in 0..2147483647"),
+    (["train.threads=100000000000000000000"], "train.threads must be at most 1024"),
+    (["train.n_samples=10000000000000"], "train.n_samples must be at most 10000"),
+    (["model.z_dim=10001"], "model.z_dim must be at most 10000"),
+    (["model.name=mlp2d", "data.name=ring8", "model.g_hidden=[10001]"],
+     "model.g_hidden and model.d_hidden widths must be at most 10000"),
+    (["data.n_points=100000000000"], "data.n_points must be at most 10000000"),
+    (["eval.n=10000000000000"], "eval.n must be at most 1000000"),
+    (["data.name=ring8"], "model mlp takes 1x28x28 images but data ring8 gives 2-D points: "
+                          "set model.name to mlp2d"),
+    (["model.name=mlp2d"], "model mlp2d takes 2-D points but data fashion-mnist gives 1x28x28 "
+                           "images: set model.name to cnn, dcgan, mlp or tiny-cnn"),
+])
+def test_validate_refuses_what_would_crash_later(overrides, msg):
+    assert invalid(apply_overrides(load_config("e1-mlp"), overrides)) == f"bad config: {msg}"
+
+
+def test_check_model_fits_data_checks_image_sizes_too():
+    cfg = apply_overrides(load_config("e1-mlp"), ["data.name=celeba", "data.image_size=32"])
+    assert cfg.validate() is cfg  # validate() checks only points against images
+    assert config_error(cfg.check_model_fits_data) == (
+        "bad config: model mlp takes 1x28x28 images but data celeba gives 3x32x32 images: set "
+        "model.name to dcgan32")
+    cfg = apply_overrides(load_config("e1-mlp"), ["model.name=dcgan64"])
+    assert config_error(cfg.check_model_fits_data) == (
+        "bad config: model dcgan64 takes 3x64x64 images but data fashion-mnist gives 1x28x28 "
+        "images: set model.name to cnn, dcgan, mlp or tiny-cnn")
+    load_config("e6-faces").check_model_fits_data()
+
+
+@pytest.mark.parametrize("raw", ["!!int x", "!!float abc", "!!timestamp x", "!!bool maybe",
+                                 "2001-02-30"])
+def test_override_values_yaml_cannot_build_are_text(raw):
+    """PyYAML raises ValueError/KeyError/... (not YAMLError) for these: still one line."""
+    assert config_error(apply_overrides, RunConfig(), [f"seed={raw}"]) == (
+        f"bad value for seed: expected an integer, got {raw!r} (in --set seed={raw})")
+    assert apply_overrides(RunConfig(), [f"data.name={raw}"]).data.name == raw
+
+
+def test_yaml_file_with_a_value_yaml_cannot_build(tmp_path):
+    p = tmp_path / "date.yaml"
+    p.write_text("seed: 2001-02-30\n")
+    assert config_error(load_config, str(p)) == (
+        f"config {p} holds a value YAML cannot read (ValueError: day is out of range for "
+        "month): fix the file")
 
 
 def test_validate_accepts_the_edges():
@@ -296,7 +346,7 @@ def test_yaml_file_errors(tmp_path):
     top.write_text("trian: {epochs: 3}\n")
     assert config_error(load_config, str(top)) == (
         "unknown config key 'trian': valid keys at the top level are "
-        "preset, seed, data, model, loss, optim, train, eval")
+        "preset, seed, data, model, loss, optim, train, eval, log")
     section = tmp_path / "section.yaml"
     section.write_text("train: 3\n")
     assert config_error(load_config, str(section)) == (

@@ -106,7 +106,7 @@ def test_unknown_dataset_lists_the_choices(capsys, tmp_path):
 @pytest.mark.slow
 def test_lab2d_matrix_end_to_end_and_resume(capsys, tmp_path):
     out = tmp_path / "lab"
-    args = ["lab2d", "--losses", "gan,wgan-gp", "--optims", "rmsprop", "--seeds", "2",
+    args = ["lab2d", "--losses", "gan,wgan-gp", "--optims", "rmsprop", "--seeds", "0-1",
             "--steps", "16", "--out", str(out), "--workers", "2", *sum(
                 (["--set", s] for s in SMALL), [])]
     rc, stdout, err = run_cli(capsys, *args)

@@ -21,12 +21,11 @@ from ganscope.latent.probe import (
     EFFECTS,
     IMAGE_EFFECTS,
     ProbeResult,
-    _chunk_means,
-    _stat_matrix,
     load_probe,
     probe,
     region_masks,
 )
+from ganscope.latent.probe.effects import _chunk_means, _stat_matrix
 
 Z = 16
 IMAGE_ONLY = set(IMAGE_EFFECTS)

@@ -79,7 +79,7 @@ def test_grid_keys_shorthand_and_values():
 
 GRID_ERRORS = [
     ("lose=bce", "unknown config key 'lose' in --grid lose=bce: valid keys at the top level "
-                 "are preset, seed, data, model, loss, optim, train, eval"),
+                 "are preset, seed, data, model, loss, optim, train, eval, log"),
     ("train.epoch=1,2", "unknown config key 'train.epoch' in --grid train.epoch=1,2: valid "
                         "keys under 'train' are epochs, batch_size, n_critic, shuffle, "
                         "drop_last, device, precision, compile, channels_last, threads, "

@@ -8,13 +8,17 @@ a checkpoint. Results go to stdout, progress to stderr.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import re
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
 from ganscope import __version__
+from ganscope.completion import complete_preset
 from ganscope.directions.cli import add_parsers as add_directions_parsers
 from ganscope.directions.cli import run_directions
 from ganscope.errors import ConfigError, TrainingInterrupted, UserError
@@ -24,6 +28,7 @@ from ganscope.latent.cli import add_parsers as add_latent_parsers
 from ganscope.latent.cli import run_latent
 from ganscope.serve.cli import add_parser as add_serve_parser
 from ganscope.serve.cli import run_serve
+from ganscope.training.run import RunWarning
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
@@ -53,13 +58,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     t = sub.add_parser("train", parents=[runs], help="train a preset or YAML config")
-    t.add_argument("config", nargs="?", help="preset name (e1-mlp, ...) or path to a YAML config")
+    complete_preset(t.add_argument(
+        "config", nargs="?", help="preset name (e1-mlp, ...) or path to a YAML config"))
     t.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value, e.g. --set train.epochs=20 (repeatable)")
     t.add_argument("--seed", type=int, help="random seed (same seed, same weights on CPU)")
     t.add_argument("--name", help="run name (default: PRESET-YYYYmmdd-HHMMSS)")
     t.add_argument("--data-dir", metavar="DIR", help="folder with the dataset's original files")
-    t.add_argument("--device", choices=["cpu", "cuda", "auto"], help="same as --set train.device=")
+    t.add_argument("--device", choices=["cpu", "cuda", "mps", "auto"],
+                   help="cpu, cuda, mps (Apple GPUs) or auto: CUDA, then MPS, then the CPU; "
+                        "same as --set train.device=")
     t.add_argument("--precision", choices=["fp32", "bf16", "fp16"],
                    help="autocast precision for the forward passes (GPU); --set train.precision=")
     t.add_argument("--compile", action="store_true",
@@ -71,6 +79,20 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--no-plot", action="store_true", help="skip writing the curves at the end")
     t.add_argument("--eval-every", type=int, metavar="N",
                    help="score G every N epochs (and at the end); same as --set eval.every=N")
+    t.add_argument("--log", metavar="SINKS",
+                   help="also log to tensorboard, wandb or both (comma-separated; none turns "
+                        "them off on --resume); same as --set log.sinks=[...]")
+
+    cf = sub.add_parser(
+        "config", help="print the resolved config `train` would use, as YAML (no run made)",
+        description="Print the config that `ganscope train` with the same preset and options "
+                    "would save as the run's config.yaml, without creating a run.")
+    complete_preset(cf.add_argument("config", metavar="PRESET",
+                                    help="preset name (e1-mlp, ...) or path to a YAML config"))
+    cf.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a config value, e.g. --set train.epochs=20 (repeatable)")
+    cf.add_argument("--seed", type=int, help="random seed, as for train")
+    cf.add_argument("--data-dir", metavar="DIR", help="folder with the dataset's original files")
 
     r = sub.add_parser("runs", parents=[runs], help="list runs")
     r.add_argument("--json", action="store_true", help="machine-readable output")
@@ -88,6 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--out", required=True, help="grid.png, or samples.npy for raw uint8 (N, H, W)")
     g.add_argument("--nrow", type=int, help="images per grid row")
     g.add_argument("--scale", type=int, default=3, help="pixel size in the PNG grid (default 3)")
+    g.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     e = sub.add_parser("eval", parents=[runs],
                        help="score a run's generator (or any image set) with FID, KID, PRDC, ...")
@@ -105,6 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      "`ganscope metrics`)")
     e.add_argument("--data-dir", metavar="DIR", help="folder with Fashion-MNIST's files")
     e.add_argument("--json", action="store_true", help="print the records as JSON")
+    e.add_argument("--no-progress", action="store_true", help="no progress bars")
     e.add_argument("--no-save", action="store_true",
                    help="do not append the results to the run's metrics.jsonl")
 
@@ -113,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
                             "for runs that differ only in their seed")
     c.add_argument("runs", nargs="+", metavar="RUN|SWEEP",
                    help="run names or paths, or sweep directories")
-    c.add_argument("--json", action="store_true")
+    c.add_argument("--json", action="store_true", help="machine-readable output")
     c.add_argument("--plot", metavar="DIR",
                    help="write the comparison (summary.json, table.csv, curves and metrics "
                         "with bands over seeds) here (default for sweeps: SWEEP/compare/)")
@@ -125,45 +149,76 @@ def build_parser() -> argparse.ArgumentParser:
                          "or points:FILE (default ring8)")
     l2.add_argument("--losses", default="gan,wgan,wgan-gp", help="default gan,wgan,wgan-gp")
     l2.add_argument("--optims", default="adam,rmsprop", help="default adam,rmsprop")
-    l2.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 per cell (default 3)")
+    l2.add_argument("--seeds", default="0-2",
+                    help="seeds per cell, as a range or a list as for sweep: 0-4, 0,1,2, 0-2,9; "
+                         "one number is that one seed (default 0-2)")
     l2.add_argument("--steps", type=int, default=2000,
                     help="generator steps per run (default 2000)")
     l2.add_argument("--setup", choices=["literature", "same"], default="literature",
                     help="each objective's published optimiser settings, or the seed's one "
                          "setting for all (default literature)")
-    l2.add_argument("--workers", type=int, help="parallel processes (default: one per core)")
+    l2.add_argument("--workers", type=int, metavar="N",
+                    help="parallel processes (default: one per core)")
     l2.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                     help="override a config value in every cell, e.g. --set data.n_points=5000")
-    l2.add_argument("--out", help="comparison directory (default: RUNS_DIR/lab2d-DATA)")
+    l2.add_argument("--out", metavar="DIR",
+                    help="comparison directory (default: RUNS_DIR/lab2d-DATA)")
 
     me = sub.add_parser("metrics", help="list the registered metrics and the extractor")
-    me.add_argument("--json", action="store_true")
+    me.add_argument("--json", action="store_true", help="machine-readable output")
 
     m = sub.add_parser("models", help="list the registered models")
-    m.add_argument("--json", action="store_true")
+    m.add_argument("--json", action="store_true", help="machine-readable output")
 
     s = sub.add_parser("show-model", help="print(G) and print(D) of a registered model")
-    s.add_argument("name")
+    s.add_argument("name", help="model name (see `ganscope models`)")
     s.add_argument("--loss", default="bce", help="D ends in a sigmoid only for BCE-type losses")
-    s.add_argument("--z-dim", type=int, default=100)
+    s.add_argument("--z-dim", type=int, default=100, help="latent size (default 100)")
 
     sub.add_parser("presets", help="list the shipped presets")
+    co = sub.add_parser(
+        "completion", help="print a bash or zsh completion script (needs shtab)",
+        description="Print a completion script for subcommands, options and preset names. "
+                    "bash: source <(ganscope completion bash) in ~/.bashrc; zsh: save "
+                    "`ganscope completion zsh` as _ganscope in a folder on $fpath.")
+    co.add_argument("shell", choices=["bash", "zsh"], help="bash or zsh")
     add_latent_parsers(sub, runs)
     add_directions_parsers(sub, runs)
     add_serve_parser(sub)
     add_experiment_parsers(sub, runs)
+    _add_export_parser(sub, runs)
     return p
 
 
 # --- commands ---------------------------------------------------------------------------------
 
 
-def cmd_train(a: argparse.Namespace) -> int:
+def new_run_config(a: argparse.Namespace, execution: Sequence[str] = ()):
+    """The validated config a new run of `train` gets from its options (`ganscope config` prints
+    it): the preset or YAML file, then --set, --seed, --eval-every and ``execution`` (the
+    device, precision, ... overrides), then --data-dir."""
     from ganscope.config import apply_overrides, load_config
+
+    cfg = load_config(a.config)
+    overrides = list(a.overrides)
+    if getattr(a, "seed", None) is not None:
+        overrides.append(f"seed={a.seed}")
+    if getattr(a, "eval_every", None) is not None:
+        overrides.append(f"eval.every={a.eval_every}")
+    cfg = apply_overrides(cfg, overrides + list(execution))
+    if a.data_dir:
+        cfg.data.dir = str(Path(a.data_dir).resolve())
+    cfg.validate().check_model_fits_data()  # else it fails in the first step, run dir made
+    return cfg
+
+
+def cmd_train(a: argparse.Namespace) -> int:
+    from ganscope.config import apply_overrides
     from ganscope.data import load_dataset
     from ganscope.training import distributed
-    from ganscope.training.loop import resolve_device, train
+    from ganscope.training.loop import count_steps_per_epoch, resolve_device, train
     from ganscope.training.run import Run, resolve_run
+    from ganscope.training.sinks import check_sinks_available
 
     # How to run, not what to train: these may change when resuming (a GPU run resumed on a CPU).
     execution = []
@@ -172,6 +227,10 @@ def cmd_train(a: argparse.Namespace) -> int:
             execution.append(f"train.{key}={getattr(a, flag)}")
     if a.compile:
         execution.append("train.compile=true")
+    if a.log is not None:  # how the run is watched: may change on --resume too
+        sinks = [] if a.log.strip().lower() in ("", "none") else a.log.split(",")
+        execution.append(f"log.sinks={json.dumps([s.strip() for s in sinks])}")
+    held = contextlib.ExitStack()  # the training lock of a resumed run, once taken
     if a.resume:
         if a.config:
             raise ConfigError("give either a config or --resume RUN, not both")
@@ -179,7 +238,8 @@ def cmd_train(a: argparse.Namespace) -> int:
             raise ConfigError(
                 "--seed, --name, --data-dir and --eval-every cannot change when resuming a run")
         resumable = tuple(f"train.{k}=" for k in (
-            "epochs", "device", "precision", "compile", "threads", "channels_last"))
+            "epochs", "device", "precision", "compile", "threads", "channels_last")) + (
+            "log.sinks=",)
         bad = [o for o in a.overrides if not o.startswith(resumable)]
         if bad:
             raise ConfigError(
@@ -190,14 +250,21 @@ def cmd_train(a: argparse.Namespace) -> int:
         run = resolve_run(a.resume, a.runs_dir)
         overrides = list(a.overrides) + execution
         cfg = apply_overrides(run.config(), overrides).validate()
+        check_sinks_available(cfg.log.sinks)  # a missing extra: say so before anything changes
         resolve_device(cfg.train.device)  # no GPU: say so before reading any data
         info = distributed.setup(cfg.train.device)
-        dataset = load_dataset(cfg.data, cfg.seed)
-        if overrides and info.main:  # only now: a data error must leave the run as it was
-            from ganscope.config import save_yaml
-            from ganscope.training.run import atomic_write_text
+        if info.main:  # the run's one trainer from here on, config rewrite included
+            held.enter_context(run.training_lock())
+        try:
+            dataset = load_dataset(cfg.data, cfg.seed)
+            if overrides and info.main:  # only now: a data error must leave the run as it was
+                from ganscope.config import save_yaml
+                from ganscope.training.run import atomic_write_text
 
-            atomic_write_text(run.path / "config.yaml", save_yaml(cfg))
+                atomic_write_text(run.path / "config.yaml", save_yaml(cfg))
+        except BaseException:
+            held.close()
+            raise
         distributed.barrier(info)  # every rank reads the config rank 0 may just have rewritten
         if info.main:
             print(f"resuming {run.path}", file=sys.stderr)
@@ -205,19 +272,12 @@ def cmd_train(a: argparse.Namespace) -> int:
     else:
         if not a.config:
             raise ConfigError("give a preset name or a YAML config (see `ganscope presets`)")
-        cfg = load_config(a.config)
-        overrides = list(a.overrides)
-        if a.seed is not None:
-            overrides.append(f"seed={a.seed}")
-        if a.eval_every is not None:
-            overrides.append(f"eval.every={a.eval_every}")
-        cfg = apply_overrides(cfg, overrides + execution)
-        if a.data_dir:
-            cfg.data.dir = str(Path(a.data_dir).resolve())
-        cfg.validate()
+        cfg = new_run_config(a, execution)
+        check_sinks_available(cfg.log.sinks)  # a missing extra: say so before the run dir exists
         resolve_device(cfg.train.device)  # no GPU: say so before reading any data
         info = distributed.setup(cfg.train.device)
         dataset = load_dataset(cfg.data, cfg.seed)  # before the run dir exists: a data error leaves nothing
+        count_steps_per_epoch(len(dataset.images), cfg.train)  # and nor does a batch too large
         # Under torchrun, rank 0 names and creates the run; the others train into the same one.
         path = str(Run.create(cfg, a.runs_dir, a.name).path) if info.main else None
         run = Run(distributed.broadcast_object(path, info))
@@ -230,6 +290,7 @@ def cmd_train(a: argparse.Namespace) -> int:
                   f"`ganscope train --resume {run.path}`", file=sys.stderr)
         return EXIT_INTERRUPTED
     finally:
+        held.close()
         distributed.cleanup(info)
     if not info.main:
         return 0
@@ -255,6 +316,20 @@ def cmd_train(a: argparse.Namespace) -> int:
     if grids:
         print(f"samples:  {run.samples}/ ({len(grids)} grids, latest {grids[-1].name})")
     print(f"weights:  {run.checkpoints}/")
+    return 0
+
+
+def cmd_config(a: argparse.Namespace) -> int:
+    from ganscope.config import save_yaml
+
+    sys.stdout.write(save_yaml(new_run_config(a)))  # what train saves as RUN/config.yaml
+    return 0
+
+
+def cmd_completion(a: argparse.Namespace) -> int:
+    from ganscope.completion import completion_script
+
+    sys.stdout.write(completion_script(build_parser(), a.shell))
     return 0
 
 
@@ -328,7 +403,7 @@ def cmd_generate(a: argparse.Namespace) -> int:
     G = load_generator(run, a.epoch)
     z_dim = run.config().model.z_dim
     z = load_latents(a.z, z_dim) if a.z else latents_from_seed(a.seed, a.n, z_dim)
-    images = generate_images(G, z, progress=True)
+    images = generate_images(G, z, progress=not a.no_progress)
     out = save_images(images, a.out, nrow=a.nrow, scale=a.scale)
     src = f"--z {a.z}" if a.z else f"seed {a.seed}"
     print(f"wrote {out} ({images.shape[0]} images from {src}, run {run.name})")
@@ -385,9 +460,9 @@ def cmd_eval(a: argparse.Namespace) -> int:
         images = load_image_set(a.images)
         if a.n is not None:
             images = images[:a.n]
-        ref = reference_features(ec.reference, ec.n, a.data_dir, progress=True)
+        ref = reference_features(ec.reference, ec.n, a.data_dir, progress=not a.no_progress)
         rec = evaluate_images(images, ref, metrics=ec.metric_names(), seed=ec.seed,
-                              progress=True, what=str(a.images))
+                              progress=not a.no_progress, what=str(a.images))
         rec = {"images": str(a.images), **rec}
         if a.json:
             print(json.dumps([rec], indent=2))
@@ -399,7 +474,8 @@ def cmd_eval(a: argparse.Namespace) -> int:
 
     run = resolve_run(a.run, a.runs_dir)
     ec = _eval_config(a, run.config().eval)
-    records = evaluate_run(run, a.checkpoint, ec, data_dir=a.data_dir, progress=True,
+    records = evaluate_run(run, a.checkpoint, ec, data_dir=a.data_dir,
+                           progress=not a.no_progress,
                            save=not a.no_save)
     if a.json:
         print(json.dumps(records, indent=2))
@@ -463,6 +539,7 @@ def cmd_compare(a: argparse.Namespace) -> int:
 def cmd_lab2d(a: argparse.Namespace) -> int:
     import time
 
+    from ganscope.experiments.sweep import parse_seeds
     from ganscope.lab2d.matrix import (
         LOSS_NAMES,
         OPTIMS,
@@ -480,25 +557,30 @@ def cmd_lab2d(a: argparse.Namespace) -> int:
 
     losses = parse_list(a.losses, list(LOSS_NAMES), "loss")
     optims = parse_list(a.optims, list(OPTIMS), "optimiser")
-    if a.seeds < 1 or a.steps < 1:
-        raise UserError("--seeds and --steps must be at least 1")
+    seeds = parse_seeds(a.seeds)
+    if a.steps < 1:
+        raise UserError("--steps must be at least 1")
+    if a.seeds.strip().isdigit() and int(a.seeds) > 0:  # once a count: say what it means now
+        n = int(a.seeds)
+        print(f"note: --seeds {n} runs the one seed {n}; for {n} seeds write --seeds "
+              f"{'0' if n == 1 else f'0-{n - 1}'}", file=sys.stderr)
     if a.workers is not None and a.workers < 1:
         raise UserError("--workers must be at least 1")
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", a.data)[:60]
     out = Path(a.out) if a.out else runs_root(a.runs_dir) / f"lab2d-{safe}"
     cells = [Cell(lo, op) for lo in losses for op in optims]
     t0 = time.perf_counter()
-    runs = run_matrix(out, a.data, cells, list(range(a.seeds)), a.steps, a.setup, a.workers,
+    runs = run_matrix(out, a.data, cells, seeds, a.steps, a.setup, a.workers,
                       extra=a.overrides)
     summary = summarize(runs)
-    summary.update({"data": a.data, "steps": a.steps, "setup": a.setup, "seeds": a.seeds,
-                    "seconds": round(time.perf_counter() - t0, 1)})
+    summary.update({"data": a.data, "steps": a.steps, "setup": a.setup, "seeds": len(seeds),
+                    "seed_list": seeds, "seconds": round(time.perf_counter() - t0, 1)})
     paths = write_tables(out, summary)
-    fig = matrix_figure(runs, out, seed=0)
+    fig = matrix_figure(runs, out, seed=seeds[0])
     gifs = cell_gifs(runs, out)
     head, rows = table_rows(summary)
     print(format_table(head, rows))
-    print(f"mean ± std over {a.seeds} seeds, {a.steps} generator steps, {a.setup} settings; "
+    print(f"mean ± std over {len(seeds)} seeds, {a.steps} generator steps, {a.setup} settings; "
           "* = best cell per metric")
     print(f"wrote {out}: {', '.join(p.name for p in paths)}, {fig.name}, {len(gifs)} GIFs, "
           f"runs/ ({len(runs)} runs) in {summary['seconds']:.0f} s")
@@ -553,11 +635,58 @@ def cmd_presets(a: argparse.Namespace) -> int:
     return 0
 
 
+def _add_export_parser(sub, runs: argparse.ArgumentParser) -> None:
+    x = sub.add_parser("export", parents=[runs],
+                       help="write a run's generator as safetensors, ONNX or a torch.export .pt2")
+    x.add_argument("run", help="run name or path")
+    which = x.add_mutually_exclusive_group()
+    which.add_argument("--epoch", type=int, metavar="N", help="generator of this epoch "
+                       "(default: the last checkpoint's)")
+    which.add_argument("--best", action="store_true",
+                       help="the best generator by FID (recorded by `ganscope eval`)")
+    x.add_argument("--format", choices=["safetensors", "onnx", "pt2"],
+                   help="default: from --out's suffix (.safetensors, .onnx, .pt2)")
+    x.add_argument("--out", required=True, metavar="FILE",
+                   help="the file to write; a sidecar FILE.json (same stem) describes it")
+
+
+def cmd_export(a: argparse.Namespace) -> int:
+    from ganscope.export import export_generator, sidecar_path
+    from ganscope.training.run import resolve_run
+
+    run = resolve_run(a.run, a.runs_dir)
+    out = export_generator(run, a.format, a.out, epoch=a.epoch, best=a.best)
+    info = json.loads(sidecar_path(out).read_text())
+    print(f"wrote {out} ({info['file_format']}, generator of epoch {info['epoch']} from "
+          f"{info['checkpoint']}, run {run.name}) and {sidecar_path(out)}")
+    return 0
+
+
 COMMANDS = {"train": cmd_train, "runs": cmd_runs, "plot": cmd_plot, "generate": cmd_generate,
             "eval": cmd_eval, "compare": cmd_compare, "metrics": cmd_metrics, "lab2d": cmd_lab2d,
             "models": cmd_models, "show-model": cmd_show_model, "presets": cmd_presets,
+            "config": cmd_config, "completion": cmd_completion,
             "latent": run_latent, "directions": run_directions, "serve": run_serve,
-            "sweep": cmd_sweep, "report": cmd_report, "lab": cmd_lab}
+            "sweep": cmd_sweep, "report": cmd_report, "lab": cmd_lab, "export": cmd_export}
+
+
+def _show_run_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    if issubclass(category, RunWarning):
+        print(f"warning: {message}", file=sys.stderr)
+    else:
+        _default_showwarning(message, category, filename, lineno, file, line)
+
+
+_default_showwarning = warnings.showwarning
+
+
+_LINE_BREAKS = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
+
+
+def _one_line(msg: str) -> str:
+    """The message as one line: a line break in a user's text it quotes (a --set key, a file
+    name) is shown escaped, as ``\\n``."""
+    return "".join(repr(c)[1:-1] if c in _LINE_BREAKS else c for c in msg)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -567,13 +696,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not a.command:
             parser.print_help()
             return EXIT_USER_ERROR
-        return COMMANDS[a.command](a)
+        with warnings.catch_warnings():
+            # a skipped torn line and the like: one "warning: ..." line, not a source excerpt
+            warnings.showwarning = _show_run_warning
+            warnings.simplefilter("default", RunWarning)
+            return COMMANDS[a.command](a)
     except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {_one_line(str(e))}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print("aborted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # `ganscope presets | head`: the reader left; stop quietly, as cat and ls do. stdout
+        # is pointed at /dev/null so Python's own flush at exit does not complain again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

@@ -22,6 +22,15 @@ import yaml
 from ganscope.errors import ConfigError
 
 MIN_EVAL_N = 10  # PRDC's k=5 nearest neighbours need a few more samples than k
+# Upper bounds that turn absurd sizes into a config error instead of an overflow or an
+# out-of-memory crash halfway into a run (seeds: what torch and NumPy both accept, as `serve`).
+MAX_SEED = 2**31 - 1
+MAX_WIDTH = 10_000  # model.z_dim and every hidden width
+MAX_N_SAMPLES = 10_000
+MAX_N_POINTS = 10_000_000
+MAX_EVAL_N = 1_000_000
+MAX_THREADS = 1024
+DEVICES = ("cpu", "cuda", "mps", "auto")  # train.device and --device
 
 
 @dataclass
@@ -93,7 +102,7 @@ class TrainConfig:
     n_critic: int = 1  # D steps per G step
     shuffle: bool = True
     drop_last: bool = False  # the seeds' DataLoader kept the short last batch
-    device: str = "cpu"  # cpu | cuda | auto
+    device: str = "cpu"  # cpu | cuda | mps | auto (CUDA, then MPS, then the CPU)
     precision: str = "fp32"  # fp32 | bf16 | fp16: autocast for the forward passes (GPU speed)
     compile: bool = False  # torch.compile G and D (GPU speed; slow first steps)
     channels_last: bool = True  # NHWC for conv nets: oneDNN/cuDNN's fast kernels (same math)
@@ -118,6 +127,15 @@ class EvalConfig:
 
 
 @dataclass
+class LogConfig:
+    """Where training's numbers go besides events.jsonl and metrics.jsonl (the record): live
+    dashboards, written at the loop's flush points. How a run is watched, not what it trains, so
+    it may change on ``--resume``."""
+
+    sinks: list[str] = field(default_factory=list)  # tensorboard | wandb (``--log a,b``)
+
+
+@dataclass
 class RunConfig:
     preset: str = "custom"
     seed: int = 0
@@ -127,6 +145,7 @@ class RunConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    log: LogConfig = field(default_factory=LogConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return _to_plain(dataclasses.asdict(self))
@@ -137,7 +156,9 @@ class RunConfig:
         from ganscope.metrics.registry import METRICS
         from ganscope.models import MODELS, check_sizes
         from ganscope.optim import OPTIMIZERS
+        from ganscope.training.sinks import check_sink_names
 
+        check_sink_names(self.log.sinks)
         MODELS.get(self.model.name)
         check_sizes(self.model.name, {k: v for k, v in (("g_hidden", self.model.g_hidden),
                                                         ("d_hidden", self.model.d_hidden)) if v})
@@ -147,14 +168,21 @@ class RunConfig:
         for net in ("g", "d"):
             OPTIMIZERS.get(self.optim.resolved(net)["name"])
         checks = [
+            (0 <= self.seed <= MAX_SEED, f"seed must lie in 0..{MAX_SEED}"),
+            (0 <= self.eval.seed <= MAX_SEED, f"eval.seed must lie in 0..{MAX_SEED}"),
             (self.train.epochs >= 1, "train.epochs must be at least 1"),
             (self.train.batch_size >= 1, "train.batch_size must be at least 1"),
             (self.train.n_critic >= 1, "train.n_critic must be at least 1"),
             (self.train.sample_every >= 1, "train.sample_every must be at least 1"),
             (self.train.n_samples >= 1, "train.n_samples must be at least 1"),
+            (self.train.n_samples <= MAX_N_SAMPLES,
+             f"train.n_samples must be at most {MAX_N_SAMPLES}"),
             (self.model.z_dim >= 1, "model.z_dim must be at least 1"),
+            (self.model.z_dim <= MAX_WIDTH, f"model.z_dim must be at most {MAX_WIDTH}"),
             (all(w >= 1 for w in self.model.g_hidden + self.model.d_hidden),
              "model.g_hidden and model.d_hidden widths must be at least 1"),
+            (all(w <= MAX_WIDTH for w in self.model.g_hidden + self.model.d_hidden),
+             f"model.g_hidden and model.d_hidden widths must be at most {MAX_WIDTH}"),
             (self.model.init in ("default", "dcgan"), "model.init must be 'default' or 'dcgan'"),
             (self.data.name == "celeba" or self.data.split in ("train", "test"),
              "data.split must be 'train' or 'test'"),
@@ -168,14 +196,17 @@ class RunConfig:
              f"not {self.data.image_size}"),
             (self.data.limit is None or self.data.limit >= 1, "data.limit must be at least 1"),
             (self.data.n_points >= 1, "data.n_points must be at least 1"),
-            (self.train.device in ("cpu", "cuda", "auto"), "train.device must be cpu, cuda or auto"),
+            (self.data.n_points <= MAX_N_POINTS, f"data.n_points must be at most {MAX_N_POINTS}"),
+            (self.train.device in DEVICES, "train.device must be cpu, cuda, mps or auto"),
             (self.train.precision in ("fp32", "bf16", "fp16"),
              "train.precision must be fp32, bf16 or fp16"),
             (self.train.threads >= 0, "train.threads must be >= 0 (0 = one per core)"),
+            (self.train.threads <= MAX_THREADS, f"train.threads must be at most {MAX_THREADS}"),
             (self.loss.clip > 0, "loss.clip must be positive"),
             (self.loss.gp_lambda >= 0, "loss.gp_lambda must be >= 0"),
             (self.eval.every >= 0, "eval.every must be >= 0 (0 turns evaluation off)"),
             (self.eval.n >= MIN_EVAL_N, f"eval.n must be at least {MIN_EVAL_N}"),
+            (self.eval.n <= MAX_EVAL_N, f"eval.n must be at most {MAX_EVAL_N}"),
             (self.eval.reference in ("train", "test"), "eval.reference must be 'train' or 'test'"),
             (bool(self.eval.metric_names()), "eval.metrics must name at least one metric"),
         ]
@@ -192,7 +223,43 @@ class RunConfig:
         for ok, msg in checks:
             if not ok:
                 raise ConfigError(f"bad config: {msg}")
+        self.check_model_fits_data(kinds_only=True)
         return self
+
+    def check_model_fits_data(self, kinds_only: bool = False) -> None:
+        """ConfigError if the model cannot train on ``data.name``'s data set (else it fails only
+        inside the first step, once the run directory exists).
+
+        ``kinds_only`` checks only points against images, which is all ``validate()`` checks:
+        library callers may hand ``train()`` other images than ``data.name`` names (tests
+        train the face models on synthetic RGB data under the default data set).
+        """
+        from ganscope.data import DATASETS, is_point_spec
+        from ganscope.models import MODELS
+
+        name = self.data.name
+        if name == "fashion-mnist":
+            gives = "1x28x28"
+        elif name == "celeba":
+            gives = f"3x{self.data.image_size}x{self.data.image_size}"
+        elif name not in DATASETS and is_point_spec(name):
+            gives = "points"
+        else:
+            return  # an unknown data set: load_dataset names the valid ones
+        takes = MODELS.get(self.model.name).takes
+        if takes == gives or (kinds_only and (takes == "points") == (gives == "points")):
+            return
+        fits = [m for m in MODELS.names() if MODELS.get(m).takes == gives]
+        what = {"points": "2-D points"}
+        raise ConfigError(
+            f"bad config: model {self.model.name} takes {what.get(takes, takes + ' images')} "
+            f"but data {name} gives {what.get(gives, gives + ' images')}: set model.name to "
+            f"{_or_list(fits) if fits else 'a model for that data'}"
+        )
+
+
+def _or_list(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -220,6 +287,8 @@ def _type_name(tp: Any) -> str:
         return " or ".join(_type_name(a) if a is not type(None) else "null" for a in typing.get_args(tp))
     if origin is tuple and typing.get_args(tp)[-1] is Ellipsis:
         return "a list of integers"
+    if origin is list:
+        return f"a list of {_type_name(typing.get_args(tp)[0]).split(' ', 1)[-1]}s"
     if origin is tuple:
         return f"a list of {len(typing.get_args(tp))} numbers"
     return str(tp)
@@ -240,6 +309,13 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
             except ConfigError:
                 continue
         raise ConfigError(f"bad value for {key}: expected {_type_name(tp)}, got {value!r}")
+    if origin is list:  # list[str]: a YAML list, or one comma-separated string ("a,b")
+        item = typing.get_args(tp)[0]
+        if isinstance(value, str) and item is str:
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"bad value for {key}: expected {_type_name(tp)}, got {value!r}")
+        return [_coerce(v, item, key) for v in value]
     if origin is tuple and typing.get_args(tp)[-1] is Ellipsis:  # tuple[int, ...]
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"bad value for {key}: expected {_type_name(tp)}, got {value!r}")
@@ -291,6 +367,12 @@ def from_dict(data: dict[str, Any]) -> RunConfig:
 # Presets, YAML files and overrides
 
 
+# What PyYAML's safe loader raises besides YAMLError when a tagged or implicit value cannot be
+# built: `2001-02-30` (ValueError), `!!int x`, `!!bool maybe` (KeyError), `!!timestamp x`, ...
+_YAML_VALUE_ERRORS = (ValueError, TypeError, KeyError, AttributeError, OverflowError,
+                      RecursionError)
+
+
 def presets_dir() -> Path:
     """Where the shipped presets live: inside the wheel, or the repo's configs/ in a checkout."""
     env = os.environ.get("GANSCOPE_CONFIGS")
@@ -319,6 +401,9 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
         raise ConfigError(f"config {path} is not valid YAML{where}: fix the file") from None
+    except _YAML_VALUE_ERRORS as e:  # e.g. a date that does not exist, `!!int x`
+        raise ConfigError(f"config {path} holds a value YAML cannot read ({type(e).__name__}: "
+                          f"{str(e)[:80]}): fix the file") from None
     if not isinstance(data, dict):
         raise ConfigError(f"config {path} must be a YAML mapping of sections (data, model, ...)")
     return data
@@ -354,7 +439,7 @@ def apply_overrides(cfg: RunConfig, overrides: list[str]) -> RunConfig:
         key = key.strip()
         try:
             value = yaml.safe_load(raw) if raw.strip() else None
-        except yaml.YAMLError:
+        except (yaml.YAMLError, *_YAML_VALUE_ERRORS):
             value = raw
         parts = key.split(".")
         node: Any = data

@@ -10,10 +10,11 @@ import argparse
 import re
 
 from ganscope.errors import UserError
+from ganscope.latent.cli import NEGATIVE_VALUE as _NEGATIVE_VALUE
 
 _STEPS_HINT = ("--steps needs a value, e.g. --steps -3:3:9 or --steps=-3:3:9")
-# '-3:3:9' and '-2,0,2' are values, not options (argparse only knows plain negative numbers)
-_NEGATIVE_VALUE = re.compile(r"^-\d+$|^-\d*\.\d+$|^-\d*\.?\d+(?:[:,]-?\d*\.?\d+)+$")
+# '-3:3:9' and '-2,0,2' are values, not options (argparse only knows plain negative numbers);
+# the latent subcommands read them the same way
 
 
 def _parser_class(base: type[argparse.ArgumentParser]) -> type[argparse.ArgumentParser]:

@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+from ganscope.completion import complete_preset
 from ganscope.errors import UserError
 
 EXIT_FAILED_RUNS = 1
@@ -28,7 +29,8 @@ def add_parsers(sub: argparse._SubParsersAction, runs_parent: argparse.ArgumentP
                     "into runs SWEEP/runs/<cell>-s<seed>/ and train them, a process per core "
                     "(or one Ray task each). Started again, a sweep keeps finished runs and "
                     "resumes interrupted ones.")
-    sw.add_argument("config", help="preset name (e1-mlp, ...) or path to a YAML config")
+    complete_preset(sw.add_argument(
+        "config", help="preset name (e1-mlp, ...) or path to a YAML config"))
     sw.add_argument("--seeds", default="0-2",
                     help="seeds, as a range or a list: 0-4, 0,1,2, 0-2,9 (default 0-2)")
     sw.add_argument("--grid", action="append", default=[], metavar="KEY=V,V,...",

@@ -70,6 +70,19 @@ def parse_seeds(text: str) -> list[int]:
     return list(dict.fromkeys(seeds))
 
 
+def format_seeds(seeds: list[int]) -> str:
+    """The --seeds text of ``seeds``, the inverse of :func:`parse_seeds`: [0, 1, 2, 9] -> '0-2,9'."""
+    parts: list[str] = []
+    i = 0
+    while i < len(seeds):
+        j = i
+        while j + 1 < len(seeds) and seeds[j + 1] == seeds[j] + 1:
+            j += 1
+        parts.append(str(seeds[i]) if j == i else f"{seeds[i]}-{seeds[j]}")
+        i = j + 1
+    return ",".join(parts)
+
+
 def split_values(text: str) -> list[str]:
     """Split on commas outside brackets and quotes: 'a,[1,2],b' -> ['a', '[1,2]', 'b']."""
     out, depth, cur, quote = [], 0, "", ""

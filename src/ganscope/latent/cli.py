@@ -12,23 +12,30 @@ from pathlib import Path
 
 from ganscope.errors import UserError
 
-_NEG_HINT = ("write negative numbers with '=' so they are not read as options, "
-             "e.g. {flag}={example}")
 _EXAMPLES = {"--shift": "-10,0,10", "--set": "-1,5,10", "--steps": "-3:3:7",
              "--values": "-3,-2,-1,0,1,2,3"}
+# '-3:3:7' and '-10,0,10' are values, not options: argparse's own matcher knows only plain
+# negative numbers ('-3', '-.5'), so `--steps -3:3:7` said "expected one argument". A parser
+# with this matcher (and no option that looks like a number) reads them as values; `=` still
+# works. `ganscope directions` uses the same.
+NEGATIVE_VALUE = re.compile(r"^-\d+$|^-\d*\.\d+$|^-\d*\.?\d+(?:[:,]-?\d*\.?\d+)+$")
 
 
 def _latent_parser_class(base: type[argparse.ArgumentParser]) -> type[argparse.ArgumentParser]:
-    """``base`` (the main CLI's one-line parser) that explains `--shift -10,0,10`: argparse
-    takes '-10,0,10' for an option and only says 'expected one argument'."""
+    """``base`` (the main CLI's one-line parser) that reads `--shift -10,0,10` as a value and
+    says which value a bare `--shift` needs."""
 
     class LatentParser(base):  # type: ignore[misc, valid-type]
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            self._negative_number_matcher = NEGATIVE_VALUE
+
         def error(self, message: str):  # type: ignore[override]
             m = re.match(r"argument (--shift|--set|--steps|--values): expected one argument", message)
             if m:
-                flag = m.group(1)
-                raise UserError(f"{flag} needs a value; "
-                                + _NEG_HINT.format(flag=flag, example=_EXAMPLES[flag]))
+                flag, example = m.group(1), _EXAMPLES[m.group(1)]
+                raise UserError(f"{flag} needs a value, e.g. {flag} {example} or "
+                                f"{flag}={example}")
             return super().error(message)
 
     return LatentParser
@@ -47,16 +54,15 @@ def add_parsers(sub: argparse._SubParsersAction, runs_parent: argparse.ArgumentP
         "edit", parents=[runs_parent],
         help="E4: shift or set single latent dims, one grid per dim, change measured",
         description="Shift or set chosen dims of z, generate, and write one grid per dim "
-                    "(rows: values, columns: samples) plus edits.png/.npy/.json. Note: "
-                    "negative numbers need '=': --shift=-10,0,10.")
+                    "(rows: values, columns: samples) plus edits.png/.npy/.json, e.g. "
+                    "--dims 20,50 --shift -10,0,10.")
     e.add_argument("run", help="run name or path")
     e.add_argument("--dims", metavar="D,D,...", help="latent dims to edit, e.g. 20,50,60,70,90")
     mode = e.add_mutually_exclusive_group()
     mode.add_argument("--shift", metavar="V,V,...",
-                      help="add each value to the dim, e.g. --shift=-10,0,10 (with '=', as "
-                           "values may start with '-')")
+                      help="add each value to the dim, e.g. --shift -10,0,10")
     mode.add_argument("--set", metavar="V,V,...",
-                      help="set the dim to each value, e.g. --set=-1,5,10")
+                      help="set the dim to each value, e.g. --set -1,5,10")
     e.add_argument("--preset", metavar="NAME",
                    help="a seed's own E4 choice: seed000, seed001, seed001-together, seed002, "
                         "seed003 (fills dims, values, mode, seed and n)")
@@ -89,16 +95,15 @@ def add_parsers(sub: argparse._SubParsersAction, runs_parent: argparse.ArgumentP
     w = lsub.add_parser(
         "walk", parents=[runs_parent], help="walk samples along a class direction (A -> B)",
         description="Find mean(z | B) - mean(z | A) with the shipped classifier, move samples "
-                    "along it and measure the class shares per step. Note: negative numbers "
-                    "need '=': --steps=-3:3:7.")
+                    "along it and measure the class shares per step, e.g. --steps -2:2:5.")
     w.add_argument("run", help="run name or path")
     w.add_argument("--from", dest="class_from", required=True, metavar="CLASS",
                    help="start class: name (any case, e.g. shirt) or index 0..9")
     w.add_argument("--to", dest="class_to", required=True, metavar="CLASS",
                    help="target class, e.g. trouser")
     w.add_argument("--steps", default="-3:3:7", metavar="START:STOP:COUNT|S,S,...",
-                   help="steps in units of the class-mean distance (default -3:3:7; "
-                        "write --steps=-2:2:5 with '=')")
+                   help="steps in units of the class-mean distance, e.g. --steps -2:2:5 "
+                        "(default -3:3:7)")
     w.add_argument("--seed", type=int, default=23231, help="seed of the walked samples "
                                                            "(default 23231)")
     w.add_argument("-n", type=int, default=8, help="walked samples (default 8)")
@@ -115,8 +120,7 @@ def add_parsers(sub: argparse._SubParsersAction, runs_parent: argparse.ArgumentP
         description="Shift each dim over --values on --n-base base vectors, measure class "
                     "probabilities, brightness, regions, silhouette and pixel change per unit, "
                     "and call an effect real only beyond --null random directions. Writes "
-                    "probe.csv, probe.json, heatmap.png and ranked.txt. Note: negative numbers "
-                    "need '=': --values=-3,-2,-1,0,1,2,3.")
+                    "probe.csv, probe.json, heatmap.png and ranked.txt.")
     pr.add_argument("run", help="run name or path")
     _probe_options(pr)
     pr.add_argument("--out", metavar="DIR", help="output folder (default RUN/figures/latent-probe)")
@@ -141,7 +145,8 @@ def _probe_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--n-base", type=int, default=None, metavar="N",
                    help="base vectors per sweep (default 256)")
     p.add_argument("--values", metavar="V,V,...",
-                   help="shifts added to each dim (default -3,-2,-1,0,1,2,3; write with '=')")
+                   help="shifts added to each dim, e.g. --values -2,0,2 "
+                        "(default -3,-2,-1,0,1,2,3)")
     p.add_argument("--dims", metavar="0-99|D,D,...", help="dims to probe (default: all)")
     p.add_argument("--null", type=int, default=None, metavar="N",
                    help="random unit directions for the null (default 32)")
@@ -222,7 +227,7 @@ def _cmd_edit(a: argparse.Namespace) -> int:
         if not a.dims:
             raise UserError("give --dims D,D,... (e.g. --dims 20,50) or --preset NAME")
         if a.shift is None and a.set is None:
-            raise UserError("give --shift=V,... or --set=V,... (e.g. --shift=-10,0,10), "
+            raise UserError("give --shift V,... or --set V,... (e.g. --shift -10,0,10), "
                             "or --preset NAME")
         dims = parse_ints(a.dims, "--dims")
         mode = "shift" if a.shift is not None else "set"

@@ -1,4 +1,8 @@
-"""``ganscope serve``: the parser and the command (FastAPI and uvicorn load only when it runs)."""
+"""``ganscope serve``: the parser and the command.
+
+FastAPI and uvicorn (the ``serve`` extra) load only when the command runs, so the CLI and every
+other command work without them.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,9 @@ from ganscope.errors import UserError
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+# The web server (fastapi, uvicorn and what they pull in) is the `serve` extra, not a core
+# dependency: without it every other command works and this one says what to install.
+SERVE_MISSING = "ganscope serve needs the web server packages: pip install 'ganscope[serve]'"
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -63,9 +70,10 @@ def run_serve(a: argparse.Namespace) -> int:
         import uvicorn
 
         from ganscope.serve.app import create_app
-    except ImportError as e:
-        raise UserError(f"`ganscope serve` needs fastapi and uvicorn ({e}): "
-                        "pip install fastapi uvicorn") from None
+    except ModuleNotFoundError as e:
+        if (e.name or "").split(".")[0] == "ganscope":
+            raise  # our own bug, not a missing extra
+        raise UserError(SERVE_MISSING) from None
     from ganscope.training.run import runs_root
 
     token = a.token

@@ -20,16 +20,17 @@ import threading
 from collections.abc import Callable
 from contextlib import nullcontext, suppress
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from ganscope.config import RunConfig
+from ganscope.config import RunConfig, TrainConfig
 from ganscope.data import Dataset, load_dataset, to_uint8
 from ganscope.errors import ConfigError, TrainingInterrupted, UserError
 from ganscope.losses import build_loss
-from ganscope.models import build_models, eval_mode
+from ganscope.models import build_models, eval_mode, has_conv
 from ganscope.optim import build_optimizer
 from ganscope.training import distributed
 from ganscope.training.distributed import SINGLE, DistInfo
@@ -42,26 +43,45 @@ from ganscope.training.run import (
     load_checkpoint,
     now_iso,
 )
+from ganscope.training.sinks import SinkGroup, build_sinks
 from ganscope.viz.grids import save_grid
 
 EVENT_KEYS = ("loss_d", "loss_g", "d_x", "d_g_z")
 FLUSH_EVERY = 200  # generator steps between event flushes (live curves), besides epoch ends
 
 
+def mps_available() -> bool:
+    """Apple's Metal GPU (MPS): built into this torch and present on this machine."""
+    mps = getattr(torch.backends, "mps", None)
+    return bool(mps is not None and mps.is_available())
+
+
 def resolve_device(name: str, info: DistInfo = SINGLE) -> torch.device:
-    """cpu | cuda | auto -> a torch.device; a distributed CUDA rank gets its own GPU."""
+    """cpu | cuda | mps | auto -> a torch.device; auto picks CUDA, then Apple's MPS, then the
+    CPU. A distributed CUDA rank gets its own GPU; distributed ranks never use MPS (gloo cannot
+    all-reduce its tensors), so auto gives them the CPU."""
     if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
+        if torch.cuda.is_available():
+            name = "cuda"
+        elif not info.active and mps_available():
+            name = "mps"
+        else:
+            name = "cpu"
     if name == "cuda" and not torch.cuda.is_available():
         raise ConfigError(
             "CUDA was asked for (--device cuda) but this torch build sees no GPU: "
             "use --device cpu, or install a CUDA build of torch"
         )
+    if name == "mps":
+        if not mps_available():
+            raise ConfigError(
+                "MPS was asked for (--device mps) but this torch build or machine has no MPS "
+                "(Apple silicon, macOS 12.3+): use --device cpu, or --device auto"
+            )
+        if info.active:
+            raise ConfigError("--device mps cannot be shared by torchrun processes: train on "
+                              "MPS in one process, or use --device cpu under torchrun")
     return torch.device("cuda", info.local_rank) if name == "cuda" else torch.device(name)
-
-
-def _has_conv(net: nn.Module) -> bool:
-    return any(isinstance(m, nn.modules.conv._ConvNd) for m in net.modules())
 
 
 class Precision:
@@ -102,6 +122,20 @@ def _set_threads(tc, info: DistInfo, device: torch.device) -> int:
     elif info.active and device.type == "cpu":
         torch.set_num_threads(distributed.threads_per_rank(info))
     return torch.get_num_threads()
+
+
+def count_steps_per_epoch(n: int, tc: TrainConfig) -> int:
+    """Generator steps in an epoch of ``n`` samples: ``n_critic`` batches each (a last short
+    batch counts unless ``drop_last``). ConfigError when not even one step fits."""
+    bs = tc.batch_size
+    n_batches = n // bs if tc.drop_last else math.ceil(n / bs)
+    steps = n_batches // tc.n_critic
+    if steps < 1:
+        raise ConfigError(
+            f"bad config: {n} samples make {n_batches} batches of {bs}, fewer than "
+            f"train.n_critic={tc.n_critic}; use more data or a smaller train.batch_size"
+        )
+    return steps
 
 
 @dataclass
@@ -196,13 +230,7 @@ def _train(run: Run, *, dataset: Dataset | None, resume: bool, progress: bool,
     if evaluator is not None:
         evaluator.data = data
     n, bs = x_all.shape[0], tc.batch_size
-    n_batches = n // bs if tc.drop_last else math.ceil(n / bs)
-    steps_per_epoch = n_batches // tc.n_critic
-    if steps_per_epoch < 1:
-        raise ConfigError(
-            f"bad config: {n} samples make {n_batches} batches of {bs}, fewer than "
-            f"train.n_critic={tc.n_critic}; use more data or a smaller train.batch_size"
-        )
+    steps_per_epoch = count_steps_per_epoch(n, tc)
 
     loss = build_loss(cfg.loss)
     torch.manual_seed(cfg.seed)
@@ -210,7 +238,7 @@ def _train(run: Run, *, dataset: Dataset | None, resume: bool, progress: bool,
                         cfg.model.g_hidden, cfg.model.d_hidden)
     G.to(device)
     D.to(device)
-    if tc.channels_last and (_has_conv(G) or _has_conv(D)):
+    if tc.channels_last and (has_conv(G) or has_conv(D)):
         # NHWC lets cuDNN/oneDNN pick their fastest conv kernels; same math, other layout.
         G.to(memory_format=torch.channels_last)
         D.to(memory_format=torch.channels_last)
@@ -314,13 +342,19 @@ def _train(run: Run, *, dataset: Dataset | None, resume: bool, progress: bool,
         last_row = vals[-1]
         first = step - (upto - flushed) + 1
         if info.main:
-            run.append_events([
-                {"step": first + i, "epoch": epoch + 1, "it": flushed + i,
-                 **dict(zip(EVENT_KEYS, v))} for i, v in enumerate(vals)
-            ])
+            rows = [{"step": first + i, "epoch": epoch + 1, "it": flushed + i,
+                     **dict(zip(EVENT_KEYS, v))} for i, v in enumerate(vals)]
+            run.append_events(rows)
+            sinks.events(rows, EVENT_KEYS)  # the same rows, to TensorBoard / W&B (--log)
         flushed = upto
 
+    sinks = SinkGroup()
+    ok = False
     try:
+        if info.main and cfg.log.sinks:  # before StopFlag: a sink's own handlers go under it
+            sinks = SinkGroup(build_sinks(cfg.log.sinks, run, cfg, start_step=step))
+            if evaluator is not None:
+                evaluator.sinks = sinks
         with StopFlag() as stop:
             for epoch in range(start_epoch, tc.epochs):
                 data_state = data_gen.get_state()
@@ -387,15 +421,19 @@ def _train(run: Run, *, dataset: Dataset | None, resume: bool, progress: bool,
                         bar.update(epoch * steps_per_epoch + k + 1 - bar.n)
                 flush(epoch, steps_per_epoch)
                 if info.main:
-                    _end_of_epoch(run, cfg, epoch, G, fixed_z, D, data, loss.sigmoid)
+                    grid = _end_of_epoch(run, cfg, epoch, G, fixed_z, D, data, loss.sigmoid)
+                    if grid is not None:
+                        sinks.image_file(step, "samples", grid, f"epoch {epoch + 1}")
                 checkpoint(epoch + 1, 0, data_gen.get_state())
                 if evaluator is not None and evaluator.due(epoch + 1):
-                    evaluator(epoch + 1, G, bar)
+                    evaluator(epoch + 1, G, bar, step)
                 if info.main:
                     run.update_meta(epochs_done=epoch + 1, step=step,
                                     last=dict(zip(EVENT_KEYS, last_row)))
                 start_k = 0
+        ok = True
     except TrainingInterrupted:
+        ok = True  # a clean stop: the dashboards continue on --resume
         raise
     except BaseException as e:
         if info.main:
@@ -407,14 +445,17 @@ def _train(run: Run, *, dataset: Dataset | None, resume: bool, progress: bool,
     finally:
         if bar is not None:
             bar.close()
+        sinks.close(failed=not ok)
     if info.main:
         run.update_meta(status="completed", end_time=now_iso())
     return run
 
 
 def _end_of_epoch(run: Run, cfg: RunConfig, epoch: int, G: nn.Module, fixed_z: torch.Tensor,
-                  D: nn.Module, data: Dataset, probability: bool) -> None:
+                  D: nn.Module, data: Dataset, probability: bool) -> Path | None:
+    """Write the epoch's sample grid (when due) and generator; return the grid's path."""
     tc = cfg.train
+    grid = None
     if (epoch + 1) % tc.sample_every == 0 or epoch + 1 == tc.epochs:
         if data.kind == "points":  # the points over the target, on D's surface
             from ganscope.lab2d.plots import snapshot_figure
@@ -429,10 +470,12 @@ def _end_of_epoch(run: Run, cfg: RunConfig, epoch: int, G: nn.Module, fixed_z: t
         else:
             save_grid(sample_images(G, fixed_z), run.sample_grid(epoch + 1),
                       nrow=int(math.ceil(math.sqrt(tc.n_samples))))
+        grid = run.sample_grid(epoch + 1)
     if tc.save_generators:
         atomic_torch_save({"format": CHECKPOINT_FORMAT, "G": G.state_dict(), "epoch": epoch + 1,
                            "model": cfg.model.name, "z_dim": cfg.model.z_dim},
                           run.generator_checkpoint(epoch + 1))
+    return grid
 
 
 class _Evaluator:
@@ -451,11 +494,12 @@ class _Evaluator:
         self.run, self.cfg, self.points, self.verbose = run, cfg, points, verbose
         self.reference = None
         self.data: Dataset | None = None
+        self.sinks = SinkGroup()  # --log: the metrics go to the dashboards too
 
     def due(self, epoch: int) -> bool:
         return epoch % self.cfg.eval.every == 0 or epoch == self.cfg.train.epochs
 
-    def __call__(self, epoch: int, G: nn.Module, bar) -> None:
+    def __call__(self, epoch: int, G: nn.Module, bar, step: int | None = None) -> None:
         from ganscope.metrics.evaluate import (
             evaluate_generator,
             record_best,
@@ -479,6 +523,8 @@ class _Evaluator:
         self.run.append_metrics([run_record(self.run, epoch, ckpt, res, source="train")])
         best = record_best(self.run)
         m = res["metrics"]
+        if step is not None:
+            self.sinks.metrics(step, m)
         parts = [f"{k} {m[k]:.4g}" for k in ("fid", "kid", "precision", "recall", "coverage",
                                              "modes_covered", "hq_fraction", "reverse_kl",
                                              "sliced_wasserstein") if k in m]

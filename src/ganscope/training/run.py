@@ -162,7 +162,7 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def now_iso() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
 
 
 def git_commit() -> dict[str, Any] | None:
