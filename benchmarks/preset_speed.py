@@ -40,7 +40,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from ganscope.config import apply_overrides, load_config
-from ganscope.data import load_dataset
+from ganscope.domains import load_dataset
 from ganscope.errors import TrainingInterrupted
 from ganscope.training.loop import StepView, train
 from ganscope.training.run import Run

@@ -34,7 +34,7 @@ from pathlib import Path
 import torch
 
 from ganscope.config import EvalConfig, apply_overrides, load_config
-from ganscope.data import load_dataset
+from ganscope.domains import load_dataset
 from ganscope.errors import TrainingInterrupted
 from ganscope.metrics.evaluate import evaluate_generator, reference_features
 from ganscope.training.loop import StepView, train

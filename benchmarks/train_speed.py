@@ -57,7 +57,8 @@ from PIL import Image
 from torch import nn
 
 from ganscope.config import apply_overrides, load_config
-from ganscope.data import Dataset, load_dataset
+from ganscope.data import Dataset
+from ganscope.domains import load_dataset
 from ganscope.models import build_models
 from ganscope.training.loop import train
 from ganscope.training.run import Run, atomic_write_text, iter_runs

@@ -14,7 +14,7 @@ from PIL import Image
 import ganscope.data.celeba as cb
 from ganscope.cli import main
 from ganscope.config import DataConfig, RunConfig, apply_overrides
-from ganscope.data import load_dataset
+from ganscope.domains import load_dataset
 from ganscope.errors import ConfigError, DataError
 
 REAL = Path("/work/shared/data/celeba-10k")

@@ -211,11 +211,15 @@ def test_training_eval_equals_offline_eval_for_a_channels_last_conv_net(tmp_path
 
 
 def test_eval_every_on_a_non_fashion_mnist_run_fails_before_training(tmp_path, monkeypatch):
-    from ganscope.data import DATASETS
+    from ganscope.domains import DOMAINS
+    from ganscope.domains.fashion_mnist import FashionMNIST
+
+    class Unscored(FashionMNIST):  # a domain with no shipped scorer
+        name, offline_eval, trains_with_eval = "faces-test", False, False
 
     cfg = apply_overrides(RunConfig(), ["eval.every=1", "train.epochs=1"])
     cfg.data.name = "faces-test"
-    monkeypatch.setitem(DATASETS._items, "faces-test", lambda c: None)
+    monkeypatch.setitem(DOMAINS._items, "faces-test", Unscored())
     run = Run.create(cfg, tmp_path / "runs", "f")
     with pytest.raises(ConfigError) as e:
         train(run, progress=False)

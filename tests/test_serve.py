@@ -34,6 +34,7 @@ from ganscope.data import Dataset  # noqa: E402
 from ganscope.directions.store import Direction, save_direction  # noqa: E402
 from ganscope.latent.generate import generate_images, latents_from_seed, load_generator  # noqa: E402
 from ganscope.latent.probe import DEFAULT_VALUES, EFFECT_NAMES, ProbeResult, default_probe_dir  # noqa: E402
+from ganscope.metrics.labels import METRIC_LABELS  # noqa: E402
 from ganscope.serve import create_app  # noqa: E402
 from ganscope.serve.lab import SNAPSHOT_POINTS, SURFACE_GRID  # noqa: E402
 from ganscope.training.loop import train  # noqa: E402
@@ -393,6 +394,31 @@ def test_the_page_loads_nothing_from_the_network():
     for p in static.iterdir():
         text = p.read_text()
         assert "http://" not in text and "https://" not in text and "//cdn" not in text, p.name
+
+
+def test_the_metric_labels_are_the_one_table_the_cli_and_reports_use(client, runs):
+    r = client.get("/api/metrics/labels")
+    assert r.status_code == 200 and r.headers["content-type"] == "application/json"
+    rows = r.json()["metrics"]
+    assert [row["key"] for row in rows] == list(METRIC_LABELS)  # the standard order
+    assert rows == [row.to_json() for row in METRIC_LABELS.values()]
+    by = {row["key"]: row for row in rows}
+    assert (by["fid"]["label"], by["fid"]["column"], by["fid"]["fmt"]) == ("FID", "FID", ".2f")
+    assert by["fid"]["lower_is_better"] is True and by["recall"]["lower_is_better"] is False
+    assert by["confidence"]["lower_is_better"] is None and by["fid"]["kind"] == "images"
+    assert by["classes_covered"]["column_fmt"] == "d" and by["classes_covered"]["fmt"] == ".2f"
+    assert by["hq_fraction"]["short"] == "% HQ" and by["hq_fraction"]["unit"] == "%"
+    assert (by["hq_fraction"]["scale"], by["hq_fraction"]["web_decimals"]) == (100.0, 1)
+    assert by["modes_covered"]["web_of"] == "n_modes" and by["modes_covered"]["kind"] == "points"
+    # the page's metric columns, in order
+    assert [(row["key"], row["web"]) for row in rows if row["web"]] == [
+        ("fid", "FID"), ("kid", "KID"), ("precision", "prec"), ("recall", "recall"),
+        ("density", "density"), ("coverage", "cover"), ("classes_covered", "classes"),
+        ("modes_covered", "modes"), ("hq_fraction", "% HQ"), ("reverse_kl", "rev. KL"),
+        ("sliced_wasserstein", "sliced W1"), ("energy_distance", "energy"), ("mmd_rbf", "MMD²")]
+    with TestClient(create_app(runs, token="s3cret-token"), base_url="http://10.1.2.3") as c:
+        assert c.get("/api/metrics/labels").status_code == 401  # an API route like the others
+        assert c.get("/api/metrics/labels", params={"token": "s3cret-token"}).json() == r.json()
 
 
 # --- live 2-D lab -------------------------------------------------------------------------------

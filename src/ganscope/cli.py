@@ -28,7 +28,7 @@ from ganscope.latent.cli import add_parsers as add_latent_parsers
 from ganscope.latent.cli import run_latent
 from ganscope.serve.cli import add_parser as add_serve_parser
 from ganscope.serve.cli import run_serve
-from ganscope.training.run import RunWarning
+from ganscope.training.run import RESUMABLE_KEYS, RunWarning
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
@@ -214,7 +214,7 @@ def new_run_config(a: argparse.Namespace, execution: Sequence[str] = ()):
 
 def cmd_train(a: argparse.Namespace) -> int:
     from ganscope.config import apply_overrides
-    from ganscope.data import load_dataset
+    from ganscope.domains import load_dataset
     from ganscope.training import distributed
     from ganscope.training.loop import count_steps_per_epoch, resolve_device, train
     from ganscope.training.run import Run, resolve_run
@@ -237,9 +237,7 @@ def cmd_train(a: argparse.Namespace) -> int:
         if a.seed is not None or a.name or a.data_dir or a.eval_every is not None:
             raise ConfigError(
                 "--seed, --name, --data-dir and --eval-every cannot change when resuming a run")
-        resumable = tuple(f"train.{k}=" for k in (
-            "epochs", "device", "precision", "compile", "threads", "channels_last")) + (
-            "log.sinks=",)
+        resumable = tuple(f"{k}=" for k in RESUMABLE_KEYS)
         bad = [o for o in a.overrides if not o.startswith(resumable)]
         if bad:
             raise ConfigError(
@@ -261,7 +259,7 @@ def cmd_train(a: argparse.Namespace) -> int:
                 from ganscope.config import save_yaml
                 from ganscope.training.run import atomic_write_text
 
-                atomic_write_text(run.path / "config.yaml", save_yaml(cfg))
+                atomic_write_text(run.config_path, save_yaml(cfg))
         except BaseException:
             held.close()
             raise
@@ -296,14 +294,9 @@ def cmd_train(a: argparse.Namespace) -> int:
         return 0
     figs = []
     if not a.no_plot:
-        from ganscope.viz.curves import plot_run
+        from ganscope.training.figures import write_run_figures
 
-        figs = plot_run(run)
-        if dataset.kind == "points":  # the 2-D lab's animation of the snapshots
-            from ganscope.lab2d.plots import run_gif
-
-            gif = run_gif(run)
-            figs += [gif] if gif else []
+        figs = write_run_figures(run)
     meta = run.meta()
     last = meta.get("last", {})
     print(f"run:      {run.path}")
@@ -312,9 +305,10 @@ def cmd_train(a: argparse.Namespace) -> int:
           f"loss_g {last.get('loss_g', float('nan')):.4f})")
     if figs:
         print(f"curves:   {', '.join(str(f) for f in figs)}")
-    grids = sorted(run.samples.glob("epoch-*.png"))
+    grids = run.sample_epochs()
     if grids:
-        print(f"samples:  {run.samples}/ ({len(grids)} grids, latest {grids[-1].name})")
+        print(f"samples:  {run.samples}/ ({len(grids)} grids, "
+              f"latest {run.sample_grid(grids[-1]).name})")
     print(f"weights:  {run.checkpoints}/")
     return 0
 

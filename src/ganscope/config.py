@@ -184,16 +184,9 @@ class RunConfig:
             (all(w <= MAX_WIDTH for w in self.model.g_hidden + self.model.d_hidden),
              f"model.g_hidden and model.d_hidden widths must be at most {MAX_WIDTH}"),
             (self.model.init in ("default", "dcgan"), "model.init must be 'default' or 'dcgan'"),
-            (self.data.name == "celeba" or self.data.split in ("train", "test"),
-             "data.split must be 'train' or 'test'"),
-            (self.data.name != "celeba" or self.data.split in ("train", "valid", "test", "all"),
-             "data.split must be train, valid, test or all for celeba"),
+            *self._domain().config_checks(self),  # its splits and settings
             (self.data.image_size in (32, 64), "data.image_size must be 32 or 64"),
             (0 < self.data.crop <= 1, "data.crop must lie in (0, 1] (a fraction of the width)"),
-            (self.data.name != "celeba" or self.model.name not in ("dcgan32", "dcgan64")
-             or self.model.name == f"dcgan{self.data.image_size}",
-             f"model {self.model.name} needs data.image_size={self.model.name[5:]}, "
-             f"not {self.data.image_size}"),
             (self.data.limit is None or self.data.limit >= 1, "data.limit must be at least 1"),
             (self.data.n_points >= 1, "data.n_points must be at least 1"),
             (self.data.n_points <= MAX_N_POINTS, f"data.n_points must be at most {MAX_N_POINTS}"),
@@ -226,6 +219,13 @@ class RunConfig:
         self.check_model_fits_data(kinds_only=True)
         return self
 
+    def _domain(self):
+        """The data's domain (``ganscope.domains``). Config is the bottom layer and the domains
+        build on it, so they are asked here, at validation time, not imported with config."""
+        from ganscope.domains import domain_for
+
+        return domain_for(self.data.name)
+
     def check_model_fits_data(self, kinds_only: bool = False) -> None:
         """ConfigError if the model cannot train on ``data.name``'s data set (else it fails only
         inside the first step, once the run directory exists).
@@ -234,18 +234,10 @@ class RunConfig:
         library callers may hand ``train()`` other images than ``data.name`` names (tests
         train the face models on synthetic RGB data under the default data set).
         """
-        from ganscope.data import DATASETS, is_point_spec
         from ganscope.models import MODELS
 
         name = self.data.name
-        if name == "fashion-mnist":
-            gives = "1x28x28"
-        elif name == "celeba":
-            gives = f"3x{self.data.image_size}x{self.data.image_size}"
-        elif name not in DATASETS and is_point_spec(name):
-            gives = "points"
-        else:
-            return  # an unknown data set: load_dataset names the valid ones
+        gives = self._domain().sample_shape(self.data)
         takes = MODELS.get(self.model.name).takes
         if takes == gives or (kinds_only and (takes == "points") == (gives == "points")):
             return

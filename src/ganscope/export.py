@@ -42,8 +42,15 @@ import torch
 from torch import nn
 
 import ganscope
+from ganscope.domains import domain_for
 from ganscope.errors import RunError, UserError
-from ganscope.training.run import Run, atomic_write_bytes, file_sha256, load_checkpoint
+from ganscope.training.run import (
+    Run,
+    atomic_write_bytes,
+    checkpoint_epoch,
+    file_sha256,
+    load_checkpoint,
+)
 
 FORMATS = ("safetensors", "onnx", "pt2")
 SUFFIXES = {".safetensors": "safetensors", ".onnx": "onnx", ".pt2": "pt2"}
@@ -70,70 +77,11 @@ class Source:
     which: str  # last | epoch | best
 
 
-def _available_epochs(run: Run) -> list[int]:
-    from ganscope.latent.generate import available_epochs
-
-    return available_epochs(run)
-
-
 def choose_checkpoint(run: Run, epoch: int | None = None, best: bool = False) -> Source:
     """The checkpoint behind ``--epoch N`` / ``--best`` / (default) the last one."""
-    if epoch is not None and best:
-        raise ExportError("give --epoch N or --best, not both")
-    if best:
-        return _best_checkpoint(run)
-    if epoch is not None:
-        path = run.generator_checkpoint(epoch)
-        if path.is_file():
-            return Source(path, "epoch")
-        eps = _available_epochs(run)
-        if not eps and not run.config().train.save_generators:
-            raise ExportError(
-                f"run '{run.name}' kept no per-epoch generators (train.save_generators=false): "
-                "export the last one (leave out --epoch)")
-        have = ", ".join(map(str, eps)) if eps else "none"
-        raise ExportError(f"run '{run.name}' has no generator for epoch {epoch}: available {have}")
-    if run.last_checkpoint.is_file():
-        return Source(run.last_checkpoint, "last")
-    eps = _available_epochs(run)
-    if eps:  # last.pt deleted by hand: the latest per-epoch generator is the last one
-        return Source(run.generator_checkpoint(eps[-1]), "last")
-    raise ExportError(f"run '{run.name}' has no checkpoint yet: let it finish an epoch, "
-                      f"or resume it with `ganscope train --resume {run.name}`")
-
-
-def _best_checkpoint(run: Run) -> Source:
-    best = run.meta().get("best")
-    if not isinstance(best, dict) or "epoch" not in best:
-        from ganscope.data import is_point_spec
-
-        if is_point_spec(run.config().data.name):
-            raise ExportError(f"run '{run.name}' trains on a point set and has no best-by-FID "
-                              "generator: export one with --epoch N, or the last one")
-        raise ExportError(
-            f"run '{run.name}' has no best checkpoint recorded: score its generators with "
-            f"`ganscope eval {run.name} --checkpoint all` (or train with --eval-every 1), "
-            "then export with --best")
-    epoch = int(best["epoch"])
-    rel = best.get("checkpoint")
-    path = run.path / rel if isinstance(rel, str) and rel else run.generator_checkpoint(epoch)
-    if path.resolve() == run.last_checkpoint.resolve():
-        # last.pt moves on when a run is resumed: only trust it while it is still that epoch
-        if path.is_file() and _checkpoint_epoch(load_checkpoint(path)) == epoch:
-            return Source(path, "best")
-        path = run.generator_checkpoint(epoch)
-    if not path.is_file():
-        raise ExportError(
-            f"the best checkpoint of run '{run.name}' (epoch {epoch}, {rel}) is gone: "
-            f"evaluate again with `ganscope eval {run.name} --checkpoint all`, or use --epoch N")
-    return Source(path, "best")
-
-
-def _checkpoint_epoch(ck: dict[str, Any]) -> int | None:
-    try:
-        return int(ck["epoch"])
-    except (KeyError, TypeError, ValueError):
-        return None
+    _, path = run.checkpoint_for(epoch, best=best, error=ExportError,
+                                 no_generators_hint="export the last one (leave out --epoch)")
+    return Source(path, "best" if best else "epoch" if epoch is not None else "last")
 
 
 # --- the generator ----------------------------------------------------------------------------
@@ -203,11 +151,9 @@ def example_inputs(specs: list[dict[str, Any]], batch: int = 2) -> tuple[torch.T
 
 
 def output_spec(run: Run, G: nn.Module, kw: dict[str, Any]) -> dict[str, Any]:
-    from ganscope.data import is_point_spec
-
     with torch.no_grad():
         shape = list(G(*example_inputs(input_specs(kw))).shape[1:])
-    if is_point_spec(run.config().data.name) or shape == [2]:
+    if domain_for(run.config().data.name).kind == "points" or shape == [2]:
         return {"name": "points", "kind": "points", "shape": shape, "dtype": "float32",
                 "value_range": None,
                 "meaning": "2-D points on the training data's own scale (no squashing)"}
@@ -240,7 +186,7 @@ def describe(run: Run, src: Source, G: nn.Module, ck: dict[str, Any], fmt: str,
         "inputs": input_specs(kw),
         "output": output_spec(run, G, kw),
         "run": run.name,
-        "epoch": _checkpoint_epoch(ck),
+        "epoch": checkpoint_epoch(ck),
         "step": ck.get("step"),
         "checkpoint": str(src.path.relative_to(run.path)),
         "checkpoint_sha256": file_sha256(src.path),

@@ -56,10 +56,6 @@ def check_name(name: str) -> str:
     return name
 
 
-def directions_dir(run: Run) -> Path:
-    return run.path / "directions"
-
-
 def save_direction(run: Run, d: Direction) -> Path:
     """Write ``RUN/directions/<name>.json`` atomically; the vector is stored unit-norm."""
     check_name(d.name)
@@ -68,7 +64,7 @@ def save_direction(run: Run, d: Direction) -> Path:
     if not math.isfinite(norm) or norm == 0.0:
         raise UserError(f"direction '{d.name}' has a zero or non-finite vector; nothing saved")
     d.vector = v / norm
-    path = directions_dir(run) / f"{d.name}.json"
+    path = run.directions_dir / f"{d.name}.json"
     atomic_write_text(path, json.dumps(d.to_json(), indent=1) + "\n")
     return path
 
@@ -89,7 +85,7 @@ def _from_json(obj: Any, path: Path) -> Direction:
 
 
 def load_direction(run: Run, name: str) -> Direction:
-    path = directions_dir(run) / f"{check_name(name)}.json"
+    path = run.directions_dir / f"{check_name(name)}.json"
     if not path.is_file():
         have = ", ".join(d.name for d in list_directions(run)) or "none"
         raise RunError(f"run '{run.name}' has no direction '{name}' (has: {have}); find one "
@@ -106,7 +102,7 @@ def list_directions(run: Run) -> list[Direction]:
     """Every readable direction of the run, by name; unreadable files are skipped here
     (``load_direction`` reports them by name)."""
     out = []
-    d = directions_dir(run)
+    d = run.directions_dir
     if not d.is_dir():
         return out
     for p in sorted(d.glob("*.json")):

@@ -35,6 +35,7 @@ from ganscope.directions.base import DirectionContext, find_directions, pearson,
 from ganscope.directions.measure import WalkMeasurement, measure_walk
 from ganscope.directions.store import Direction, load_direction, save_direction
 from ganscope.directions.yaw import YAW
+from ganscope.domains import DOMAINS, domain_for
 from ganscope.errors import RunError, UserError
 from ganscope.training.run import Run, atomic_write_bytes, atomic_write_text
 
@@ -48,8 +49,9 @@ YAW_COLOUR_SCALE = 0.1  # side-effect figure: a Yaw change of 0.1 gets the colou
 def check_face_run(run: Run) -> None:
     """RunError unless the run trained on CelebA (the only data the classifier knows)."""
     cfg = run.config()
-    if cfg.data.name != "celeba":
-        raise RunError(f"run '{run.name}' trains on {cfg.data.name}, not celeba: directions "
+    if not domain_for(cfg.data.name).has_attributes:
+        scored = " or ".join(n for n in DOMAINS.names() if DOMAINS.get(n).has_attributes)
+        raise RunError(f"run '{run.name}' trains on {cfg.data.name}, not {scored}: directions "
                        "are found and measured with the CelebA attribute classifier, so they "
                        "need a face run (e.g. `ganscope train e6-faces`)")
 
@@ -238,7 +240,7 @@ def walk_run(run: Run, names: Sequence[str], steps: Sequence[float], *, seed: in
     tgt_override = resolve_attribute(target, columns) if target else None
     G = load_generator(run, epoch)
     z = latents_from_seed(seed, max(n_strip, n_measure), z_dim)
-    root = Path(out) if out is not None else run.figures / "directions"
+    root = Path(out) if out is not None else run.direction_figures_dir
     results = []
     for d in dirs:
         tgt = tgt_override or (d.attribute if d.attribute in columns else None)

@@ -24,44 +24,13 @@ import numpy as np
 
 from ganscope.errors import RunError, UserError
 from ganscope.experiments import stats
+from ganscope.metrics.labels import METRIC_LABELS, axis_label, better_hint, fmt, metric_label
 from ganscope.training.run import Run, atomic_write_text
 
-# key -> (label, format, higher is better: True / False / None = neither)
-METRICS: dict[str, tuple[str, str, bool | None]] = {
-    "fid": ("FID", ".2f", False),
-    "best_fid": ("best FID", ".2f", False),
-    "kid": ("KID", ".3f", False),
-    "precision": ("precision", ".3f", True),
-    "recall": ("recall", ".3f", True),
-    "density": ("density", ".3f", True),
-    "coverage": ("coverage", ".3f", True),
-    "classes_covered": ("classes covered", ".2f", True),
-    "class_kl": ("class KL", ".3f", False),
-    "confidence": ("confidence", ".3f", None),
-    "modes_covered": ("modes", ".2f", True),
-    "modes_covered_any": ("modes (any)", ".2f", True),
-    "hq_fraction": ("HQ fraction", ".3f", True),
-    "reverse_kl": ("reverse KL", ".3g", False),
-    "sliced_wasserstein": ("sliced W1", ".3g", False),
-    "energy_distance": ("energy distance", ".3g", False),
-    "mmd_rbf": ("MMD^2", ".3g", False),
-    "loss_d": ("loss D (last epoch)", ".4f", None),
-    "loss_g": ("loss G (last epoch)", ".4f", None),
-}
 SKIP = {"class_hist", "n_modes", "kid_std"}  # lists, constants and spreads of a metric itself
 BAND_METRICS = ("fid", "kid", "recall", "coverage", "classes_covered", "modes_covered",
                 "hq_fraction", "sliced_wasserstein", "reverse_kl")
 IGNORED_KEYS = ("seed", "preset")  # not part of what makes a configuration
-
-
-def metric_label(key: str) -> str:
-    return METRICS.get(key, (key, "", None))[0]
-
-
-def fmt(key: str, v: float | None) -> str:
-    if v is None or (isinstance(v, float) and not math.isfinite(v)):
-        return "-"
-    return format(v, METRICS.get(key, (key, ".4g", None))[1])
 
 
 # --- what a run contributes -----------------------------------------------------------------------
@@ -157,7 +126,7 @@ def sweep_groups(sweep_dir: str | Path) -> tuple[dict[str, Any], list[Group]]:
     by_cell: dict[str, Group] = {}
     for cell, _seed, run in members:
         g = by_cell.setdefault(cell["name"], Group(cell["name"]))
-        if (run.path / "config.yaml").is_file():
+        if run.config_path.is_file():
             g.runs.append(run)
         else:
             g.missing.append(run.name)
@@ -168,7 +137,7 @@ def sweep_groups(sweep_dir: str | Path) -> tuple[dict[str, Any], list[Group]]:
 
 
 def _metric_order(keys: set[str]) -> list[str]:
-    return [k for k in METRICS if k in keys] + sorted(keys - set(METRICS))
+    return [k for k in METRIC_LABELS if k in keys] + sorted(keys - set(METRIC_LABELS))
 
 
 def compare_groups(groups: list[Group], level: float = stats.LEVEL) -> dict[str, Any]:
@@ -302,8 +271,7 @@ def significance_notes(result: dict[str, Any]) -> list[str]:
             else:
                 lo, hi = (p["a"], p["b"]) if p["a_mean"] < p["b_mean"] else (p["b"], p["a"])
                 apart.append(f"{lo} < {hi}{pv}")
-        better = METRICS.get(k, (k, "", None))[2]
-        hint = {True: " (higher is better)", False: " (lower is better)"}.get(better, "")
+        hint = better_hint(k)
         if same and not apart and not untested and len(prs) > 1:
             lines.append(f"{metric_label(k)}{hint}: all intervals overlap: no two "
                          "configurations can be told apart at this number of seeds")
@@ -412,9 +380,7 @@ def metric_bands_figure(groups: list[Group], title: str = ""):
                     ms=3, lw=1.4, label=f"{g.label} ({len(series)})")
             ax.fill_between(common, mu - sd, mu + sd, color=colour, alpha=0.18, lw=0)
     for ax, k in zip(axes, keys):
-        better = METRICS.get(k, (k, "", None))[2]
-        ax.set_ylabel(metric_label(k) + {True: " (higher is better)",
-                                         False: " (lower is better)"}.get(better, ""))
+        ax.set_ylabel(axis_label(k))
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(True, alpha=0.3)

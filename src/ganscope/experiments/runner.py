@@ -25,13 +25,13 @@ from typing import Any
 
 from ganscope.config import RunConfig
 from ganscope.errors import ConfigError, RunError
-from ganscope.training.run import Run
+from ganscope.training.run import EXECUTION_KEYS, Run
 
 BACKENDS = ("local", "ray")
 RAY_MISSING = "the ray backend needs Ray: pip install 'ganscope[ray]'"
-# Settings that say how a run executes, not what it computes: they may differ between a run's
-# saved config and a re-planned one (e.g. --threads) without making the run another run.
-EXECUTION_KEYS = ("device", "precision", "compile", "channels_last", "threads")
+# EXECUTION_KEYS (training.run): settings that say how a run executes, not what it computes:
+# they may differ between a run's saved config and a re-planned one (e.g. --threads) without
+# making the run another run (`train --resume` may change them too).
 
 
 def train_worker(run_dir: str, resume: bool = False, plots: bool = True) -> dict[str, Any]:
@@ -52,15 +52,9 @@ def train_worker(run_dir: str, resume: bool = False, plots: bool = True) -> dict
     try:
         run = train(Run(run_dir), resume=resume, progress=False, verbose=False)
         if plots:
-            from ganscope.viz.curves import plot_run
+            from ganscope.training.figures import write_run_figures
 
-            plot_run(run)
-            from ganscope.data import is_point_spec
-
-            if is_point_spec(run.config().data.name):
-                from ganscope.lab2d.plots import run_gif
-
-                run_gif(run)
+            write_run_figures(run)
     except TrainingInterrupted:
         out["status"] = "interrupted"
     except Exception as e:  # the run's meta says failed; the batch goes on
@@ -102,7 +96,7 @@ def plan_runs(entries: Sequence[tuple[Path, RunConfig]]) -> Plan:
         path = Path(path)
         run = Run(path)
         plan.runs.append(run)
-        if (path / "config.yaml").is_file():
+        if run.config_path.is_file():
             try:
                 same = _what(run.config()) == _what(cfg)
                 status = run.status()

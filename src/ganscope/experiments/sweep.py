@@ -318,7 +318,7 @@ def run_sweep(sweep_dir: Path, spec: dict[str, Any], *, backend: str = "local",
               announce=None) -> tuple[Any, list[dict[str, Any]]]:
     """Write (or check) the spec, plan the runs (keep completed, resume interrupted, create the
     rest) and train what is left. ``announce(plan)`` is called before training starts."""
-    from ganscope.data import load_dataset
+    from ganscope.domains import load_dataset
     from ganscope.experiments.runner import BACKENDS, execute, plan_runs, ray_module
 
     if backend not in BACKENDS:

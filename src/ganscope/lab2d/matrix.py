@@ -23,6 +23,7 @@ from typing import Any
 from ganscope.config import RunConfig, apply_overrides, load_config
 from ganscope.errors import ConfigError
 from ganscope.experiments.stats import mean_std as _mean_std
+from ganscope.metrics.labels import lower_is_better, metric_keys, short_label, spread_text
 from ganscope.training.run import Run, atomic_write_text
 
 LOSS_NAMES = {"gan": "bce", "wgan": "wgan", "wgan-gp": "wgan-gp"}
@@ -35,16 +36,8 @@ SETUPS = ("literature", "same")
 SAME = ["optim.lr=1e-4", "optim.betas=[0.9,0.999]", "train.n_critic=1", "loss.clip=0.01",
         "loss.gp_lambda=10"]
 
-# metric -> (label, higher is better)
-TABLE_METRICS: dict[str, tuple[str, bool]] = {
-    "modes_covered": ("modes", True),
-    "modes_covered_any": ("modes (any)", True),
-    "hq_fraction": ("% HQ", True),
-    "reverse_kl": ("reverse KL", False),
-    "sliced_wasserstein": ("sliced W1", False),
-    "energy_distance": ("energy", False),
-    "mmd_rbf": ("MMD^2", False),
-}
+# the point metrics; labels, formats and which way is better: ganscope.metrics.labels
+TABLE_METRICS: tuple[str, ...] = metric_keys("points")
 
 
 @dataclass(frozen=True)
@@ -91,7 +84,7 @@ def run_matrix(out: Path, data: str, cells: list[Cell], seeds: list[int], steps:
     """Create and train every cell x seed under ``out/runs``; finished runs are kept and
     interrupted ones resumed, so a matrix started again only trains what is missing.
     ``extra``: --set overrides applied to every cell."""
-    from ganscope.data import load_dataset
+    from ganscope.domains import load_dataset
     from ganscope.experiments.runner import execute, plan_runs, raise_on_failure
 
     # Data first: a bad spec or file fails before anything is written.
@@ -133,7 +126,8 @@ def summarize(runs: list[Run]) -> dict[str, Any]:
             "late_spread": {k: _mean_std(v)[0] for k, v in spread.items() if v},
         }
     winners = {}
-    for k, (_, higher) in TABLE_METRICS.items():
+    for k in TABLE_METRICS:
+        higher = not lower_is_better(k)
         have = {c: v["final"][k]["mean"] for c, v in cells.items()
                 if k in v["final"] and math.isfinite(v["final"][k]["mean"])}
         if len(set(have.values())) > 1:  # a tie across all cells names no winner
@@ -143,22 +137,13 @@ def summarize(runs: list[Run]) -> dict[str, Any]:
     return {"cells": cells, "winners": winners}
 
 
-def _fmt(k: str, m: float, s: float) -> str:
-    if not math.isfinite(m):
-        return "-"
-    if k == "hq_fraction":
-        return f"{100 * m:.1f} ± {100 * s:.1f}"
-    if k.startswith("modes"):
-        return f"{m:.1f} ± {s:.1f}"
-    return f"{m:.3g} ± {s:.2g}"
-
-
 def table_rows(summary: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     keys = [k for k in TABLE_METRICS if any(k in c["final"] for c in summary["cells"].values())]
-    head = ["cell", "seeds", *[TABLE_METRICS[k][0] for k in keys], "late spread (sliced W1)"]
+    head = ["cell", "seeds", *[short_label(k) for k in keys],
+            f"late spread ({short_label('sliced_wasserstein')})"]
     rows = []
     for name, c in summary["cells"].items():
-        cells = [_fmt(k, c["final"][k]["mean"], c["final"][k]["std"]) if k in c["final"]
+        cells = [spread_text(k, c["final"][k]["mean"], c["final"][k]["std"]) if k in c["final"]
                  else "-" for k in keys]
         cells = [v + (" *" if name in summary["winners"].get(k, "").split(" = ") else "")
                  for v, k in zip(cells, keys)]
@@ -178,7 +163,7 @@ def write_tables(out: Path, summary: dict[str, Any]) -> list[Path]:
     md.append("")
     md.append("mean ± std over seeds of the final evaluation; * marks the best cell per metric.")
     for k, cell in summary["winners"].items():
-        md.append(f"- {TABLE_METRICS[k][0]}: {cell}")
+        md.append(f"- {short_label(k)}: {cell}")
     paths = [out / "table.csv", out / "table.md", out / "summary.json"]
     atomic_write_text(paths[0], buf.getvalue())
     atomic_write_text(paths[1], "\n".join(md) + "\n")
@@ -208,7 +193,7 @@ def matrix_figure(runs: list[Run], out: Path, seed: int | None = None) -> Path:
     """Final point clouds of one seed per cell over the target, D's surface underneath."""
     from matplotlib.figure import Figure
 
-    from ganscope.data import load_dataset
+    from ganscope.domains import load_dataset
     from ganscope.lab2d.evaluate import generate_points
     from ganscope.lab2d.plots import draw_cell, plot_extent
     from ganscope.viz.curves import figure_png
@@ -256,7 +241,7 @@ def cell_gifs(runs: list[Run], out: Path) -> list[Path]:
     done: dict[str, Path] = {}
     for r in runs:
         name = r.config().preset.removeprefix("lab2d-")
-        frames = sorted(r.samples.glob("epoch-*.png"))
+        frames = [r.sample_grid(e) for e in r.sample_epochs()]
         if name in done or not frames:
             continue
         done[name] = save_gif(frames, out / "gifs" / f"{name}.gif")

@@ -92,5 +92,5 @@ def save_gif(frames: Sequence[Path], out: Path, ms_per_frame: int = 250) -> Path
 
 def run_gif(run) -> Path | None:
     """``figures/training.gif`` from a point run's per-epoch snapshots (None without any)."""
-    frames = sorted(run.samples.glob("epoch-*.png"))
+    frames = [run.sample_grid(e) for e in run.sample_epochs()]
     return save_gif(frames, run.figures / "training.gif") if frames else None

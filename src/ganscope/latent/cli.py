@@ -316,7 +316,7 @@ def _cmd_probe(a: argparse.Namespace) -> int:
 
 def _cmd_check(a: argparse.Namespace) -> int:
     from ganscope.latent.claims import check, load_claims
-    from ganscope.latent.probe import default_probe_dir, load_probe, run_probe
+    from ganscope.latent.probe import load_probe, run_probe
     from ganscope.tables import format_table
     from ganscope.training.run import resolve_run
 
@@ -326,9 +326,9 @@ def _cmd_check(a: argparse.Namespace) -> int:
     if a.probe:
         res = load_probe(a.probe)
         where = str(a.probe)
-    elif (default_probe_dir(run) / "probe.json").is_file():
-        res = load_probe(default_probe_dir(run))
-        where = str(default_probe_dir(run))
+    elif (run.probe_dir / "probe.json").is_file():
+        res = load_probe(run.probe_dir)
+        where = str(run.probe_dir)
     else:
         res, files = run_probe(run, **kw)
         where = f"{Path(files[0]).parent} (probed now)"

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 from pathlib import Path
 
 import numpy as np
@@ -22,35 +21,11 @@ from ganscope.models import build_models, has_conv
 from ganscope.training.run import Run, atomic_save_npy, load_checkpoint
 
 
-def available_epochs(run: Run) -> list[int]:
-    out = []
-    for p in run.checkpoints.glob("G-epoch-*.pt"):
-        m = re.fullmatch(r"G-epoch-(\d+)\.pt", p.name)
-        if m:
-            out.append(int(m.group(1)))
-    return sorted(out)
-
-
 def load_generator(run: Run, epoch: int | None = None, device: str | torch.device = "cpu"
                    ) -> nn.Module:
     """G in eval mode, from epoch ``epoch``'s weights or (default) the latest checkpoint."""
     cfg = run.config()
-    if epoch is None:
-        path = run.last_checkpoint
-        if not path.is_file():
-            eps = available_epochs(run)
-            if not eps:
-                raise RunError(
-                    f"run '{run.name}' has no checkpoint yet: let it finish an epoch, "
-                    f"or resume it with `ganscope train --resume {run.name}`"
-                )
-            path = run.generator_checkpoint(eps[-1])
-    else:
-        path = run.generator_checkpoint(epoch)
-        if not path.is_file():
-            eps = available_epochs(run)
-            have = ", ".join(map(str, eps)) if eps else "none"
-            raise RunError(f"run '{run.name}' has no generator for epoch {epoch}: available {have}")
+    _, path = run.checkpoint_for(epoch)
     ck = load_checkpoint(path)
     G, _ = build_models(cfg.model.name, cfg.model.z_dim, g_hidden=cfg.model.g_hidden,
                         d_hidden=cfg.model.d_hidden)

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from ganscope.config import EvalConfig, RunConfig
+from ganscope.domains import domain_for
 from ganscope.errors import ConfigError, RunError
 from ganscope.metrics.extractor import Extractor, load_extractor
 from ganscope.metrics.registry import FeatureSet, compute_metrics
@@ -177,7 +178,8 @@ def evaluate_generator(G: nn.Module, z_dim: int, ec: EvalConfig, reference: Refe
 
 
 def check_evaluable(cfg: RunConfig, run_name: str) -> None:
-    if cfg.data.name != "fashion-mnist":
+    """ConfigError unless the run's domain is scored offline (in the shipped features)."""
+    if not domain_for(cfg.data.name).offline_eval:
         raise ConfigError(
             f"run '{run_name}' trains on {cfg.data.name}: `ganscope eval` measures Fashion-MNIST "
             "runs with the shipped Fashion-MNIST extractor"
@@ -186,29 +188,23 @@ def check_evaluable(cfg: RunConfig, run_name: str) -> None:
 
 def select_checkpoints(run: Run, which: str | int = "last") -> list[tuple[int, Path]]:
     """(epoch, path) of the generators to evaluate: ``last``, ``all`` or one epoch number."""
-    from ganscope.latent.generate import available_epochs
-
-    eps = available_epochs(run)
     if which == "all":
+        eps = run.generator_epochs()
         if not eps:
             raise RunError(f"run '{run.name}' kept no per-epoch generators "
                            "(train.save_generators=false): use --checkpoint last")
         return [(e, run.generator_checkpoint(e)) for e in eps]
     if which == "last":
-        if eps:
-            return [(eps[-1], run.generator_checkpoint(eps[-1]))]
-        if run.last_checkpoint.is_file():
-            return [(int(load_checkpoint(run.last_checkpoint)["epoch"]), run.last_checkpoint)]
-        raise RunError(f"run '{run.name}' has no checkpoint yet: let it finish an epoch, "
-                       f"or resume it with `ganscope train --resume {run.name}`")
+        # stable: the latest per-epoch file, which a metrics record can name for good
+        epoch, path = run.checkpoint_for(stable=True)
+        if epoch is None:
+            epoch = int(load_checkpoint(path)["epoch"])
+        return [(epoch, path)]
     try:
         epoch = int(which)
     except (TypeError, ValueError):
         raise ConfigError(f"bad --checkpoint {which!r}: use last, all or an epoch number") from None
-    if not run.generator_checkpoint(epoch).is_file():
-        have = ", ".join(map(str, eps)) if eps else "none"
-        raise RunError(f"run '{run.name}' has no generator for epoch {epoch}: available {have}")
-    return [(epoch, run.generator_checkpoint(epoch))]
+    return [(epoch, run.checkpoint_for(epoch)[1])]
 
 
 def run_record(run: Run, epoch: int, checkpoint: Path, result: dict[str, Any],

@@ -1,23 +1,19 @@
-"""The metric columns shown by ``ganscope eval`` and ``ganscope compare``, in one place."""
+"""The metric columns shown by ``ganscope eval`` and ``ganscope compare``.
+
+Their titles and formats are the ``column`` rows of :mod:`ganscope.metrics.labels`.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from ganscope.metrics.labels import METRIC_LABELS
 from ganscope.tables import fmt_number
 
-# (result key, column title, format spec, scale)
-COLUMNS: tuple[tuple[str, str, str, float], ...] = (
-    ("fid", "FID", ".2f", 1.0),
-    ("kid", "KID", ".3f", 1.0),  # large here: 128-d features of norm ~23, not Inception's
-    ("precision", "PREC", ".3f", 1.0),
-    ("recall", "RECALL", ".3f", 1.0),
-    ("density", "DENSITY", ".3f", 1.0),
-    ("coverage", "COVER", ".3f", 1.0),
-    ("classes_covered", "CLASSES", "d", 1.0),
-    ("class_kl", "CLASS_KL", ".3f", 1.0),
-    ("confidence", "CONF", ".3f", 1.0),
-)
+# (result key, column title, format spec, scale), in the standard order
+COLUMNS: tuple[tuple[str, str, str, float], ...] = tuple(
+    (r.key, r.column, r.column_spec, r.scale) for r in METRIC_LABELS.values()
+    if r.column is not None)
 
 
 def present_columns(records: list[dict[str, Any]]) -> list[tuple[str, str, str, float]]:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ganscope.errors import RunError, UserError
+from ganscope.metrics.labels import METRIC_LABELS, metric_label, metric_spec
 from ganscope.report import html as H
 from ganscope.training.run import Run, now_iso
 
@@ -25,19 +26,17 @@ SHOWN_FIGURES = {"losses.png", "d_outputs.png", "metrics.png"}
 
 def sample_epochs(run: Run, k: int = 6) -> list[tuple[int, Path]]:
     """Up to ``k`` sample grids spread over the run: the first, the last and evenly between."""
-    grids = sorted(run.samples.glob("epoch-*.png"))
-    if not grids:
-        return []
-    if len(grids) > k:
-        idx = sorted({round(i * (len(grids) - 1) / (k - 1)) for i in range(k)})
-        grids = [grids[i] for i in idx]
-    return [(int(g.stem.split("-")[1]), g) for g in grids]
+    eps = run.sample_epochs()
+    if len(eps) > k:
+        idx = sorted({round(i * (len(eps) - 1) / (k - 1)) for i in range(k)})
+        eps = [eps[i] for i in idx]
+    return [(e, run.sample_grid(e)) for e in eps]
 
 
 def metric_columns(records: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
     """(key, title, format) of the metrics present: the CLI's columns for images, the 2-D
     lab's for points, then any other scalar."""
-    from ganscope.experiments.compare import METRICS, SKIP
+    from ganscope.experiments.compare import SKIP
     from ganscope.metrics.table import present_columns
 
     cols = [(k, t, f) for k, t, f, _ in present_columns(records)]
@@ -46,10 +45,9 @@ def metric_columns(records: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
     for r in records:
         keys |= {k for k, v in r.get("metrics", {}).items()
                  if isinstance(v, (int, float)) and not isinstance(v, bool)}
-    for k in [k for k in METRICS if k in keys] + sorted(keys - set(METRICS)):
+    for k in [k for k in METRIC_LABELS if k in keys] + sorted(keys - set(METRIC_LABELS)):
         if k not in have and k not in SKIP:
-            label, spec, _ = METRICS.get(k, (k, ".4g", None))
-            cols.append((k, label, spec))
+            cols.append((k, metric_label(k), metric_spec(k)))
             have.add(k)
     return cols
 
@@ -141,9 +139,9 @@ def _curves(run: Run, dpi: int) -> list[H.Raw]:
 
 def _probe_section(run: Run, sid: str, level: int) -> H.Raw | None:
     from ganscope.latent.claims import check
-    from ganscope.latent.probe import default_probe_dir, load_probe
+    from ganscope.latent.probe import load_probe
 
-    d = default_probe_dir(run)
+    d = run.probe_dir
     if not (d / "probe.json").is_file():
         return None
     try:
@@ -182,7 +180,7 @@ def _directions_section(run: Run, sid: str, level: int) -> H.Raw | None:
     body: list[Any] = [H.table(["name", "method", "attribute", "created"],
                                [[d.name, d.method, d.attribute or "-", d.created]
                                 for d in dirs])]
-    root = run.figures / "directions"
+    root = run.direction_figures_dir
     for d in dirs:
         f = root / d.name / "walk.png"
         if f.is_file():
@@ -217,7 +215,7 @@ def run_body(run: Run, *, prefix: str = "", level: int = 2, compact: bool = Fals
     parts: list[Any] = [H.section(f"{prefix}summary", "Summary",
                                   H.kv_table(summary_items(run, meta, flags)), level=level)]
     if not compact:
-        cfg_text = (run.path / "config.yaml").read_text()
+        cfg_text = run.config_path.read_text()
         parts.append(H.section(f"{prefix}config", "Config", H.pre(cfg_text, "cols"),
                                H.p("config.yaml: re-create the run with `ganscope train "
                                    "config.yaml`", "muted"), level=level))

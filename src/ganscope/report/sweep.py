@@ -9,6 +9,7 @@ from typing import Any
 import yaml
 
 from ganscope.experiments import compare as C
+from ganscope.metrics.labels import metric_spec
 from ganscope.report import html as H
 from ganscope.report.run import footer, run_body
 
@@ -18,7 +19,7 @@ def comparison_table(result: dict[str, Any]) -> H.Raw:
     pct = f"{100 * result['level']:.0f} %"
     rows = []
     for k in result["metrics"]:
-        spec = C.METRICS.get(k, (k, ".4g", None))[1]
+        spec = metric_spec(k)
         for g in result["groups"]:
             m = g["metrics"].get(k)
             if not m:

@@ -4,6 +4,7 @@ Routes (all JSON unless said otherwise; errors are ``{"error": "<one line>"}``):
 
     GET  /                                  the page (static/index.html; plain JS, no CDN)
     GET  /api/info                          version, runs dir, limits
+    GET  /api/metrics/labels                every metric's labels and formats (one table)
     GET  /api/runs                          the run list (damaged runs carry "error")
     GET  /api/runs/{name}                   one run: summary, config, metrics, samples, flags
     GET  /api/runs/{name}/events?after=N    curve columns after step N

@@ -134,7 +134,7 @@ class LabSession:
     """One live run: its thread, its pause gate, its latest snapshot and curves."""
 
     def __init__(self, root: Path, params: LabParams, *, plots: bool = True) -> None:
-        from ganscope.data import load_dataset
+        from ganscope.domains import load_dataset
         from ganscope.lab2d.plots import plot_extent
         from ganscope.latent.generate import latents_from_seed
         from ganscope.losses import build_loss
@@ -291,11 +291,9 @@ class LabSession:
         self._read_metrics()
         if self.plots and status != "failed":
             try:  # the curves and training.gif a `ganscope train` of a point run also gets
-                from ganscope.lab2d.plots import run_gif
-                from ganscope.viz.curves import plot_run
+                from ganscope.training.figures import write_run_figures
 
-                plot_run(self.run)
-                run_gif(self.run)
+                write_run_figures(self.run)
             except Exception:  # noqa: S110 - figures are a convenience; the run is complete
                 pass
         with self._lock:

@@ -24,7 +24,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ganscope.errors import UserError
+from ganscope.domains import domain_for
+from ganscope.errors import RunError, UserError
 from ganscope.serve.common import ApiError
 from ganscope.training.run import Run
 
@@ -40,19 +41,9 @@ GAP_VALUE = 48
 
 
 def checkpoint_path(run: Run, epoch: int | None) -> Path:
-    """The file ``load_generator(run, epoch)`` reads (for the cache key)."""
-    from ganscope.latent.generate import available_epochs, load_generator
-
-    if epoch is None:
-        if run.last_checkpoint.is_file():
-            return run.last_checkpoint
-        eps = available_epochs(run)
-        if eps:
-            return run.generator_checkpoint(eps[-1])
-    elif run.generator_checkpoint(epoch).is_file():
-        return run.generator_checkpoint(epoch)
-    load_generator(run, epoch)  # raises the library's one-line RunError
-    raise AssertionError("unreachable")
+    """The file ``load_generator(run, epoch)`` reads (for the cache key); the library's
+    one-line RunError when there is none."""
+    return run.checkpoint_for(epoch)[1]
 
 
 @dataclass
@@ -214,9 +205,7 @@ def png_strip(images: np.ndarray) -> bytes:
 
 
 def require_images(run: Run) -> None:
-    from ganscope.data import is_point_spec
-
-    if is_point_spec(run.config().data.name):
+    if domain_for(run.config().data.name).kind == "points":
         raise ApiError(400, f"run '{run.name}' generates 2-D points, not images: the latent "
                             "explorer is for image runs; watch point runs on their run page or "
                             "in the live 2-D lab")
@@ -238,12 +227,11 @@ def latent_image(cache: GeneratorCache, run: Run, *, epoch: int | None, seed: in
 def latent_info(run: Run) -> dict[str, Any]:
     """What the explorer needs: z size, checkpoints, directions and the probe's sentences."""
     from ganscope.directions.store import list_directions
-    from ganscope.latent.generate import available_epochs
-    from ganscope.latent.probe import default_probe_dir, load_probe
+    from ganscope.latent.probe import load_probe
 
     require_images(run)
     cfg = run.config()
-    eps = available_epochs(run)
+    eps = run.generator_epochs()
     out: dict[str, Any] = {
         "name": run.name, "model": cfg.model.name, "z_dim": cfg.model.z_dim,
         "epochs": eps, "has_last": run.last_checkpoint.is_file(),
@@ -255,9 +243,11 @@ def latent_info(run: Run) -> dict[str, Any]:
         "probe": None,
     }
     if not eps and not out["has_last"]:
-        out["error"] = (f"run '{run.name}' has no checkpoint yet: let it finish an epoch, "
-                        f"or resume it with `ganscope train --resume {run.name}`")
-    probe_dir = default_probe_dir(run)
+        try:
+            run.checkpoint_for()  # raises the library's "no checkpoint yet" line
+        except RunError as e:
+            out["error"] = str(e)
+    probe_dir = run.probe_dir
     if (probe_dir / "probe.json").is_file():
         try:
             res = load_probe(probe_dir)

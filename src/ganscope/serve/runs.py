@@ -20,13 +20,12 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+from ganscope.domains import domain_for
 from ganscope.errors import UserError
 from ganscope.serve.common import ApiError, sse
-from ganscope.training.run import _NAME_RE, Run, iter_runs
+from ganscope.training.run import _NAME_RE, EVENT_KEYS, SAMPLE_RE, Run, iter_runs
 
-SAMPLE_RE = re.compile(r"^epoch-(\d{4,6})\.png$")
 FIGURE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}\.png$")
-EVENT_KEYS = ("loss_d", "loss_g", "d_x", "d_g_z")
 MAX_CURVE_POINTS = 20000  # per request; longer runs are thinned evenly (the last step is kept)
 HEARTBEAT_S = 15.0
 SCALAR_METRICS = ("fid", "kid", "precision", "recall", "density", "coverage", "classes_covered",
@@ -53,7 +52,7 @@ def open_run(root: Path, name: str) -> Run:
         inside = real.parent == root.resolve(strict=True)
     except (OSError, RuntimeError):
         raise missing from None
-    if not inside or not (real / "config.yaml").is_file():
+    if not inside or not Run(real).config_path.is_file():
         raise missing
     return Run(real)
 
@@ -77,16 +76,6 @@ def run_file(run: Run, kind: str, filename: str) -> Path:
 # --- what the pages show ----------------------------------------------------------------------
 
 
-def sample_epochs(run: Run) -> list[int]:
-    out = []
-    if run.samples.is_dir():
-        for p in run.samples.iterdir():
-            m = SAMPLE_RE.match(p.name)
-            if m:
-                out.append(int(m.group(1)))
-    return sorted(out)
-
-
 def figure_names(run: Run) -> list[str]:
     if not run.figures.is_dir():
         return []
@@ -106,9 +95,16 @@ def _guard(errors: list[str], fn: Callable[[], Any], default: Any = None) -> Any
         return default
 
 
+def _kind(cfg) -> str | None:
+    """What the run's generator produces: images or points (images for an unknown data set)."""
+    try:
+        return domain_for(cfg.data.name).kind
+    except UserError:
+        return "images"
+
+
 def run_summary(run: Run) -> dict[str, Any]:
     """One row of the run list: what ``ganscope runs`` prints, plus the latest metrics."""
-    from ganscope.data import is_point_spec
     from ganscope.diagnostics import diagnose
 
     errors: list[str] = []
@@ -123,7 +119,7 @@ def run_summary(run: Run) -> dict[str, Any]:
         "status": status,
         "preset": cfg.preset if cfg else None,
         "model": cfg.model.name if cfg else None,
-        "kind": ("points" if is_point_spec(cfg.data.name) else "images") if cfg else None,
+        "kind": _kind(cfg) if cfg else None,
         "epochs_done": meta.get("epochs_done", 0),
         "epochs_planned": meta.get("epochs_planned", cfg.train.epochs if cfg else None),
         "step": meta.get("step"),
@@ -158,8 +154,6 @@ def list_runs(root: Path) -> list[dict[str, Any]]:
 def run_detail(run: Run) -> dict[str, Any]:
     """The run page: summary, config, metrics records, samples, figures, generators, directions."""
     from ganscope.directions.store import list_directions
-    from ganscope.latent.generate import available_epochs
-    from ganscope.latent.probe import default_probe_dir
 
     out = run_summary(run)
     errors: list[str] = list(out.get("errors", []))
@@ -173,13 +167,13 @@ def run_detail(run: Run) -> dict[str, Any]:
     out["metrics"] = [{"epoch": r.get("epoch"), "source": r.get("source"),
                        "checkpoint": r.get("checkpoint"), "n_fake": r.get("n_fake"),
                        "metrics": _scalars(r.get("metrics", {}))} for r in records]
-    out["samples"] = sample_epochs(run)
+    out["samples"] = run.sample_epochs()
     out["figures"] = figure_names(run)
-    out["generators"] = available_epochs(run)
+    out["generators"] = run.generator_epochs()
     out["has_last"] = run.last_checkpoint.is_file()
     out["directions"] = [{"name": d.name, "method": d.method, "attribute": d.attribute}
                          for d in _guard(errors, lambda: list_directions(run), [])]
-    out["probe"] = (default_probe_dir(run) / "probe.json").is_file()
+    out["probe"] = (run.probe_dir / "probe.json").is_file()
     if errors:
         out["error"], out["errors"] = errors[0], list(dict.fromkeys(errors))
     return out
@@ -232,11 +226,11 @@ async def stream_run(run: Run, after: int, poll_s: float, lifetime_s: float,
         if new:
             yield sse("events", curve_columns(new))
             last_step = new[-1]["step"]
-        state = (status, meta.get("epochs_done"), len(sample_epochs(run)))
+        state = (status, meta.get("epochs_done"), len(run.sample_epochs()))
         if state != last_state:
             yield sse("status", {"status": status, "epochs_done": meta.get("epochs_done"),
                                  "epochs_planned": meta.get("epochs_planned"),
-                                 "samples": sample_epochs(run), "step": meta.get("step")})
+                                 "samples": run.sample_epochs(), "step": meta.get("step")})
             last_state = state
         if status != "running":
             yield sse("end", {"status": status, "last_step": last_step})

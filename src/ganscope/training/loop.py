@@ -27,15 +27,20 @@ import torch
 from torch import nn
 
 from ganscope.config import RunConfig, TrainConfig
-from ganscope.data import Dataset, load_dataset, to_uint8
+from ganscope.data import Dataset, to_uint8
+from ganscope.domains import Domain, domain_for, domain_of_kind
+from ganscope.domains.base import Scorer
 from ganscope.errors import ConfigError, TrainingInterrupted, UserError
 from ganscope.losses import build_loss
+from ganscope.metrics.evaluate import check_evaluable, record_best, run_record
+from ganscope.metrics.labels import eval_line_parts
 from ganscope.models import build_models, eval_mode, has_conv
 from ganscope.optim import build_optimizer
 from ganscope.training import distributed
 from ganscope.training.distributed import SINGLE, DistInfo
 from ganscope.training.run import (
     CHECKPOINT_FORMAT,
+    EVENT_KEYS,
     Run,
     atomic_save_npy,
     atomic_torch_save,
@@ -44,9 +49,7 @@ from ganscope.training.run import (
     now_iso,
 )
 from ganscope.training.sinks import SinkGroup, build_sinks
-from ganscope.viz.grids import save_grid
 
-EVENT_KEYS = ("loss_d", "loss_g", "d_x", "d_g_z")
 FLUSH_EVERY = 200  # generator steps between event flushes (live curves), besides epoch ends
 
 
@@ -220,15 +223,17 @@ def _train(run: Run, *, dataset: Dataset | None, resume: bool, progress: bool,
     info = dist_info or SINGLE
     device = resolve_device(tc.device, info)
     threads = _set_threads(tc, info, device)
-    from ganscope.data import is_point_spec
-
-    points = is_point_spec(cfg.data.name) or (dataset is not None and dataset.kind == "points")
-    evaluator = (_Evaluator(run, cfg, points, verbose)
+    # What the data is (its sample figure, its scorer) is the domain's to say; a caller's own
+    # data set of another kind (a test's points under an image name) brings its kind's domain.
+    domain = domain_for(cfg.data.name)
+    if dataset is not None and dataset.kind != domain.kind:
+        domain = domain_of_kind(dataset.kind)
+    evaluator = (_Evaluator(run, cfg, domain, verbose)
                  if cfg.eval.every > 0 and info.main else None)
-    data = dataset if dataset is not None else load_dataset(cfg.data, cfg.seed)
+    data = dataset if dataset is not None else domain.load(cfg.data, cfg.seed)
     x_all = data.training_tensor(device)
     if evaluator is not None:
-        evaluator.data = data
+        evaluator.score = domain.scorer(cfg, data)
     n, bs = x_all.shape[0], tc.batch_size
     steps_per_epoch = count_steps_per_epoch(n, tc)
 
@@ -280,7 +285,7 @@ def _train(run: Run, *, dataset: Dataset | None, resume: bool, progress: bool,
         if start_epoch >= tc.epochs:
             return run  # nothing left; `--set train.epochs=N` extends a finished run
     elif info.main:
-        atomic_save_npy(run.path / "fixed_z.npy", fixed_z.numpy())
+        atomic_save_npy(run.fixed_z_path, fixed_z.numpy())
 
     # The nets the steps call. The plain modules own the weights (checkpoints, sampling, the
     # gradient penalty, clipping); DDP wraps them for the passes whose gradients are averaged
@@ -421,7 +426,8 @@ def _train(run: Run, *, dataset: Dataset | None, resume: bool, progress: bool,
                         bar.update(epoch * steps_per_epoch + k + 1 - bar.n)
                 flush(epoch, steps_per_epoch)
                 if info.main:
-                    grid = _end_of_epoch(run, cfg, epoch, G, fixed_z, D, data, loss.sigmoid)
+                    grid = _end_of_epoch(run, cfg, epoch, G, fixed_z, D, data, loss.sigmoid,
+                                          domain)
                     if grid is not None:
                         sinks.image_file(step, "samples", grid, f"epoch {epoch + 1}")
                 checkpoint(epoch + 1, 0, data_gen.get_state())
@@ -452,25 +458,15 @@ def _train(run: Run, *, dataset: Dataset | None, resume: bool, progress: bool,
 
 
 def _end_of_epoch(run: Run, cfg: RunConfig, epoch: int, G: nn.Module, fixed_z: torch.Tensor,
-                  D: nn.Module, data: Dataset, probability: bool) -> Path | None:
-    """Write the epoch's sample grid (when due) and generator; return the grid's path."""
+                  D: nn.Module, data: Dataset, probability: bool, domain: Domain
+                  ) -> Path | None:
+    """Write the epoch's sample figure (when due) and generator; return the figure's path."""
     tc = cfg.train
     grid = None
     if (epoch + 1) % tc.sample_every == 0 or epoch + 1 == tc.epochs:
-        if data.kind == "points":  # the points over the target, on D's surface
-            from ganscope.lab2d.plots import snapshot_figure
-            from ganscope.training.run import atomic_write_bytes
-            from ganscope.viz.curves import figure_png
-
-            with eval_mode(G), torch.no_grad():
-                fake = G(fixed_z).float().cpu().numpy()
-            fig = snapshot_figure(data.images.numpy(), fake, D, probability,
-                                  f"{run.name}: epoch {epoch + 1}")
-            atomic_write_bytes(run.sample_grid(epoch + 1), figure_png(fig, dpi=100))
-        else:
-            save_grid(sample_images(G, fixed_z), run.sample_grid(epoch + 1),
-                      nrow=int(math.ceil(math.sqrt(tc.n_samples))))
         grid = run.sample_grid(epoch + 1)
+        domain.save_samples(grid, G, fixed_z, D=D, data=data, probability=probability,
+                            title=f"{run.name}: epoch {epoch + 1}")
     if tc.save_generators:
         atomic_torch_save({"format": CHECKPOINT_FORMAT, "G": G.state_dict(), "epoch": epoch + 1,
                            "model": cfg.model.name, "z_dim": cfg.model.z_dim},
@@ -479,58 +475,35 @@ def _end_of_epoch(run: Run, cfg: RunConfig, epoch: int, G: nn.Module, fixed_z: t
 
 
 class _Evaluator:
-    """``--eval-every``: score G with the same function as ``ganscope eval``, record the best.
+    """``--eval-every``: score G with the domain's scorer (for images the same function as
+    ``ganscope eval``), record the best.
 
     Generation uses its own seeded latents and G in eval mode, so evaluating leaves the training
     streams untouched: a run with evaluation trains the same weights as one without.
     """
 
-    def __init__(self, run: Run, cfg: RunConfig, points: bool = False,
-                 verbose: bool = True) -> None:
-        from ganscope.metrics.evaluate import check_evaluable
-
-        if not points:
+    def __init__(self, run: Run, cfg: RunConfig, domain: Domain, verbose: bool = True) -> None:
+        if not domain.trains_with_eval:
             check_evaluable(cfg, run.name)  # before any training, not after the first epoch
-        self.run, self.cfg, self.points, self.verbose = run, cfg, points, verbose
-        self.reference = None
-        self.data: Dataset | None = None
+        self.run, self.cfg, self.verbose = run, cfg, verbose
+        self.score: Scorer | None = None  # the domain's, once the data are loaded
         self.sinks = SinkGroup()  # --log: the metrics go to the dashboards too
 
     def due(self, epoch: int) -> bool:
         return epoch % self.cfg.eval.every == 0 or epoch == self.cfg.train.epochs
 
     def __call__(self, epoch: int, G: nn.Module, bar, step: int | None = None) -> None:
-        from ganscope.metrics.evaluate import (
-            evaluate_generator,
-            record_best,
-            reference_features,
-            run_record,
-        )
-
-        ec = self.cfg.eval
         ckpt = (self.run.generator_checkpoint(epoch) if self.cfg.train.save_generators
                 else self.run.last_checkpoint)
-        if self.points:
-            from ganscope.lab2d.evaluate import evaluate_points
-
-            assert self.data is not None
-            res = evaluate_points(G, self.cfg.model.z_dim, self.data.point_set,
-                                  self.data.images.numpy(), ec.n, ec.seed)
-        else:
-            if self.reference is None:
-                self.reference = reference_features(ec.reference, ec.n, self.cfg.data.dir)
-            res = evaluate_generator(G, self.cfg.model.z_dim, ec, self.reference)
+        assert self.score is not None
+        res = self.score(G)
         self.run.append_metrics([run_record(self.run, epoch, ckpt, res, source="train")])
         best = record_best(self.run)
         m = res["metrics"]
         if step is not None:
             self.sinks.metrics(step, m)
-        parts = [f"{k} {m[k]:.4g}" for k in ("fid", "kid", "precision", "recall", "coverage",
-                                             "modes_covered", "hq_fraction", "reverse_kl",
-                                             "sliced_wasserstein") if k in m]
-        if "classes_covered" in m:
-            parts.append(f"classes {m['classes_covered']}")
-        line = f"eval epoch {epoch}: " + ", ".join(parts) + f" ({res['seconds']:.1f} s)"
+        line = (f"eval epoch {epoch}: " + ", ".join(eval_line_parts(m))
+                + f" ({res['seconds']:.1f} s)")
         if best is not None and best["epoch"] == epoch:
             line += " - best so far"
         if not self.verbose:

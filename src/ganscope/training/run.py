@@ -46,10 +46,27 @@ import yaml
 
 import ganscope
 from ganscope.config import RunConfig, from_dict, save_yaml
-from ganscope.errors import ConfigError, RunError
+from ganscope.errors import ConfigError, RunError, UserError
 
 CHECKPOINT_FORMAT = "ganscope-checkpoint-v1"
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+# The names inside a run directory; only `Run` joins them to a path.
+CONFIG_FILE = "config.yaml"
+PROBE_DIR = "latent-probe"  # RUN/figures/latent-probe: `ganscope latent probe`'s files
+_GENERATOR_NAME = "G-epoch-{epoch:04d}.pt"
+_GENERATOR_RE = re.compile(r"G-epoch-(\d+)\.pt")
+_SAMPLE_NAME = "epoch-{epoch:04d}.png"
+SAMPLE_RE = re.compile(r"^epoch-(\d{4,6})\.png$")  # also the server's whitelist of sample files
+
+# events.jsonl: one row per generator step, {"step", "epoch", *EVENT_KEYS}.
+EVENT_KEYS = ("loss_d", "loss_g", "d_x", "d_g_z")
+
+# How a run is executed, never what it computes: a batch (experiments.runner) treats two configs
+# differing only here as the same run, and `train --resume` may change them.
+EXECUTION_KEYS = ("device", "precision", "compile", "channels_last", "threads")
+# The --set keys `ganscope train --resume` accepts: more epochs, how to run, how to log.
+RESUMABLE_KEYS = ("train.epochs", *(f"train.{k}" for k in EXECUTION_KEYS), "log.sinks")
 
 
 # --- atomic writes ----------------------------------------------------------------------------
@@ -204,7 +221,7 @@ def resolve_run(name_or_path: str, runs_dir: str | os.PathLike | None = None) ->
     root = runs_root(runs_dir)
     p = Path(name_or_path)
     for cand in (p, root / name_or_path):
-        if (cand / "config.yaml").is_file():
+        if Run(cand).config_path.is_file():
             return Run(cand)
     if p.is_dir() or (root / name_or_path).is_dir():
         d = p if p.is_dir() else root / name_or_path
@@ -220,7 +237,7 @@ def iter_runs(runs_dir: str | os.PathLike | None = None) -> Iterator[Run]:
     if not root.is_dir():
         return
     for d in sorted(root.iterdir()):
-        if (d / "config.yaml").is_file():
+        if Run(d).config_path.is_file():
             yield Run(d)
 
 
@@ -287,6 +304,34 @@ class Run:
         return self.path / "figures"
 
     @property
+    def config_path(self) -> Path:
+        return self.path / CONFIG_FILE
+
+    @property
+    def meta_path(self) -> Path:
+        return self.path / "meta.json"
+
+    @property
+    def fixed_z_path(self) -> Path:
+        """The latent vectors behind every samples/ grid (written once, at the start)."""
+        return self.path / "fixed_z.npy"
+
+    @property
+    def directions_dir(self) -> Path:
+        """Saved latent directions, one ``<name>.json`` each (ganscope.directions.store)."""
+        return self.path / "directions"
+
+    @property
+    def direction_figures_dir(self) -> Path:
+        """``ganscope directions walk``'s figures (the report shows them)."""
+        return self.figures / "directions"
+
+    @property
+    def probe_dir(self) -> Path:
+        """``ganscope latent probe``'s files (probe.json, heatmap.png, ...)."""
+        return self.figures / PROBE_DIR
+
+    @property
     def events_path(self) -> Path:
         return self.path / "events.jsonl"
 
@@ -299,10 +344,85 @@ class Run:
         return self.checkpoints / "last.pt"
 
     def generator_checkpoint(self, epoch: int) -> Path:
-        return self.checkpoints / f"G-epoch-{epoch:04d}.pt"
+        return self.checkpoints / _GENERATOR_NAME.format(epoch=epoch)
 
     def sample_grid(self, epoch: int) -> Path:
-        return self.samples / f"epoch-{epoch:04d}.png"
+        return self.samples / _SAMPLE_NAME.format(epoch=epoch)
+
+    def generator_epochs(self) -> list[int]:
+        """The epochs with a per-epoch generator file (``generator_checkpoint``), ascending."""
+        return _epochs_in(self.checkpoints, _GENERATOR_RE)
+
+    def sample_epochs(self) -> list[int]:
+        """The epochs with a sample grid (``sample_grid``), ascending."""
+        return _epochs_in(self.samples, SAMPLE_RE)
+
+    # which checkpoint a command means
+    def checkpoint_for(self, epoch: int | None = None, *, best: bool = False,
+                       stable: bool = False, no_generators_hint: str | None = None,
+                       error: type[UserError] = RunError) -> tuple[int | None, Path]:
+        """(epoch, file) of the generator a command means; the one resolver of every command
+        that reads a generator (generate, eval, probe, directions, export, the server).
+
+        ``epoch=N``: checkpoints/G-epoch-NNNN.pt. ``best``: the best by FID that evaluation
+        recorded in meta.json (export's ``--best``). Neither: last.pt, or the latest per-epoch
+        generator when last.pt is gone; with ``stable`` the latest per-epoch generator first
+        (its file never changes, so a metrics record can name it), last.pt only without one.
+        The epoch is None for last.pt (it is inside the checkpoint).
+        ``no_generators_hint``: for a missing epoch of a run that kept no per-epoch generators
+        (train.save_generators=false), say so with this hint instead of "available none".
+        Failures raise ``error`` (RunError, or the command's own UserError subclass) with the
+        commands' one-line texts."""
+        if epoch is not None and best:
+            raise error("give --epoch N or --best, not both")
+        if best:
+            return self._best_checkpoint(error)
+        if epoch is not None:
+            path = self.generator_checkpoint(epoch)
+            if path.is_file():
+                return epoch, path
+            eps = self.generator_epochs()
+            if no_generators_hint and not eps and not self.config().train.save_generators:
+                raise error(f"run '{self.name}' kept no per-epoch generators "
+                            f"(train.save_generators=false): {no_generators_hint}")
+            have = ", ".join(map(str, eps)) if eps else "none"
+            raise error(f"run '{self.name}' has no generator for epoch {epoch}: available {have}")
+        eps = self.generator_epochs()
+        if stable and eps:
+            return eps[-1], self.generator_checkpoint(eps[-1])
+        if self.last_checkpoint.is_file():
+            return None, self.last_checkpoint
+        if eps:  # last.pt deleted by hand: the latest per-epoch generator is the last one
+            return eps[-1], self.generator_checkpoint(eps[-1])
+        raise error(f"run '{self.name}' has no checkpoint yet: let it finish an epoch, "
+                    f"or resume it with `ganscope train --resume {self.name}`")
+
+    def _best_checkpoint(self, error: type[UserError]) -> tuple[int, Path]:
+        best = self.meta().get("best")
+        if not isinstance(best, dict) or "epoch" not in best:
+            from ganscope.domains import domain_for  # domains build on the run dir
+
+            if domain_for(self.config().data.name).kind == "points":
+                raise error(f"run '{self.name}' trains on a point set and has no best-by-FID "
+                            "generator: export one with --epoch N, or the last one")
+            raise error(
+                f"run '{self.name}' has no best checkpoint recorded: score its generators with "
+                f"`ganscope eval {self.name} --checkpoint all` (or train with --eval-every 1), "
+                "then export with --best")
+        epoch = int(best["epoch"])
+        rel = best.get("checkpoint")
+        path = self.path / rel if isinstance(rel, str) and rel else self.generator_checkpoint(epoch)
+        if path.resolve() == self.last_checkpoint.resolve():
+            # last.pt moves on when a run is resumed: only trust it while it is still that epoch
+            if path.is_file() and checkpoint_epoch(load_checkpoint(path)) == epoch:
+                return epoch, path
+            path = self.generator_checkpoint(epoch)
+        if not path.is_file():
+            raise error(
+                f"the best checkpoint of run '{self.name}' (epoch {epoch}, {rel}) is gone: "
+                f"evaluate again with `ganscope eval {self.name} --checkpoint all`, or use "
+                "--epoch N")
+        return epoch, path
 
     @property
     def lock_path(self) -> Path:
@@ -422,7 +542,7 @@ class Run:
         try:
             for sub in (run.checkpoints, run.samples, run.figures):
                 sub.mkdir()
-            atomic_write_text(path / "config.yaml", save_yaml(cfg))
+            atomic_write_text(run.config_path, save_yaml(cfg))
         except BaseException as e:  # nothing half-made is left behind
             import shutil
 
@@ -434,7 +554,7 @@ class Run:
 
     # config and meta
     def config(self) -> RunConfig:
-        f = self.path / "config.yaml"
+        f = self.config_path
         try:
             data = yaml.safe_load(f.read_text())
         except (OSError, yaml.YAMLError):
@@ -445,7 +565,7 @@ class Run:
             raise RunError(f"{f} does not hold a valid config ({e})") from None
 
     def meta(self) -> dict[str, Any]:
-        f = self.path / "meta.json"
+        f = self.meta_path
         if not f.is_file():
             return {}
         try:
@@ -459,7 +579,7 @@ class Run:
         with _meta_lock(self.path):
             meta = self.meta()
             meta.update(fields)
-            atomic_write_text(self.path / "meta.json", json.dumps(meta, indent=2) + "\n")
+            atomic_write_text(self.meta_path, json.dumps(meta, indent=2) + "\n")
         return meta
 
     def status(self) -> str:
@@ -550,6 +670,20 @@ class Run:
                 text = text[:text.rfind("\n") + 1]
             atomic_write_text(self.metrics_path,
                               text + "".join(json.dumps(r) + "\n" for r in rows))
+
+
+def _epochs_in(folder: Path, pattern: re.Pattern[str]) -> list[int]:
+    """The epoch numbers of the files in ``folder`` whose names ``pattern`` matches whole."""
+    if not folder.is_dir():
+        return []
+    return sorted(int(m.group(1)) for p in folder.iterdir() if (m := pattern.fullmatch(p.name)))
+
+
+def checkpoint_epoch(ck: dict[str, Any]) -> int | None:
+    try:
+        return int(ck["epoch"])
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def _pid_alive(pid: int) -> bool:

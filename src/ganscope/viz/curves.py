@@ -167,12 +167,16 @@ def d_output_label(d_output: str | None) -> str:
 
 
 def _d_output_kind(run: Run) -> str | None:
+    """What D outputs, as the training loop recorded it in meta.json's ``d_output``
+    ("probability" / "raw critic score")."""
     kind = run.meta().get("d_output")
-    if kind is None:  # an old or hand-made run: derive it from the config's loss
+    if kind is None:
+        # Only for runs without that field (from before it, or hand-made): whether the
+        # config's loss wants a sigmoid D, asked of the loss class (nothing is built).
         try:
-            from ganscope.losses import build_loss
+            from ganscope.losses import LOSSES
 
-            kind = PROBABILITY if build_loss(run.config().loss).sigmoid else "raw critic score"
+            kind = PROBABILITY if LOSSES.get(run.config().loss.name).sigmoid else "raw critic score"
         except Exception:
             kind = None
     return kind

@@ -15,6 +15,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from ganscope.errors import RunError
+from ganscope.metrics.labels import axis_label, metric_label
 from ganscope.training.run import Run
 from ganscope.viz.curves import _preset, save_figure
 
@@ -46,21 +47,21 @@ def make_metrics_figure(run: Run, series: list[dict[str, Any]] | None = None) ->
     (a_fid, a_kid), (a_prdc, a_cls) = fig.subplots(2, 2, sharex=True)
     fid = col("fid")
     marker = "o" if len(ep) <= 40 else None
-    a_fid.plot(ep, fid, marker=marker, color="tab:blue", label="FID")
-    a_fid.set_ylabel("FID (lower is better)")
+    a_fid.plot(ep, fid, marker=marker, color="tab:blue", label=metric_label("fid"))
+    a_fid.set_ylabel(axis_label("fid"))
     kid, kid_sd = col("kid"), col("kid_std")
-    a_kid.plot(ep, kid, marker=marker, color="tab:red", label="KID")
+    a_kid.plot(ep, kid, marker=marker, color="tab:red", label=metric_label("kid"))
     a_kid.fill_between(ep, kid - kid_sd, kid + kid_sd, color="tab:red", alpha=0.15, lw=0,
                        label="+-1 std over subsets")
-    a_kid.set_ylabel("KID (lower is better)")
+    a_kid.set_ylabel(axis_label("kid"))
     for key, colour in _PRDC:
         a_prdc.plot(ep, col(key), marker=marker, color=colour, label=key)
     a_prdc.set_ylabel("PRDC (k=5)")
     a_prdc.set_ylim(bottom=0.0)
     a_cls.plot(ep, col("classes_covered"), marker=marker, color="tab:brown",
-               label="classes covered")
+               label=metric_label("classes_covered"))
     a_cls.set_ylim(0, 10.5)
-    a_cls.set_ylabel("classes covered (of 10)")
+    a_cls.set_ylabel(f"{metric_label('classes_covered')} (of 10)")
     conf = a_cls.twinx()
     conf.plot(ep, col("confidence"), ls="--", color="0.4", label="mean confidence")
     conf.set_ylim(0, 1.05)
@@ -69,7 +70,8 @@ def make_metrics_figure(run: Run, series: list[dict[str, Any]] | None = None) ->
         b = int(ep[np.nanargmin(fid)])
         for ax in (a_fid, a_kid, a_prdc, a_cls):
             ax.axvline(b, color="tab:green", ls=":", lw=1.2)
-        a_fid.annotate(f"best FID {np.nanmin(fid):.2f} (epoch {b})", (b, np.nanmin(fid)),
+        a_fid.annotate(f"{metric_label('best_fid')} {np.nanmin(fid):.2f} (epoch {b})",
+                       (b, np.nanmin(fid)),
                        textcoords="offset points", xytext=(6, 8), fontsize="small")
     for ax in (a_fid, a_kid, a_prdc, a_cls):
         ax.grid(True, alpha=0.3)

@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from ganscope.data import load_dataset
+from ganscope.domains import domain_for, load_dataset
 from ganscope.errors import UserError
 from ganscope.experiments.lab.base import EXPERIMENTS, LabState, PlannedRun
 from ganscope.experiments.lab.pages import exp_page, nav, status_block
@@ -79,7 +79,8 @@ class Lab:
         if not entries:
             return
         t = time.perf_counter()
-        first = next((p.cfg for p in entries if p.cfg.data.name == "fashion-mnist"), None)
+        # the scored image data (Fashion-MNIST) first: missing, it is one line before anything
+        first = next((p.cfg for p in entries if domain_for(p.cfg.data.name).offline_eval), None)
         if first is not None:
             load_dataset(first.data, 0)  # missing data: one line before anything is made
         plan = plan_runs([(lab.out / "runs" / p.name, p.cfg) for p in entries])

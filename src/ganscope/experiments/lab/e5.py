@@ -17,7 +17,6 @@ from ganscope.experiments.sweep import format_seeds
 from ganscope.lab2d.matrix import (
     LOSS_NAMES,
     OPTIMS,
-    TABLE_METRICS,
     Cell,
     cell_gifs,
     matrix_figure,
@@ -26,6 +25,7 @@ from ganscope.lab2d.matrix import (
     table_rows,
     write_tables,
 )
+from ganscope.metrics.labels import metric_label, short_label
 from ganscope.report import html as H
 from ganscope.report.sweep import comparison_body
 from ganscope.training.run import Run
@@ -41,6 +41,9 @@ SEEDS_DID = ("Seed 004 fitted a 2-D point set with an MLP GAN, WGAN (weight clip
 FULL: dict[str, Any] = {"e5_steps": 2000, "e5_seeds": [0, 1, 2], "e5_extra": []}
 QUICK: dict[str, Any] = {"e5_steps": 500, "e5_seeds": [0, 1], "e5_extra": []}
 USES_RUNS_OF: tuple[str, ...] = ()  # trains its own 2-D runs
+# the comparison's significance notes the page keeps (by the metric's label)
+NOTE_LABELS = tuple(metric_label(k) for k in ("modes_covered", "hq_fraction",
+                                              "sliced_wasserstein"))
 
 
 def shortened(s: Settings) -> list[str]:
@@ -84,7 +87,7 @@ def measure(lab: LabState) -> dict[str, Any]:
 def answer(r: dict[str, Any]) -> str:
     """The index's one-line answer."""
     w = r["summary"].get("winners", {})
-    return ("best " + "; ".join(f"{TABLE_METRICS[k][0]}: {v}" for k, v in w.items())
+    return ("best " + "; ".join(f"{short_label(k)}: {v}" for k, v in w.items())
             if w else "no cell wins on any metric")
 
 
@@ -103,10 +106,10 @@ def page(lab: LabState) -> None:
         return exp_page(lab, "e5", TITLE, SEEDS_DID, body)
     head, rows = r["table"]
     winners = r["summary"].get("winners", {})
-    answers = [f"best {TABLE_METRICS[k][0]}: {c}" for k, c in winners.items()]
+    answers = [f"best {short_label(k)}: {c}" for k, c in winners.items()]
     res = r["comparison"]
     notes = [n for n in C.significance_notes(res)
-             if n.split(" (")[0].split(":")[0] in ("modes", "HQ fraction", "sliced W1")]
+             if n.split(" (")[0].split(":")[0] in NOTE_LABELS]
     parts: list[Any] = [
         H.p("mean ± std over seeds of each cell's final evaluation; * marks the best cell per "
             "metric; late spread: std of sliced W1 over the last quarter of training "
@@ -124,6 +127,6 @@ def page(lab: LabState) -> None:
             H.img_file(g, g.stem, g.stem) for g in gifs) + "</div>"))
     body.append(H.section("answers", "Measured answers", *parts))
     root = lab.out / "e5" / "runs"
-    runs = [Run(root / n) for n in r["runs"] if (root / n / "config.yaml").is_file()]
+    runs = [run for n in r["runs"] if (run := Run(root / n)).config_path.is_file()]
     body.append(comparison_body(res, _groups(runs), "E5", level=2))
     exp_page(lab, "e5", TITLE, SEEDS_DID, body)

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ganscope.errors import UserError
-from ganscope.latent.generate import available_epochs, load_generator
+from ganscope.latent.generate import load_generator
 from ganscope.latent.probe.measure import (
     DEFAULT_N_BASE,
     DEFAULT_N_NULL,
@@ -20,13 +20,14 @@ from ganscope.latent.probe.measure import (
     probe,
 )
 from ganscope.latent.probe.result import ProbeResult
-from ganscope.training.run import Run, now_iso
+from ganscope.training.run import PROBE_DIR, Run, now_iso
 
-PROBE_DIR = "latent-probe"
+__all__ = ["PROBE_DIR", "default_probe_dir", "run_probe"]
 
 
 def default_probe_dir(run: Run) -> Path:
-    return run.figures / PROBE_DIR
+    """``run.probe_dir`` (RUN/figures/latent-probe/)."""
+    return run.probe_dir
 
 
 def run_probe(run: Run, *, epoch: int | None = None, n_base: int = DEFAULT_N_BASE,
@@ -37,17 +38,12 @@ def run_probe(run: Run, *, epoch: int | None = None, n_base: int = DEFAULT_N_BAS
     cfg = run.config()
     z_dim = cfg.model.z_dim
     check_probe_args(z_dim, dims, values, n_base, n_null)  # fail before loading anything
-    out = Path(out_dir) if out_dir is not None else default_probe_dir(run)
+    out = Path(out_dir) if out_dir is not None else run.probe_dir
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} must be a folder: the probe writes probe.csv, probe.json, "
                         "heatmap.png and ranked.txt into it")
     G = load_generator(run, epoch)
-    if epoch is None:
-        ck = run.last_checkpoint
-        if not ck.is_file():
-            ck = run.generator_checkpoint(available_epochs(run)[-1])
-    else:
-        ck = run.generator_checkpoint(epoch)
+    _, ck = run.checkpoint_for(epoch)
     res = probe(G, z_dim, n_base=n_base, values=values, seed=seed, n_null=n_null, dims=dims,
                 progress=progress)
     res.info = {"run": run.name, "run_path": str(run.path), "model": cfg.model.name,

@@ -1,4 +1,5 @@
-"""The page itself and ``/api/info``, the first thing it asks (version, runs dir, limits)."""
+"""The page itself and what it asks first: ``/api/info`` (version, runs dir, limits) and
+``/api/metrics/labels`` (every metric's labels and formats, :mod:`ganscope.metrics.labels`)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from fastapi import APIRouter
 from fastapi.responses import FileResponse
 
 import ganscope
+from ganscope.metrics.labels import labels_json
 from ganscope.serve import latent as latent_mod
 from ganscope.serve.guard import MAX_BODY
 from ganscope.serve.responses import SafeJSON
@@ -31,3 +33,9 @@ async def info(st: StateDep) -> SafeJSON:
                      "auth": st.token is not None,
                      "limits": {"max_shift": latent_mod.MAX_SHIFT,
                                 "max_dims": latent_mod.MAX_TERMS, "max_body": MAX_BODY}})
+
+
+@router.get("/api/metrics/labels")
+async def metric_labels() -> SafeJSON:
+    """The one metric table the CLI, reports and figures use, for the page's metric tables."""
+    return SafeJSON(labels_json())

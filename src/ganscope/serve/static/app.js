@@ -242,29 +242,33 @@
 
   // --- metrics tables -----------------------------------------------------------------------
 
-  const METRIC_LABELS = {
-    fid: "FID", kid: "KID", precision: "prec", recall: "recall", density: "density",
-    coverage: "cover", classes_covered: "classes", modes_covered: "modes",
-    hq_fraction: "% HQ", reverse_kl: "rev. KL", sliced_wasserstein: "sliced W1",
-    energy_distance: "energy", mmd_rbf: "MMD²",
-  };
+  // Labels and formats: the server's one metric table (ganscope.metrics.labels), asked once by
+  // the pages that show metrics; the rows with a "web" header are the columns, in table order.
+  let metricRows = [];
+  let metricRowsAsked = null;
+  function metricLabels() {
+    metricRowsAsked = metricRowsAsked || getJSON("/api/metrics/labels").then((d) => {
+      metricRows = d.metrics.filter((r) => r.web);
+    }).catch((e) => { metricRowsAsked = null; throw e; });
+    return metricRowsAsked;
+  }
 
-  function metricCell(k, v, m) {
-    if (k === "hq_fraction" && typeof v === "number") return (100 * v).toFixed(1);
-    if (k === "modes_covered" && m && m.n_modes) return `${v}/${m.n_modes}`;
+  function metricCell(row, v, m) {
+    if (row.web_decimals !== null && typeof v === "number") return (row.scale * v).toFixed(row.web_decimals);
+    if (row.web_of && m && m[row.web_of]) return `${v}/${m[row.web_of]}`;
     return fmt(v);
   }
 
   function metricsTable(records, bestEpoch, extra = [], empty = null) {
     if (!records.length) return note(empty || "No evaluations yet (ganscope eval RUN, or train with --eval-every 1).");
-    const keys = Object.keys(METRIC_LABELS).filter((k) => records.some((r) => r.metrics && k in r.metrics));
-    const head = ["epoch", ...extra.map((e) => e[0]), ...keys.map((k) => METRIC_LABELS[k])];
+    const rows = metricRows.filter((c) => records.some((r) => r.metrics && c.key in r.metrics));
+    const head = ["epoch", ...extra.map((e) => e[0]), ...rows.map((c) => c.web)];
     return h("table", { class: "metrics" },
       h("thead", {}, h("tr", {}, head.map((t) => h("th", { text: t })))),
       h("tbody", {}, records.map((r) => h("tr", { class: r.epoch === bestEpoch ? "best" : null },
         h("td", { text: String(r.epoch ?? "–") }),
         extra.map((e) => h("td", { text: fmt(e[1](r)) })),
-        keys.map((k) => h("td", { text: metricCell(k, r.metrics[k], r.metrics) }))))));
+        rows.map((c) => h("td", { text: metricCell(c, r.metrics[c.key], r.metrics) }))))));
   }
 
   // --- page: runs ---------------------------------------------------------------------------
@@ -317,7 +321,7 @@
     const head = h("div", { class: "run-head" });
     view.append(head);
     let d;
-    try { d = await getJSON(`/api/runs/${enc(name)}`); } catch (e) {
+    try { [d] = await Promise.all([getJSON(`/api/runs/${enc(name)}`), metricLabels()]); } catch (e) {
       head.append(h("h1", { text: name }), errorCard(e.message), h("p", {}, h("a", { href: "#/", text: "← all runs" })));
       return;
     }
@@ -572,7 +576,7 @@
   async function labPage(view) {
     view.append(h("h1", { text: "Live 2-D lab" }));
     let opts;
-    try { opts = await getJSON("/api/lab/options"); } catch (e) { view.append(errorCard(e.message)); return; }
+    try { [opts] = await Promise.all([getJSON("/api/lab/options"), metricLabels()]); } catch (e) { view.append(errorCard(e.message)); return; }
     const sel = (id, items, value) => h("select", { id }, items.map((v) => h("option", { value: v, text: v, selected: v === value })));
     const num = (id, value, attrs = {}) => h("input", { id, type: "number", value, ...attrs });
     const dflt = opts.defaults;

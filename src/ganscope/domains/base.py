@@ -1,0 +1,89 @@
+"""What a kind of data is to the rest of ganscope: one ``Domain`` object per data set family.
+
+The loop, eval, generate, the latent tools, directions, serve, report and the lab ask the run's
+domain (``domain_for(cfg.data.name)``) instead of naming a data set: how to load it, what shape
+a generator must produce for it, which splits and settings it accepts, how G's output becomes
+its samples and its sample figure, whether and how it is scored, and which extra figures a
+finished run gets. A new kind of data is one module with a ``Domain`` subclass and one
+registry line in ``ganscope/domains/__init__.py``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import nn
+
+from ganscope.data import Dataset, to_uint8
+from ganscope.models import eval_mode
+from ganscope.viz.grids import save_grid
+
+if TYPE_CHECKING:  # annotations only: the config module asks domains for its checks
+    from ganscope.config import DataConfig, RunConfig
+    from ganscope.training.run import Run
+
+# What scoring a generator returns: {"metrics": {...}, "seconds": ..., and provenance}
+Scorer = Callable[[nn.Module], dict[str, Any]]
+
+
+class Domain:
+    """A data set family. Subclasses set the class attributes and override what differs."""
+
+    name: str = ""
+    kind: str = "images"  # images | points: what G produces
+    splits: tuple[str, ...] = ("train", "test")
+    #: `ganscope eval` (and the FID-based tools) can score its runs offline
+    offline_eval: bool = False
+    #: `--eval-every` can score it during training
+    trains_with_eval: bool = False
+    #: a shipped attribute classifier scores its samples (face directions and walks)
+    has_attributes: bool = False
+    #: ``data.name`` is the domain's name (a point set is named by its spec instead)
+    named_by_name: bool = True
+
+    def claims(self, data_name: str) -> bool:
+        """Whether ``data.name`` means this domain (a point set spec is not a plain name)."""
+        return data_name == self.name
+
+    def sample_shape(self, data: DataConfig) -> str:
+        """What a generator must produce: ``CxHxW`` images or ``points``."""
+        raise NotImplementedError
+
+    def config_checks(self, cfg: RunConfig) -> list[tuple[bool, str]]:
+        """Checks of this domain's settings, as (ok, message) pairs for ``RunConfig.validate``."""
+        return [(cfg.data.split in self.splits,
+                 f"data.split must be {_or(self.splits)}" + self._split_note())]
+
+    def _split_note(self) -> str:
+        return ""
+
+    def load(self, data: DataConfig, seed: int) -> Dataset:
+        raise NotImplementedError
+
+    def to_samples(self, x: torch.Tensor) -> torch.Tensor:
+        """G's output as this domain's samples (uint8 images; points as they are), on the CPU."""
+        return to_uint8(x).cpu()
+
+    def scorer(self, cfg: RunConfig, data: Dataset) -> Scorer:
+        """The function that scores G during training (``trains_with_eval``)."""
+        raise NotImplementedError(f"{self.name} runs are not scored during training")
+
+    def save_samples(self, path: Path, G: nn.Module, fixed_z: torch.Tensor, *, D: nn.Module,
+                     data: Dataset, probability: bool, title: str) -> None:
+        """The per-epoch sample figure from the fixed latents: a grid of images."""
+        with eval_mode(G), torch.no_grad():
+            images = self.to_samples(G(fixed_z))
+        save_grid(images, path, nrow=int(math.ceil(math.sqrt(len(fixed_z)))))
+
+    def extra_figures(self, run: Run) -> list[Path]:
+        """Figures a finished run gets besides its loss curves."""
+        return []
+
+
+def _or(items: tuple[str, ...]) -> str:
+    quoted = [f"'{s}'" for s in items] if len(items) <= 2 else list(items)
+    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " or " + quoted[-1]

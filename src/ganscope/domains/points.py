@@ -1,0 +1,76 @@
+"""2-D point sets (the E5 lab): a shipped set (``ring8``, ``grid25:std=0.05``, ...) or a
+user's ``points:FILE``; G produces points, scored by mode coverage and distances to the target,
+drawn over D's surface."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+from torch import nn
+
+from ganscope.data import Dataset
+from ganscope.data.points import POINT_SETS, load_points
+from ganscope.domains.base import Domain, Scorer
+from ganscope.models import eval_mode
+
+if TYPE_CHECKING:
+    from ganscope.config import DataConfig, RunConfig
+    from ganscope.training.run import Run
+
+
+def is_point_spec(name: str) -> bool:
+    head = name.partition(":")[0].strip()
+    return head == "points" or head in POINT_SETS
+
+
+class Points(Domain):
+    name = "points"
+    kind = "points"
+    trains_with_eval = True
+    named_by_name = False
+
+    def claims(self, data_name: str) -> bool:
+        return is_point_spec(data_name)
+
+    def sample_shape(self, data: DataConfig) -> str:
+        return "points"
+
+    def load(self, data: DataConfig, seed: int) -> Dataset:
+        """Point sets are drawn with ``seed`` (the run's seed)."""
+        ps = load_points(data.name, data.n_points, seed)
+        pts = torch.from_numpy(ps.points.astype("float32"))
+        if data.limit is not None:
+            pts = pts[:data.limit]
+        return Dataset(pts, None, {**ps.source, "n": int(pts.shape[0])}, kind="points",
+                       point_set=ps)
+
+    def to_samples(self, x: torch.Tensor) -> torch.Tensor:
+        return x.detach().float().cpu()
+
+    def scorer(self, cfg: RunConfig, data: Dataset) -> Scorer:
+        from ganscope.lab2d.evaluate import evaluate_points  # the lab2d layer sits above
+
+        target, ec = data.images.numpy(), cfg.eval
+        return lambda G: evaluate_points(G, cfg.model.z_dim, data.point_set, target, ec.n,
+                                         ec.seed)
+
+    def save_samples(self, path: Path, G: nn.Module, fixed_z: torch.Tensor, *, D: nn.Module,
+                     data: Dataset, probability: bool, title: str) -> None:
+        """The generated points over the target, on D's surface."""
+        from ganscope.lab2d.plots import snapshot_figure
+        from ganscope.training.run import atomic_write_bytes
+        from ganscope.viz.curves import figure_png
+
+        with eval_mode(G), torch.no_grad():
+            fake = self.to_samples(G(fixed_z)).numpy()
+        fig = snapshot_figure(data.images.numpy(), fake, D, probability, title)
+        atomic_write_bytes(path, figure_png(fig, dpi=100))
+
+    def extra_figures(self, run: Run) -> list[Path]:
+        """The animation of the per-epoch snapshots (training.gif)."""
+        from ganscope.lab2d.plots import run_gif
+
+        gif = run_gif(run)
+        return [gif] if gif else []
