@@ -44,8 +44,9 @@ from train_speed import OtherLoad, atomic_write_json, cpu_model, newest_mlp_run 
 def fresh_run(root: Path) -> Run:
     """An E1 run whose only checkpoint is a freshly initialised generator."""
     from ganscope.config import load_config
+    from ganscope.io import atomic_torch_save
     from ganscope.models import build_models
-    from ganscope.training.run import CHECKPOINT_FORMAT, atomic_torch_save
+    from ganscope.training.run import CHECKPOINT_FORMAT
 
     cfg = load_config("e1-mlp")
     run = Run.create(cfg, root, "e1-fresh")

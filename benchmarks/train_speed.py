@@ -59,9 +59,10 @@ from torch import nn
 from ganscope.config import apply_overrides, load_config
 from ganscope.data import Dataset
 from ganscope.domains import load_dataset
+from ganscope.io import atomic_write_text
 from ganscope.models import build_models
 from ganscope.training.loop import train
-from ganscope.training.run import Run, atomic_write_text, iter_runs
+from ganscope.training.run import Run, iter_runs
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_OUT = HERE / "results" / "train_speed.json"

@@ -17,7 +17,7 @@ from ganscope.errors import RunError
 from ganscope.faces import attributes as fa
 from ganscope.faces.train_attributes import load_split, train_classifier
 from ganscope.faces.train_attributes import main as train_main
-from ganscope.training.run import file_sha256
+from ganscope.io import file_sha256
 
 REAL = Path("/work/shared/data/celeba-10k")
 REQUIRED = ("Male", "Smiling", "Young", "Eyeglasses", "Mouth_Slightly_Open", "Blond_Hair")

@@ -345,6 +345,8 @@ def test_fuzz_train_overrides(tiny_fmnist_dir, capsys, sets):
     ["eval.n=10000000000000", "eval.every=1"], ["optim.lr=1e300"],
     ["optim.lr=1e300", "loss.name=minimax"],
     ["foo\nbar=1"], ["data.name=ring8\n", "model.name=mlp2d"],
+    # an argument with bytes that are not UTF-8 arrives as lone surrogates (surrogateescape)
+    ["=\udcff"], ["seed=\udcff"], ["preset.x=\udcff"],
 ])
 def test_train_override_regressions(tiny_fmnist_dir, capsys, sets):
     """Inputs the fuzzer found crashing (tracebacks, half-written runs), pinned."""

@@ -32,13 +32,14 @@ from ganscope.cli import main  # noqa: E402
 from ganscope.config import RunConfig, apply_overrides  # noqa: E402
 from ganscope.data import Dataset  # noqa: E402
 from ganscope.directions.store import Direction, save_direction  # noqa: E402
+from ganscope.io import atomic_write_text
 from ganscope.latent.generate import generate_images, latents_from_seed, load_generator  # noqa: E402
 from ganscope.latent.probe import DEFAULT_VALUES, EFFECT_NAMES, ProbeResult, default_probe_dir  # noqa: E402
 from ganscope.metrics.labels import METRIC_LABELS  # noqa: E402
 from ganscope.serve import create_app  # noqa: E402
 from ganscope.serve.lab import SNAPSHOT_POINTS, SURFACE_GRID  # noqa: E402
 from ganscope.training.loop import train  # noqa: E402
-from ganscope.training.run import Run, atomic_write_text, load_checkpoint  # noqa: E402
+from ganscope.training.run import Run, load_checkpoint
 
 BASE = "http://127.0.0.1"
 

@@ -354,7 +354,7 @@ def test_seed_002_dcgan_fails_as_specified_and_the_recipe_fixes_it(tmp_path, rea
 
 def test_atomic_writes_get_the_usual_file_mode(tmp_path):
     """Run files are readable like any other file (mkstemp alone would leave them 0600)."""
-    from ganscope.training.run import atomic_write_text
+    from ganscope.io import atomic_write_text
 
     old = os.umask(0o022)
     try:

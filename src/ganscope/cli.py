@@ -257,7 +257,7 @@ def cmd_train(a: argparse.Namespace) -> int:
             dataset = load_dataset(cfg.data, cfg.seed)
             if overrides and info.main:  # only now: a data error must leave the run as it was
                 from ganscope.config import save_yaml
-                from ganscope.training.run import atomic_write_text
+                from ganscope.io import atomic_write_text
 
                 atomic_write_text(run.config_path, save_yaml(cfg))
         except BaseException:
@@ -679,8 +679,10 @@ _LINE_BREAKS = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
 
 def _one_line(msg: str) -> str:
     """The message as one line: a line break in a user's text it quotes (a --set key, a file
-    name) is shown escaped, as ``\\n``."""
-    return "".join(repr(c)[1:-1] if c in _LINE_BREAKS else c for c in msg)
+    name) is shown escaped, as ``\\n``; so is a byte that is not UTF-8 (an argument or file
+    name with undecodable bytes arrives as a lone surrogate, which no stream can print)."""
+    line = "".join(repr(c)[1:-1] if c in _LINE_BREAKS else c for c in msg)
+    return line.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

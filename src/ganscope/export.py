@@ -44,13 +44,8 @@ from torch import nn
 import ganscope
 from ganscope.domains import domain_for
 from ganscope.errors import RunError, UserError
-from ganscope.training.run import (
-    Run,
-    atomic_write_bytes,
-    checkpoint_epoch,
-    file_sha256,
-    load_checkpoint,
-)
+from ganscope.io import atomic_write_bytes, file_sha256
+from ganscope.training.run import Run, checkpoint_epoch, load_checkpoint
 
 FORMATS = ("safetensors", "onnx", "pt2")
 SUFFIXES = {".safetensors": "safetensors", ".onnx": "onnx", ".pt2": "pt2"}

@@ -313,7 +313,7 @@ def load_celeba(data_dir: str | os.PathLike | None = None, split: str = "train",
                "attributes": torch.from_numpy((attrs.values[idx] > 0).astype(np.uint8)),
                "attribute_names": list(attrs.names), "files": files}
         if use_cache:
-            from ganscope.training.run import atomic_torch_save
+            from ganscope.io import atomic_torch_save
 
             try:
                 atomic_torch_save(obj, cpath)

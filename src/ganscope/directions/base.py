@@ -33,6 +33,7 @@ from torch import nn
 from ganscope.directions.store import Direction
 from ganscope.errors import UserError
 from ganscope.registry import Registry
+from ganscope.sampling import sample, to_floats
 
 Scorer = Callable[[torch.Tensor], torch.Tensor]  # images (N, C, H, W) in [-1, 1] -> (N, A)
 
@@ -85,13 +86,8 @@ class DirectionContext:
     @torch.no_grad()
     def generate(self, z: torch.Tensor) -> torch.Tensor:
         """G(z) in eval mode (BatchNorm running stats), batched; float32 on the CPU."""
-        from ganscope.models import eval_mode
-
-        out = []
-        with eval_mode(self.G):
-            for i in range(0, z.shape[0], self.batch_size):
-                out.append(self.G(z[i:i + self.batch_size].to(self.device)).float().cpu())
-        return torch.cat(out)
+        return sample(self.G, z, to_samples=to_floats, batch_size=self.batch_size,
+                      device=self.device)
 
     @torch.no_grad()
     def score(self, z: torch.Tensor) -> torch.Tensor:
@@ -99,15 +95,13 @@ class DirectionContext:
         if self.scorer is None:
             raise UserError("this direction method needs attribute scores, and none were given: "
                             "pass an attribute classifier")
-        from ganscope.models import eval_mode
+        scorer = self.scorer
 
-        out = []
-        with eval_mode(self.G):
-            for i in range(0, z.shape[0], self.batch_size):
-                x = self.G(z[i:i + self.batch_size].to(self.device)).float()
-                s = torch.as_tensor(self.scorer(x)).detach().double().cpu()
-                out.append(s.reshape(s.shape[0], -1))
-        s = torch.cat(out)
+        def scores(x: torch.Tensor) -> torch.Tensor:
+            s = torch.as_tensor(scorer(x.float())).detach().double().cpu()
+            return s.reshape(s.shape[0], -1)
+
+        s = sample(self.G, z, to_samples=scores, batch_size=self.batch_size, device=self.device)
         if s.shape[1] != len(self.attributes):
             raise ValueError(f"the scorer gave {s.shape[1]} columns for {len(self.attributes)} "
                              "attribute names")

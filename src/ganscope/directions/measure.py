@@ -28,6 +28,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from ganscope.sampling import sample, to_floats
+
 Scorer = Callable[[torch.Tensor], torch.Tensor]
 Features = Callable[[torch.Tensor], torch.Tensor]
 
@@ -141,16 +143,9 @@ class WalkMeasurement:
         return out
 
 
-@torch.no_grad()
 def _generate(G: nn.Module, z: torch.Tensor, batch_size: int, device: str | torch.device
               ) -> torch.Tensor:
-    from ganscope.models import eval_mode
-
-    out = []
-    with eval_mode(G):
-        for i in range(0, z.shape[0], batch_size):
-            out.append(G(z[i:i + batch_size].to(device)).float().cpu())
-    return torch.cat(out)
+    return sample(G, z, to_samples=to_floats, batch_size=batch_size, device=device)
 
 
 def _to_uint8(x: torch.Tensor) -> torch.Tensor:

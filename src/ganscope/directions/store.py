@@ -22,8 +22,10 @@ from typing import Any
 
 import numpy as np
 
+from ganscope.environment import now_iso
 from ganscope.errors import RunError, UserError
-from ganscope.training.run import Run, atomic_write_text, now_iso
+from ganscope.io import atomic_write_text
+from ganscope.training.run import Run
 
 FORMAT = "ganscope-direction-v1"
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")

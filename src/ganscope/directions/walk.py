@@ -37,7 +37,8 @@ from ganscope.directions.store import Direction, load_direction, save_direction
 from ganscope.directions.yaw import YAW
 from ganscope.domains import DOMAINS, domain_for
 from ganscope.errors import RunError, UserError
-from ganscope.training.run import Run, atomic_write_bytes, atomic_write_text
+from ganscope.io import atomic_write_bytes, atomic_write_text
+from ganscope.training.run import Run
 
 DEFAULT_N = 10000  # latents scored to find a direction
 DEFAULT_STRIP = 6  # faces (rows) in a strip

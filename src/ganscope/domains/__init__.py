@@ -7,7 +7,8 @@ subclass, and one ``DOMAINS.register`` line below.
 
 from __future__ import annotations
 
-from ganscope.config import DataConfig
+from typing import TYPE_CHECKING
+
 from ganscope.data import Dataset
 from ganscope.data.points import POINT_SETS
 from ganscope.domains.base import Domain
@@ -16,6 +17,9 @@ from ganscope.domains.fashion_mnist import FashionMNIST
 from ganscope.domains.points import Points, is_point_spec
 from ganscope.errors import ConfigError
 from ganscope.registry import Registry
+
+if TYPE_CHECKING:  # annotations only: the config module asks domains for its checks
+    from ganscope.config import DataConfig
 
 DOMAINS: Registry[Domain] = Registry("domain")
 DOMAINS.register("fashion-mnist")(FashionMNIST())

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
-from ganscope.data import Dataset, to_uint8
-from ganscope.models import eval_mode
+from ganscope.data import Dataset
+from ganscope.sampling import sample, to_images
 from ganscope.viz.grids import save_grid
 
 if TYPE_CHECKING:  # annotations only: the config module asks domains for its checks
@@ -66,7 +66,7 @@ class Domain:
 
     def to_samples(self, x: torch.Tensor) -> torch.Tensor:
         """G's output as this domain's samples (uint8 images; points as they are), on the CPU."""
-        return to_uint8(x).cpu()
+        return to_images(x)
 
     def scorer(self, cfg: RunConfig, data: Dataset) -> Scorer:
         """The function that scores G during training (``trains_with_eval``)."""
@@ -75,8 +75,7 @@ class Domain:
     def save_samples(self, path: Path, G: nn.Module, fixed_z: torch.Tensor, *, D: nn.Module,
                      data: Dataset, probability: bool, title: str) -> None:
         """The per-epoch sample figure from the fixed latents: a grid of images."""
-        with eval_mode(G), torch.no_grad():
-            images = self.to_samples(G(fixed_z))
+        images = sample(G, fixed_z, to_samples=self, batch_size=None)
         save_grid(images, path, nrow=int(math.ceil(math.sqrt(len(fixed_z)))))
 
     def extra_figures(self, run: Run) -> list[Path]:

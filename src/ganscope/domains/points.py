@@ -13,7 +13,7 @@ from torch import nn
 from ganscope.data import Dataset
 from ganscope.data.points import POINT_SETS, load_points
 from ganscope.domains.base import Domain, Scorer
-from ganscope.models import eval_mode
+from ganscope.sampling import sample, to_floats
 
 if TYPE_CHECKING:
     from ganscope.config import DataConfig, RunConfig
@@ -47,7 +47,7 @@ class Points(Domain):
                        point_set=ps)
 
     def to_samples(self, x: torch.Tensor) -> torch.Tensor:
-        return x.detach().float().cpu()
+        return to_floats(x)
 
     def scorer(self, cfg: RunConfig, data: Dataset) -> Scorer:
         from ganscope.lab2d.evaluate import evaluate_points  # the lab2d layer sits above
@@ -59,12 +59,11 @@ class Points(Domain):
     def save_samples(self, path: Path, G: nn.Module, fixed_z: torch.Tensor, *, D: nn.Module,
                      data: Dataset, probability: bool, title: str) -> None:
         """The generated points over the target, on D's surface."""
+        from ganscope.io import atomic_write_bytes
         from ganscope.lab2d.plots import snapshot_figure
-        from ganscope.training.run import atomic_write_bytes
         from ganscope.viz.curves import figure_png
 
-        with eval_mode(G), torch.no_grad():
-            fake = self.to_samples(G(fixed_z)).numpy()
+        fake = sample(G, fixed_z, to_samples=self, batch_size=None).numpy()
         fig = snapshot_figure(data.images.numpy(), fake, D, probability, title)
         atomic_write_bytes(path, figure_png(fig, dpi=100))
 

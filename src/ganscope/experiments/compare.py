@@ -24,8 +24,9 @@ import numpy as np
 
 from ganscope.errors import RunError, UserError
 from ganscope.experiments import stats
+from ganscope.io import atomic_write_text
 from ganscope.metrics.labels import METRIC_LABELS, axis_label, better_hint, fmt, metric_label
-from ganscope.training.run import Run, atomic_write_text
+from ganscope.training.run import Run
 
 SKIP = {"class_hist", "n_modes", "kid_std"}  # lists, constants and spreads of a metric itself
 BAND_METRICS = ("fid", "kid", "recall", "coverage", "classes_covered", "modes_covered",

@@ -27,8 +27,10 @@ from pathlib import Path
 from typing import Any
 
 from ganscope.config import RunConfig, apply_overrides, from_dict, load_config
+from ganscope.environment import now_iso
 from ganscope.errors import ConfigError, RunError
-from ganscope.training.run import Run, atomic_write_text, now_iso, runs_root
+from ganscope.io import atomic_write_text
+from ganscope.training.run import Run, runs_root
 
 SPEC_FILE = "sweep.json"
 SPEC_FORMAT = "ganscope-sweep-v1"

@@ -31,7 +31,7 @@ from torch import nn
 
 from ganscope.directions.yaw import YAW, yaw
 from ganscope.errors import RunError
-from ganscope.training.run import file_sha256
+from ganscope.io import file_sha256
 
 CLASSIFIER_NAME = "celeba-attr-v1"
 WEIGHTS_DIR = Path(__file__).parent / "weights"

@@ -41,7 +41,7 @@ from ganscope.faces.attributes import (
     AttributeNet,
     to_input,
 )
-from ganscope.training.run import file_sha256
+from ganscope.io import file_sha256
 
 DEFAULTS: dict[str, Any] = {
     "epochs": 15,
@@ -208,7 +208,7 @@ def load_split(data_dir: str | None, limit: int, heldout: int
 
 def main(argv: list[str] | None = None) -> int:
     from ganscope.errors import UserError
-    from ganscope.training.run import atomic_torch_save, atomic_write_text
+    from ganscope.io import atomic_torch_save, atomic_write_text
 
     p = argparse.ArgumentParser(prog="python -m ganscope.faces.train_attributes",
                                 description=__doc__.split("\n\n")[0])

@@ -13,22 +13,20 @@ import time
 from typing import Any
 
 import numpy as np
-import torch
 from torch import nn
 
 from ganscope.data.points import PointSet
 from ganscope.lab2d.metrics import distance_stats, mode_stats
-from ganscope.models import eval_mode
+from ganscope.sampling import sample, to_floats
 
 
-@torch.no_grad()
 def generate_points(G: nn.Module, z_dim: int, n: int, seed: int) -> np.ndarray:
-    """n points from G in eval mode on the latents of ``seed`` (the same z at every epoch)."""
+    """n points from G in eval mode on the latents of ``seed`` (the same z at every epoch),
+    in one forward pass."""
     from ganscope.latent.generate import latents_from_seed
 
-    with eval_mode(G):
-        dev = next(G.parameters()).device
-        return G(latents_from_seed(seed, n, z_dim).to(dev)).float().cpu().numpy()
+    z = latents_from_seed(seed, n, z_dim)
+    return sample(G, z, to_samples=to_floats, batch_size=None).numpy()
 
 
 def score_points(fake: np.ndarray, ps: PointSet, target: np.ndarray, seed: int = 0

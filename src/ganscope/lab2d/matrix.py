@@ -23,8 +23,9 @@ from typing import Any
 from ganscope.config import RunConfig, apply_overrides, load_config
 from ganscope.errors import ConfigError
 from ganscope.experiments.stats import mean_std as _mean_std
+from ganscope.io import atomic_write_text
 from ganscope.metrics.labels import lower_is_better, metric_keys, short_label, spread_text
-from ganscope.training.run import Run, atomic_write_text
+from ganscope.training.run import Run
 
 LOSS_NAMES = {"gan": "bce", "wgan": "wgan", "wgan-gp": "wgan-gp"}
 OPTIMS = ("adam", "rmsprop")
@@ -228,7 +229,7 @@ def matrix_figure(runs: list[Run], out: Path, seed: int | None = None) -> Path:
     fig.suptitle(f"{first.data.name}: final generated points (orange) over the target (grey)\n"
                  "D / critic surface underneath (red: scored real)", fontsize="medium")
     path = out / "matrix.png"
-    from ganscope.training.run import atomic_write_bytes
+    from ganscope.io import atomic_write_bytes
 
     atomic_write_bytes(path, figure_png(fig, dpi=90))
     return path

@@ -18,8 +18,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from torch import nn
 
+from ganscope.io import atomic_write_bytes
 from ganscope.models import eval_mode
-from ganscope.training.run import atomic_write_bytes
 
 GRID = 120  # contour resolution per axis
 

@@ -29,7 +29,8 @@ from matplotlib.figure import Figure
 from torch import nn
 
 from ganscope.errors import UserError
-from ganscope.training.run import Run, atomic_save_npy, atomic_write_text, file_sha256
+from ganscope.io import atomic_save_npy, atomic_write_text, file_sha256
+from ganscope.training.run import Run
 from ganscope.viz.grids import grid_array
 
 MODES = ("shift", "set")
@@ -310,13 +311,13 @@ def run_edit(run: Run, dims: Sequence[int], values: Sequence[float], mode: str, 
     ``dim-NNN.png`` per dim (not for ``together``), ``edits.npy`` (uint8 (D, V, N, H, W)),
     ``z.npy`` (the unedited latents) and ``edits.json``. Inputs are checked before any work.
     """
+    from ganscope.environment import now_iso
     from ganscope.latent.generate import (
         generate_images,
         latents_from_seed,
         load_generator,
         load_latents,
     )
-    from ganscope.training.run import now_iso
     from ganscope.viz.curves import save_figure
 
     check_mode(mode)

@@ -15,10 +15,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from ganscope.data import to_uint8
 from ganscope.errors import RunError, UserError
+from ganscope.io import atomic_save_npy
 from ganscope.models import build_models, has_conv
-from ganscope.training.run import Run, atomic_save_npy, load_checkpoint
+from ganscope.sampling import sample
+from ganscope.training.run import Run, load_checkpoint
 
 
 def load_generator(run: Run, epoch: int | None = None, device: str | torch.device = "cpu"
@@ -71,18 +72,11 @@ def load_latents(path: str | os.PathLike, z_dim: int) -> torch.Tensor:
     return torch.from_numpy(a.astype(np.float32))
 
 
-@torch.no_grad()
 def generate_images(G: nn.Module, z: torch.Tensor, batch_size: int = 1000,
                     progress: bool = False) -> np.ndarray:
-    """uint8 images (N, H, W) for latents z (N, z_dim), in batches (10,000 is normal)."""
-    from tqdm import tqdm
-
-    device = next(G.parameters()).device
-    out = []
-    steps = range(0, z.shape[0], batch_size)
-    for i in tqdm(steps, disable=not progress or len(steps) < 3, desc="generating", unit="batch"):
-        out.append(to_uint8(G(z[i:i + batch_size].to(device))).cpu())
-    imgs = torch.cat(out).numpy()
+    """uint8 images (N, H, W) from G in eval mode for latents z (N, z_dim), in batches of
+    ``batch_size`` (10,000 is normal): ``ganscope.sampling.sample`` as numpy."""
+    imgs = sample(G, z, batch_size=batch_size, progress=progress).numpy()
     return imgs[:, 0] if imgs.shape[1] == 1 else imgs
 
 

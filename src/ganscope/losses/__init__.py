@@ -6,9 +6,13 @@ must end in a sigmoid; the training loop never branches on the loss name.
 
 from __future__ import annotations
 
-from ganscope.config import LossConfig
+from typing import TYPE_CHECKING
+
 from ganscope.losses.base import GANLoss
 from ganscope.registry import Registry
+
+if TYPE_CHECKING:  # annotations only: config imports the losses to check its loss name
+    from ganscope.config import LossConfig
 
 LOSSES: Registry[type[GANLoss]] = Registry("loss")
 

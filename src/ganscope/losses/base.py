@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import nn
 
-from ganscope.config import LossConfig
+if TYPE_CHECKING:  # annotations only: config imports the losses to check its loss name
+    from ganscope.config import LossConfig
 
 
 class GANLoss:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import nn
 
-from ganscope.config import LossConfig
 from ganscope.losses import register_loss
 from ganscope.losses.base import GANLoss
+
+if TYPE_CHECKING:  # annotations only: config imports the losses to check its loss name
+    from ganscope.config import LossConfig
 
 
 def gradient_penalty(D: nn.Module, real: torch.Tensor, fake: torch.Tensor,

@@ -17,20 +17,23 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from ganscope.config import EvalConfig, RunConfig
 from ganscope.domains import domain_for
+from ganscope.environment import now_iso
 from ganscope.errors import ConfigError, RunError
+from ganscope.io import file_sha256
 from ganscope.metrics.extractor import Extractor, load_extractor
 from ganscope.metrics.registry import FeatureSet, compute_metrics
-from ganscope.models import eval_mode
 from ganscope.paths import cache_root
-from ganscope.training.run import Run, file_sha256, load_checkpoint, now_iso
+from ganscope.training.run import Run, load_checkpoint
+
+if TYPE_CHECKING:  # annotations only: config imports the metric registry to check its names
+    from ganscope.config import EvalConfig, RunConfig
 
 STATS_FORMAT = "ganscope-real-features-v1"
 REFERENCE_SELECTION_SEED = 0  # which real images a subset of a split holds: fixed, so it caches
@@ -99,7 +102,7 @@ def _read_stats(path: Path) -> FeatureSet | None:
 def _write_stats(path: Path, fs: FeatureSet) -> None:
     import io
 
-    from ganscope.training.run import atomic_write_bytes
+    from ganscope.io import atomic_write_bytes
 
     mu, sigma = fs.stats
     buf = io.BytesIO()
@@ -131,9 +134,8 @@ def generate_for_eval(G: nn.Module, z_dim: int, n: int, seed: int, batch_size: i
     """n uint8 images from G in eval mode, on the latents of ``seed`` (the same z every time)."""
     from ganscope.latent.generate import generate_images, latents_from_seed
 
-    with eval_mode(G):
-        z = latents_from_seed(seed, n, z_dim)
-        return torch.from_numpy(generate_images(G, z, batch_size=batch_size, progress=progress))
+    z = latents_from_seed(seed, n, z_dim)
+    return torch.from_numpy(generate_images(G, z, batch_size=batch_size, progress=progress))
 
 
 def evaluate_images(images: np.ndarray | torch.Tensor, reference: Reference, *,

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from ganscope.errors import RunError
-from ganscope.training.run import file_sha256
+from ganscope.io import file_sha256
 
 EXTRACTOR_NAME = "fmnist-cnn-v1"
 WEIGHTS_DIR = Path(__file__).parent / "weights"

@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from ganscope.determinism import deterministic, warmup_cosine
+from ganscope.io import file_sha256
 from ganscope.metrics.extractor import (
     EXTRACTOR_NAME,
     WEIGHTS_DIR,
@@ -33,7 +34,6 @@ from ganscope.metrics.extractor import (
     FMNISTClassifier,
     images_to_input,
 )
-from ganscope.training.run import file_sha256
 
 DEFAULTS: dict[str, Any] = {
     "epochs": 10,
@@ -144,7 +144,7 @@ def _train(train_images, train_labels, test_images, test_labels, epochs, seed, b
 def main(argv: list[str] | None = None) -> int:
     from ganscope.data.fashion_mnist import CLASSES, OFFICIAL_PAYLOAD_SHA256, load_fashion_mnist
     from ganscope.errors import UserError
-    from ganscope.training.run import atomic_torch_save, atomic_write_text
+    from ganscope.io import atomic_torch_save, atomic_write_text
 
     p = argparse.ArgumentParser(prog="python -m ganscope.metrics.train_extractor",
                                 description=__doc__.split("\n\n")[0])

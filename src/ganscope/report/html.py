@@ -189,7 +189,7 @@ def page(title: str, body: Any, *, subtitle: Any = None, nav: Sequence[tuple[str
 
 
 def write(path: str | Path, document: str) -> Path:
-    from ganscope.training.run import atomic_write_text
+    from ganscope.io import atomic_write_text
 
     path = Path(path)
     atomic_write_text(path, document)

@@ -15,10 +15,11 @@ import math
 from pathlib import Path
 from typing import Any
 
+from ganscope.environment import now_iso
 from ganscope.errors import RunError, UserError
 from ganscope.metrics.labels import METRIC_LABELS, metric_label, metric_spec
 from ganscope.report import html as H
-from ganscope.training.run import Run, now_iso
+from ganscope.training.run import Run
 
 MAX_EMBED_BYTES = 4 << 20  # larger figure files are listed, not embedded
 SHOWN_FIGURES = {"losses.png", "d_outputs.png", "metrics.png"}

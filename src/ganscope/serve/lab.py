@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from ganscope.errors import TrainingInterrupted, UserError
+from ganscope.sampling import sample, to_floats
 from ganscope.serve.common import ApiError
 
 SNAPSHOT_INTERVAL_S = 0.1  # ~10 snapshots a second while playing
@@ -256,10 +257,8 @@ class LabSession:
     @torch.no_grad()
     def _snap(self, v) -> None:
         from ganscope.lab2d.plots import d_surface
-        from ganscope.models import eval_mode
 
-        with eval_mode(v.G):
-            fake = v.G(self.z.to(next(v.G.parameters()).device)).float().cpu().numpy()
+        fake = sample(v.G, self.z, to_samples=to_floats, batch_size=None).numpy()
         _, _, surface = d_surface(v.D, self.extent, SURFACE_GRID)
         self.snapshot = {"step": v.step, "epoch": v.epoch,
                          "fake": np.round(fake, 4), "surface": np.round(surface, 4),

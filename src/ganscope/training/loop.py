@@ -27,27 +27,20 @@ import torch
 from torch import nn
 
 from ganscope.config import RunConfig, TrainConfig
-from ganscope.data import Dataset, to_uint8
+from ganscope.data import Dataset
 from ganscope.domains import Domain, domain_for, domain_of_kind
 from ganscope.domains.base import Scorer
+from ganscope.environment import environment, now_iso
 from ganscope.errors import ConfigError, TrainingInterrupted, UserError
+from ganscope.io import atomic_save_npy, atomic_torch_save
 from ganscope.losses import build_loss
 from ganscope.metrics.evaluate import check_evaluable, record_best, run_record
 from ganscope.metrics.labels import eval_line_parts
-from ganscope.models import build_models, eval_mode, has_conv
+from ganscope.models import build_models, has_conv
 from ganscope.optim import build_optimizer
 from ganscope.training import distributed
 from ganscope.training.distributed import SINGLE, DistInfo
-from ganscope.training.run import (
-    CHECKPOINT_FORMAT,
-    EVENT_KEYS,
-    Run,
-    atomic_save_npy,
-    atomic_torch_save,
-    environment,
-    load_checkpoint,
-    now_iso,
-)
+from ganscope.training.run import CHECKPOINT_FORMAT, EVENT_KEYS, Run, load_checkpoint
 from ganscope.training.sinks import SinkGroup, build_sinks
 
 FLUSH_EVERY = 200  # generator steps between event flushes (live curves), besides epoch ends
@@ -184,12 +177,6 @@ class StopFlag:
 def _set_requires_grad(net: nn.Module, flag: bool) -> None:
     for p in net.parameters():
         p.requires_grad_(flag)
-
-
-def sample_images(G: nn.Module, z: torch.Tensor) -> torch.Tensor:
-    """uint8 images from G in eval mode (BatchNorm running stats), without touching its mode."""
-    with eval_mode(G), torch.no_grad():
-        return to_uint8(G(z)).cpu()
 
 
 def train(run: Run, *, dataset: Dataset | None = None, resume: bool = False,

@@ -25,28 +25,26 @@ Other commands (eval, directions, probe) change meta.json and metrics.jsonl only
 from __future__ import annotations
 
 import datetime as _dt
-import errno
 import fcntl
 import json
 import os
 import platform
 import re
-import subprocess
 import sys
-import tempfile
 import threading
 import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import torch
 import yaml
 
-import ganscope
 from ganscope.config import RunConfig, from_dict, save_yaml
+from ganscope.environment import now_iso
 from ganscope.errors import ConfigError, RunError, UserError
+from ganscope.io import atomic_write_text, file_mode, unlink_quietly, write_failed
 
 CHECKPOINT_FORMAT = "ganscope-checkpoint-v1"
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
@@ -69,92 +67,11 @@ EXECUTION_KEYS = ("device", "precision", "compile", "channels_last", "threads")
 RESUMABLE_KEYS = ("train.epochs", *(f"train.{k}" for k in EXECUTION_KEYS), "log.sinks")
 
 
-# --- atomic writes ----------------------------------------------------------------------------
-
-
-def _file_mode() -> int:
-    """The mode a plain open() would give (0o666 minus the umask); mkstemp's is 0o600."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
+# --- warnings and checkpoints -----------------------------------------------------------------
 
 
 class RunWarning(UserWarning):
     """Something in a run directory was skipped (a torn line); the CLI prints ``warning: ...``."""
-
-
-def write_failed(path: str | os.PathLike, e: OSError) -> RunError:
-    """The one line for a write the file system refused (full disk, read-only folder, ...)."""
-    why = e.strerror or type(e).__name__
-    hint = {errno.ENOSPC: "free some disk space", errno.EDQUOT: "free some disk space",
-            errno.EFBIG: "the file is larger than this system allows",
-            errno.EROFS: "the file system is read-only: use a writable --runs-dir",
-            errno.EACCES: "make the folder writable", errno.EPERM: "make the folder writable",
-            }.get(e.errno or 0, "check the folder")
-    return RunError(f"cannot write {path} ({why}): {hint}; files written before are kept, "
-                    "so a training run can continue with `ganscope train --resume`")
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write via a temp file in the same folder + fsync + rename: readers (and a crash) see the
-    old file or the new one, never half of one. A refused write raises RunError naming the file
-    and leaves the previous version in place."""
-    path = Path(path)
-    tmp = None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, _file_mode())
-        os.replace(tmp, path)
-    except OSError as e:
-        _unlink_quietly(tmp)
-        raise write_failed(path, e) from None
-    except BaseException:
-        _unlink_quietly(tmp)
-        raise
-
-
-def _unlink_quietly(path: str | None) -> None:
-    if path is not None:
-        with suppress(OSError):
-            os.unlink(path)
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    atomic_write_bytes(path, text.encode())
-
-
-def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
-    import io
-
-    buf = io.BytesIO()
-    torch.save(obj, buf)
-    atomic_write_bytes(path, buf.getvalue())
-
-
-def atomic_save_npy(path: str | os.PathLike, array: Any) -> None:
-    import io
-
-    import numpy as np
-
-    buf = io.BytesIO()
-    np.save(buf, np.asarray(array))
-    atomic_write_bytes(path, buf.getvalue())
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    """SHA-256 of a file's bytes, read in 1 MiB chunks (checkpoints, weights, latent files)."""
-    import hashlib
-
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
@@ -173,39 +90,6 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     if not isinstance(obj, dict) or obj.get("format") != CHECKPOINT_FORMAT:
         raise RunError(f"corrupt checkpoint {path}: not a ganscope checkpoint; retrain the run")
     return obj
-
-
-# --- environment facts ------------------------------------------------------------------------
-
-
-def now_iso() -> str:
-    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
-
-
-def git_commit() -> dict[str, Any] | None:
-    """The commit of the ganscope source tree, if it is a git checkout (None for a wheel)."""
-    src = Path(ganscope.__file__).resolve().parent
-    try:
-        sha = subprocess.run(["git", "-C", str(src), "rev-parse", "HEAD"], capture_output=True,
-                             text=True, timeout=5)
-        if sha.returncode != 0:
-            return None
-        dirty = subprocess.run(["git", "-C", str(src), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=5)
-        return {"commit": sha.stdout.strip(), "dirty": bool(dirty.stdout.strip())}
-    except (OSError, subprocess.SubprocessError):
-        return None
-
-
-def environment() -> dict[str, Any]:
-    return {
-        "ganscope": ganscope.__version__,
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "cpu_threads": torch.get_num_threads(),
-        "git": git_commit(),
-    }
 
 
 # --- locating runs ----------------------------------------------------------------------------
@@ -259,7 +143,7 @@ _HELD_GUARD = threading.Lock()
 def _meta_lock(run_dir: Path) -> Iterator[None]:
     """Exclusive flock on RUN/.meta.lock for one read-modify-write (milliseconds)."""
     try:
-        fd = os.open(run_dir / ".meta.lock", os.O_RDWR | os.O_CREAT, _file_mode())
+        fd = os.open(run_dir / ".meta.lock", os.O_RDWR | os.O_CREAT, file_mode())
     except OSError as e:
         raise write_failed(run_dir / ".meta.lock", e) from None
     try:
@@ -466,7 +350,7 @@ class Run:
                     held[1] -= 1
             return
         try:
-            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, _file_mode())
+            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, file_mode())
         except OSError as e:
             raise write_failed(self.lock_path, e) from None
         try:
@@ -507,7 +391,7 @@ class Run:
 
         for sub in (self.checkpoints, self.samples, self.figures):
             for f in sub.glob(".*.tmp") if sub.is_dir() else ():
-                _unlink_quietly(str(f))
+                unlink_quietly(str(f))
         with _meta_lock(self.path):
             for f in self.path.glob(".*.tmp"):
                 try:
@@ -695,6 +579,3 @@ def _pid_alive(pid: int) -> bool:
         return True
     return True
 
-
-def python_info() -> str:
-    return sys.version.split()[0]

@@ -12,6 +12,7 @@ import io
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from matplotlib.axes import Axes
@@ -19,7 +20,10 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from ganscope.errors import RunError
-from ganscope.training.run import Run, atomic_write_bytes
+from ganscope.io import atomic_write_bytes
+
+if TYPE_CHECKING:  # annotations only: training writes its figures with this module
+    from ganscope.training.run import Run
 
 DPI = 110
 LOSSES_FIGSIZE = (10.0, 6.0)

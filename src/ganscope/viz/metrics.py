@@ -8,7 +8,7 @@ epoch) and writes ``figures/metrics.png``; the best-FID epoch is marked on every
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -16,8 +16,10 @@ from matplotlib.ticker import MaxNLocator
 
 from ganscope.errors import RunError
 from ganscope.metrics.labels import axis_label, metric_label
-from ganscope.training.run import Run
 from ganscope.viz.curves import _preset, save_figure
+
+if TYPE_CHECKING:  # annotations only: training writes its figures with this module
+    from ganscope.training.run import Run
 
 METRICS_FIGSIZE = (10.0, 6.5)
 _PRDC = (("precision", "tab:blue"), ("recall", "tab:orange"), ("density", "tab:green"),

@@ -22,12 +22,12 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from ganscope.data import to_uint8
 from ganscope.errors import UserError
 from ganscope.latent.probe.effects import EFFECT_NAMES, _chunk_means, _stat_matrix
 from ganscope.latent.probe.result import ProbeResult
 from ganscope.latent.probe.stats import DEFAULT_ALPHA
 from ganscope.metrics.extractor import load_extractor
+from ganscope.sampling import sample
 
 DEFAULT_VALUES = (-3.0, -2.0, -1.0, 0.0, 1.0, 2.0, 3.0)
 DEFAULT_N_BASE = 256  # 512 doubles the time (~2 min for 100 dims) for ~1.4x less noise
@@ -97,13 +97,10 @@ def probe(G: nn.Module, z_dim: int, *, extractor: ExtractorLike | None = None,
         extractor = load_extractor()
     t_start = time.perf_counter()
     stages = {"generation": 0.0, "extraction": 0.0, "stats": 0.0}
-    param = next(G.parameters(), None)
-    device = param.device if param is not None else torch.device("cpu")
 
     def gen(z: torch.Tensor) -> torch.Tensor:
         t = time.perf_counter()
-        parts = [to_uint8(G(z[i:i + batch].to(device))).cpu() for i in range(0, len(z), batch)]
-        x = torch.cat(parts)
+        x = sample(G, z, batch_size=batch)
         x = x[:, 0] if x.ndim == 4 else x
         stages["generation"] += time.perf_counter() - t
         return x

@@ -19,10 +19,10 @@ from typing import Any
 import numpy as np
 
 from ganscope.errors import UserError
+from ganscope.io import atomic_write_text
 from ganscope.latent.probe import sentences
 from ganscope.latent.probe.figure import DPI, heatmap_figure
 from ganscope.latent.probe.stats import DEFAULT_ALPHA, fit_slopes, null_threshold
-from ganscope.training.run import atomic_write_text
 from ganscope.viz.curves import save_figure
 
 INFO_KEYS = ("run", "run_path", "model", "z_dim", "epoch", "checkpoint", "n_base", "seed",

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from ganscope.environment import now_iso
 from ganscope.errors import UserError
 from ganscope.latent.generate import load_generator
 from ganscope.latent.probe.measure import (
@@ -20,7 +21,7 @@ from ganscope.latent.probe.measure import (
     probe,
 )
 from ganscope.latent.probe.result import ProbeResult
-from ganscope.training.run import PROBE_DIR, Run, now_iso
+from ganscope.training.run import PROBE_DIR, Run
 
 __all__ = ["PROBE_DIR", "default_probe_dir", "run_probe"]
 
