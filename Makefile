@@ -26,6 +26,7 @@ demo: setup data
 
 test: setup data browser
 	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/lint-imports
 	$(BIN)/pytest -q
 
 setup: $(BIN)/.installed
@@ -63,6 +64,7 @@ browser:
 
 lint: setup
 	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/lint-imports
 
 bench: setup data
 	$(BIN)/python benchmarks/train_speed.py
