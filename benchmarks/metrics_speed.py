@@ -40,8 +40,7 @@ from train_speed import OtherLoad, atomic_write_json, cpu_model, measure_sgemm  
 
 def generator(run: str | None):
     if run:
-        from ganscope.latent.generate import load_generator
-        from ganscope.training.run import resolve_run
+        from ganscope.training.run import load_generator, resolve_run
 
         r = resolve_run(run)
         return load_generator(r), r.config().model.z_dim, r.name

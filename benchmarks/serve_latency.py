@@ -60,8 +60,8 @@ def fresh_run(root: Path) -> Run:
 def start_server(root: Path):
     import uvicorn
 
+    from ganscope.commands.serve import bind
     from ganscope.serve import create_app
-    from ganscope.serve.cli import bind
 
     sock = bind("127.0.0.1", 0)
     srv = uvicorn.Server(uvicorn.Config(create_app(root), log_level="warning", access_log=False,

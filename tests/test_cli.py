@@ -14,8 +14,8 @@ from PIL import Image
 from ganscope.cli import main
 from ganscope.data import to_uint8
 from ganscope.data.fashion_mnist import write_idx_gz
-from ganscope.latent.generate import latents_from_seed, load_generator
-from ganscope.training.run import Run
+from ganscope.sampling import latents_from_seed
+from ganscope.training.run import Run, load_generator
 
 
 @pytest.fixture(scope="module")

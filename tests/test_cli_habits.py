@@ -13,7 +13,7 @@ import pytest
 import torch
 import yaml
 
-import ganscope.data
+import ganscope.domains
 import ganscope.lab2d.matrix
 import ganscope.training.loop as loop
 from ganscope.cli import build_parser, main
@@ -74,7 +74,7 @@ def test_train_device_mps_without_mps_fails_before_reading_data(monkeypatch, tmp
     def no_data(*a, **k):
         raise AssertionError("data was read")
 
-    monkeypatch.setattr(ganscope.data, "load_dataset", no_data)
+    monkeypatch.setattr(ganscope.domains, "load_dataset", no_data)
     rc, out, err = run_cli(capsys, "train", "e1-mlp", "--device", "mps", "--runs-dir",
                            str(tmp_path / "runs"), "--no-progress")
     assert (rc, out, err) == (2, "", f"error: {MPS_LINE}\n")
@@ -175,7 +175,7 @@ def test_config_prints_what_train_would_save(monkeypatch, tmp_path, capsys):
         raise UserError("stop here")
 
     fake = SimpleNamespace(images=range(10_000), kind="images")  # never read: train stops first
-    monkeypatch.setattr(ganscope.data, "load_dataset", lambda *a, **k: fake)
+    monkeypatch.setattr(ganscope.domains, "load_dataset", lambda *a, **k: fake)
     monkeypatch.setattr(Run, "create", staticmethod(create))
     rc, _, err = run_cli(capsys, "train", *opts)
     assert (rc, err) == (2, "error: stop here\n")

@@ -18,14 +18,12 @@ from ganscope.config import EvalConfig, RunConfig, apply_overrides
 from ganscope.errors import ConfigError, RunError
 from ganscope.metrics.evaluate import (
     STATS_FORMAT,
-    best_by_fid,
     evaluate_images,
-    evaluate_run,
     reference_features,
-    select_checkpoints,
     stats_cache_dir,
 )
 from ganscope.metrics.extractor import EXTRACTOR_NAME, WEIGHTS_SHA256
+from ganscope.training.evaluation import best_by_fid, evaluate_run, select_checkpoints
 from ganscope.training.loop import train
 from ganscope.training.run import Run, load_checkpoint
 
@@ -195,7 +193,7 @@ def test_training_eval_equals_offline_eval_for_a_channels_last_conv_net(tmp_path
     """During training G is the live NHWC (channels_last) net; `ganscope eval` loads the
     checkpoint in the layout the run trained in, so both take one code path and agree exactly.
     (An NCHW copy would not: on an Intel Xeon, 2 of 50,176 pixels moved by one uint8 level.)"""
-    from ganscope.latent.generate import load_generator
+    from ganscope.training.run import load_generator
 
     run = train(make_run(tmp_path, tiny_fmnist_dir, "cnn", "model.name=tiny-cnn",
                          "train.channels_last=true", "eval.every=1", "eval.seed=3"),

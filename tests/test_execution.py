@@ -9,9 +9,9 @@ import torch
 from ganscope.cli import main
 from ganscope.config import RunConfig, apply_overrides
 from ganscope.data import Dataset
-from ganscope.latent.generate import generate_images, latents_from_seed, load_generator
+from ganscope.sampling import generate_images, latents_from_seed
 from ganscope.training.loop import train
-from ganscope.training.run import Run, load_checkpoint
+from ganscope.training.run import Run, load_checkpoint, load_generator
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 

@@ -17,8 +17,7 @@ import torch
 from ganscope import __version__
 from ganscope.cli import main
 from ganscope.export import export_generator
-from ganscope.latent.generate import load_generator
-from ganscope.training.run import Run, load_checkpoint
+from ganscope.training.run import Run, load_checkpoint, load_generator
 
 
 def _train(root: Path, preset: str, name: str, data_dir: Path | None, *sets: str) -> Run:

@@ -125,7 +125,8 @@ def test_training_loop_runs_on_rgb(tmp_path, name, size, loss):
     # 4 samples in a 2x2 grid, 2 px padding, 2x nearest-neighbour scale
     assert grid.size == ((2 * (size + 2) + 2) * 2,) * 2
     ck = load_checkpoint(run.generator_checkpoint(1))
-    from ganscope.latent.generate import generate_images, load_generator
+    from ganscope.sampling import generate_images
+    from ganscope.training.run import load_generator
 
     G = load_generator(run)
     imgs = generate_images(G, torch.randn(3, 100))
@@ -136,7 +137,7 @@ def test_training_loop_runs_on_rgb(tmp_path, name, size, loss):
 def test_eval_refuses_non_fashion_mnist_runs(tmp_path):
     """The quality metrics use the Fashion-MNIST extractor; a face run is refused in one line
     up front (before any training) rather than failing on RGB shapes later."""
-    from ganscope.metrics.evaluate import check_evaluable
+    from ganscope.training.evaluation import check_evaluable
 
     cfg = apply_overrides(RunConfig(), ["model.name=dcgan32", "data.name=celeba"])
     with pytest.raises(ConfigError) as e:

@@ -12,11 +12,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ganscope.directions.yaw import yaw
 from ganscope.errors import RunError
 from ganscope.faces import attributes as fa
 from ganscope.faces.train_attributes import load_split, train_classifier
 from ganscope.faces.train_attributes import main as train_main
+from ganscope.faces.yaw import yaw
 from ganscope.io import file_sha256
 
 REAL = Path("/work/shared/data/celeba-10k")

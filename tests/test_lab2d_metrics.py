@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import scipy.stats as stats  # the reference: a dev dependency, never skipped
 
-import ganscope.lab2d.metrics as M
+import ganscope.domains.points.metrics as M
 from ganscope.data.points import load_points
-from ganscope.lab2d.metrics import (
+from ganscope.domains.points.metrics import (
     distance_stats,
     energy_distance,
     median_bandwidths,

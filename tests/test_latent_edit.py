@@ -13,9 +13,9 @@ from PIL import Image
 from torch import nn
 
 from ganscope.cli import build_parser, main
+from ganscope.commands.latent import run_latent
 from ganscope.config import load_config
 from ganscope.errors import RunError, UserError
-from ganscope.latent.cli import parse_steps, run_latent
 from ganscope.latent.edit import (
     SEED_EDITS,
     change_stats,
@@ -25,7 +25,6 @@ from ganscope.latent.edit import (
     preset_edit,
     row_label,
 )
-from ganscope.latent.generate import generate_images, latents_from_seed, load_generator
 from ganscope.latent.interpolate import (
     class_direction,
     find_class_direction,
@@ -36,7 +35,9 @@ from ganscope.latent.interpolate import (
     slerp,
     walk,
 )
-from ganscope.training.run import Run
+from ganscope.latent.values import parse_steps
+from ganscope.sampling import generate_images, latents_from_seed
+from ganscope.training.run import Run, load_generator
 
 # --- hand-built generators and a fake classifier ----------------------------------------------
 

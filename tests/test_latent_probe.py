@@ -13,9 +13,9 @@ import torch
 from torch import nn
 
 from ganscope.cli import build_parser, main
+from ganscope.commands.latent import run_latent
 from ganscope.errors import UserError
 from ganscope.latent.claims import CLAIMS_FILE, check, load_claims
-from ganscope.latent.cli import parse_dims, run_latent
 from ganscope.latent.probe import (
     EFFECT_NAMES,
     EFFECTS,
@@ -26,6 +26,7 @@ from ganscope.latent.probe import (
     region_masks,
 )
 from ganscope.latent.probe.effects import _chunk_means, _stat_matrix
+from ganscope.latent.values import parse_dims
 
 Z = 16
 IMAGE_ONLY = set(IMAGE_EFFECTS)

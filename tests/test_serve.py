@@ -33,13 +33,13 @@ from ganscope.config import RunConfig, apply_overrides  # noqa: E402
 from ganscope.data import Dataset  # noqa: E402
 from ganscope.directions.store import Direction, save_direction  # noqa: E402
 from ganscope.io import atomic_write_text
-from ganscope.latent.generate import generate_images, latents_from_seed, load_generator  # noqa: E402
 from ganscope.latent.probe import DEFAULT_VALUES, EFFECT_NAMES, ProbeResult, default_probe_dir  # noqa: E402
 from ganscope.metrics.labels import METRIC_LABELS  # noqa: E402
+from ganscope.sampling import generate_images, latents_from_seed  # noqa: E402
 from ganscope.serve import create_app  # noqa: E402
 from ganscope.serve.lab import SNAPSHOT_POINTS, SURFACE_GRID  # noqa: E402
 from ganscope.training.loop import train  # noqa: E402
-from ganscope.training.run import Run, load_checkpoint
+from ganscope.training.run import Run, load_checkpoint, load_generator
 
 BASE = "http://127.0.0.1"
 
@@ -625,7 +625,7 @@ def test_serve_beyond_localhost_warns_and_wants_a_token(monkeypatch, capsys, run
 def test_the_listening_socket_is_tcp_so_replies_are_not_delayed():
     import socket
 
-    from ganscope.serve.cli import bind
+    from ganscope.commands.serve import bind
 
     # asyncio sets TCP_NODELAY on accepted connections only when the listening socket says it
     # is TCP; with proto 0 every kept-alive reply waited ~40 ms for a delayed ACK (measured)

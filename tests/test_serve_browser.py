@@ -27,9 +27,9 @@ import numpy as np  # noqa: E402
 import playwright.sync_api  # noqa: E402, F401
 import uvicorn  # noqa: E402
 
+from ganscope.commands.serve import bind  # noqa: E402
 from ganscope.directions.store import Direction, save_direction  # noqa: E402
 from ganscope.serve import create_app  # noqa: E402
-from ganscope.serve.cli import bind  # noqa: E402
 from ganscope.training.loop import train  # noqa: E402
 from test_serve import make_image_run, plant_probe, tiny_images  # noqa: E402
 

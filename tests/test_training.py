@@ -311,7 +311,8 @@ def test_e1_on_a_slice_of_real_fashion_mnist(tmp_path, real_fmnist):
     # The generator has learnt the data's layout: its mean image correlates with the real mean
     # image (bright centre, dark border), which an untrained G's flat grey does not.
     from ganscope.data.fashion_mnist import load_fashion_mnist
-    from ganscope.latent.generate import generate_images, latents_from_seed, load_generator
+    from ganscope.sampling import generate_images, latents_from_seed
+    from ganscope.training.run import load_generator
 
     real_mean = load_fashion_mnist("train", real_fmnist, limit=6400).images.float().mean(0)
     fake_mean = generate_images(load_generator(run), latents_from_seed(0, 512)).mean(0)
@@ -327,7 +328,8 @@ def test_seed_002_dcgan_fails_as_specified_and_the_recipe_fixes_it(tmp_path, rea
     diagnostics say so; the DCGAN recipe keeps both players in the game. 100 real steps each."""
     from ganscope.cli import main
     from ganscope.diagnostics import diagnose
-    from ganscope.latent.generate import generate_images, latents_from_seed, load_generator
+    from ganscope.sampling import generate_images, latents_from_seed
+    from ganscope.training.run import load_generator
 
     assert main(["train", preset, "--runs-dir", str(tmp_path), "--data-dir", str(real_fmnist),
                  "--name", "r", "--set", "data.limit=6400", "--set", "train.epochs=1",

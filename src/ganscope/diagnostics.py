@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from ganscope.training.evaluation import comparable
 from ganscope.training.run import Run
 
 # d-wins: a trailing median over SMOOTH steps, so one noisy batch neither starts nor ends a
@@ -120,8 +121,6 @@ def check_diverged(events: list[dict[str, Any]]) -> Flag | None:
 
 def comparable_series(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The latest record per epoch among those comparable with the newest, sorted by epoch."""
-    from ganscope.metrics.evaluate import comparable
-
     if not records:
         return []
     latest = records[-1]

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+import numpy as np
 import torch
 from torch import nn
 from tqdm import tqdm
@@ -90,3 +91,19 @@ def sample(G: nn.Module, z: torch.Tensor, *, to_samples: ToSamples | Domain = to
                 x = G(zb, lb.to(device) if device is not None else lb)
             out.append(convert(x))
     return torch.cat(out)
+
+
+def latents_from_seed(seed: int, n: int, z_dim: int = 100) -> torch.Tensor:
+    """The numbers of ``torch.manual_seed(seed); torch.randn(n, z_dim)``, as the seeds did,
+    drawn from a CPU generator of their own: seeding torch's global one is not thread-safe
+    (the server's requests run in threads and drew each other's latents) and would move a
+    training run's random stream in the same process."""
+    return torch.randn(n, z_dim, generator=torch.Generator().manual_seed(seed))
+
+
+def generate_images(G: nn.Module, z: torch.Tensor, batch_size: int = 1000,
+                    progress: bool = False) -> np.ndarray:
+    """uint8 images (N, H, W) from G in eval mode for latents z (N, z_dim), in batches of
+    ``batch_size`` (10,000 is normal): ``sample`` as numpy."""
+    imgs = sample(G, z, batch_size=batch_size, progress=progress).numpy()
+    return imgs[:, 0] if imgs.shape[1] == 1 else imgs

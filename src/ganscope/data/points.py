@@ -2,9 +2,9 @@
 
 Built-ins (``POINT_SETS``) are drawn i.i.d. from ``np.random.default_rng(seed)``, so the same
 ``(spec, n, seed)`` always gives the same points. Mixtures (``ring8``, ``grid25``) also carry
-their mode centres and per-axis std, which ``ganscope.lab2d.metrics.mode_stats`` needs; the
-other shapes (``swissroll``, ``spiral``, ``moons``, ``circles``) have ``modes=None`` and are
-measured with the sample distances only. Everything is scaled to roughly [-2, 2] except
+their mode centres and per-axis std, which ``ganscope.domains.points.metrics.mode_stats``
+needs; the other shapes (``swissroll``, ``spiral``, ``moons``, ``circles``) have
+``modes=None`` and are measured with the sample distances only. Everything is scaled to roughly [-2, 2] except
 ``grid25``, whose modes sit at {-4, -2, 0, 2, 4}^2 as in PacGAN / VEEGAN.
 
 ``load_points`` takes the spec strings of configs and the CLI::

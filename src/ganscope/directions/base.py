@@ -34,6 +34,7 @@ from ganscope.directions.store import Direction
 from ganscope.errors import UserError
 from ganscope.registry import Registry
 from ganscope.sampling import sample, to_floats
+from ganscope.training.run import load_generator
 
 Scorer = Callable[[torch.Tensor], torch.Tensor]  # images (N, C, H, W) in [-1, 1] -> (N, A)
 
@@ -132,8 +133,6 @@ class DirectionContext:
 def context_for_run(run: Any, *, epoch: int | None = None, scorer: Scorer | None = None,
                     attributes: Sequence[str] = (), **options: Any) -> DirectionContext:
     """A context for a trained run's generator (latest checkpoint, or ``epoch``'s)."""
-    from ganscope.latent.generate import load_generator
-
     G = load_generator(run, epoch, options.get("device", "cpu"))
     return DirectionContext(G, run.config().model.z_dim, scorer=scorer,
                             attributes=tuple(attributes), **options)

@@ -1,8 +1,8 @@
 """Directions on a trained face run: find them with the shipped attribute classifier, walk them,
 measure the walk, and write strips, GIFs, curves and the side-effect matrix.
 
-The library side of ``ganscope directions find|walk`` (:mod:`ganscope.directions.cli` only
-parses and prints). Only runs trained on CelebA qualify: the classifier
+The library side of ``ganscope directions find|walk`` (:mod:`ganscope.commands.directions`
+only parses and prints). Only runs trained on CelebA qualify: the classifier
 (:mod:`ganscope.faces.attributes`) was trained on CelebA's aligned crops and labels nothing else.
 
 ``walk`` writes, per direction, into ``OUT/<name>/`` (default ``OUT`` =
@@ -34,11 +34,13 @@ import torch
 from ganscope.directions.base import DirectionContext, find_directions, pearson, slug
 from ganscope.directions.measure import WalkMeasurement, measure_walk
 from ganscope.directions.store import Direction, load_direction, save_direction
-from ganscope.directions.yaw import YAW
 from ganscope.domains import DOMAINS, domain_for
 from ganscope.errors import RunError, UserError
+from ganscope.faces.attributes import load_attribute_classifier
+from ganscope.faces.yaw import YAW
 from ganscope.io import atomic_write_bytes, atomic_write_text
-from ganscope.training.run import Run
+from ganscope.sampling import latents_from_seed
+from ganscope.training.run import Run, load_generator
 
 DEFAULT_N = 10000  # latents scored to find a direction
 DEFAULT_STRIP = 6  # faces (rows) in a strip
@@ -97,8 +99,6 @@ def face_context(run: Run, *, classifier: Any = None, n: int = DEFAULT_N, seed: 
 
     check_face_run(run)
     if classifier is None:
-        from ganscope.faces.attributes import load_attribute_classifier
-
         classifier = load_attribute_classifier()
     scorer = _Counted(classifier, n, "scoring faces", progress)
     return context_for_run(run, epoch=epoch, scorer=scorer, attributes=classifier.columns,
@@ -140,8 +140,6 @@ def find_run_directions(run: Run, method: str, attributes: Sequence[str], *,
         raise UserError("--name applies to one attribute at a time")
     check_face_run(run)
     if classifier is None:
-        from ganscope.faces.attributes import load_attribute_classifier
-
         classifier = load_attribute_classifier()
     attrs = [resolve_attribute(a, classifier.columns) for a in attributes]
     conds = [resolve_attribute(c, classifier.columns) for c in conditions]
@@ -217,8 +215,6 @@ def walk_run(run: Run, names: Sequence[str], steps: Sequence[float], *, seed: in
              epoch: int | None = None, out: str | Path | None = None, target: str | None = None,
              classifier: Any = None, progress: bool = False) -> dict[str, Any]:
     """Walk each named direction of the run, measure it, write the files; return the results."""
-    from ganscope.latent.generate import latents_from_seed, load_generator
-
     check_face_run(run)
     steps = [float(s) for s in steps]
     if len(steps) < 2 or not all(math.isfinite(s) for s in steps):
@@ -234,8 +230,6 @@ def walk_run(run: Run, names: Sequence[str], steps: Sequence[float], *, seed: in
             raise RunError(f"direction '{d.name}' has {d.z_dim} dims but the run's z has "
                            f"{z_dim}: find it again with `ganscope directions find`")
     if classifier is None:
-        from ganscope.faces.attributes import load_attribute_classifier
-
         classifier = load_attribute_classifier()
     columns = list(classifier.columns)
     tgt_override = resolve_attribute(target, columns) if target else None

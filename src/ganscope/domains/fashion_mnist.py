@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from ganscope.data import Dataset
 from ganscope.data.fashion_mnist import load_fashion_mnist
 from ganscope.domains.base import Domain, Scorer
+from ganscope.metrics.evaluate import evaluate_generator, reference_features
 
 if TYPE_CHECKING:
     from ganscope.config import DataConfig, RunConfig
@@ -26,9 +27,6 @@ class FashionMNIST(Domain):
         return Dataset(ds.images.unsqueeze(1), ds.labels, ds.source)
 
     def scorer(self, cfg: RunConfig, data: Dataset) -> Scorer:
-        # metrics.evaluate reads runs (it sits above the domains): imported when scoring starts
-        from ganscope.metrics.evaluate import evaluate_generator, reference_features
-
         ec, cache = cfg.eval, {}
 
         def score(G):

@@ -26,6 +26,7 @@ from ganscope.errors import RunError, UserError
 from ganscope.experiments import stats
 from ganscope.io import atomic_write_text
 from ganscope.metrics.labels import METRIC_LABELS, axis_label, better_hint, fmt, metric_label
+from ganscope.training.evaluation import best_by_fid
 from ganscope.training.run import Run
 
 SKIP = {"class_hist", "n_modes", "kid_std"}  # lists, constants and spreads of a metric itself
@@ -58,8 +59,6 @@ def final_record(run: Run) -> dict[str, Any] | None:
 def final_values(run: Run) -> dict[str, float]:
     """The run's final evaluation (scalar metrics), its best FID, and the mean D / G loss over
     its last epoch of events."""
-    from ganscope.metrics.evaluate import best_by_fid
-
     out: dict[str, float] = {}
     rec = final_record(run)
     if rec is not None:

@@ -13,7 +13,7 @@ weights are never retrained in place; a new recipe ships under a new name.
 :class:`~ganscope.directions.base.DirectionContext`: images (N, 3, H, W) in [-1, 1] (generator
 output; any H = W, resized to 32 with antialiasing) -> (N, A + 1) float32, the attribute
 probabilities in :attr:`AttributeClassifier.columns` order followed by the pixel-based yaw
-proxy (:mod:`ganscope.directions.yaw`, column ``Yaw``; not a probability: about -0.15..0.15,
+proxy (:mod:`ganscope.faces.yaw`, column ``Yaw``; not a probability: about -0.15..0.15,
 > 0 turned towards the image's right). Its 128-d penultimate activations
 (:meth:`AttributeClassifier.features`) measure how far a face moves along a walk.
 """
@@ -29,8 +29,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ganscope.directions.yaw import YAW, yaw
 from ganscope.errors import RunError
+from ganscope.faces.yaw import YAW, yaw
 from ganscope.io import file_sha256
 
 CLASSIFIER_NAME = "celeba-attr-v1"

@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from ganscope.config import RunConfig, apply_overrides, load_config
+from ganscope.domains import load_dataset
+from ganscope.domains.points.evaluate import generate_points
 from ganscope.errors import ConfigError
 from ganscope.experiments.stats import mean_std as _mean_std
 from ganscope.io import atomic_write_text
@@ -85,7 +87,6 @@ def run_matrix(out: Path, data: str, cells: list[Cell], seeds: list[int], steps:
     """Create and train every cell x seed under ``out/runs``; finished runs are kept and
     interrupted ones resumed, so a matrix started again only trains what is missing.
     ``extra``: --set overrides applied to every cell."""
-    from ganscope.domains import load_dataset
     from ganscope.experiments.runner import execute, plan_runs, raise_on_failure
 
     # Data first: a bad spec or file fails before anything is written.
@@ -194,9 +195,7 @@ def matrix_figure(runs: list[Run], out: Path, seed: int | None = None) -> Path:
     """Final point clouds of one seed per cell over the target, D's surface underneath."""
     from matplotlib.figure import Figure
 
-    from ganscope.domains import load_dataset
-    from ganscope.lab2d.evaluate import generate_points
-    from ganscope.lab2d.plots import draw_cell, plot_extent
+    from ganscope.domains.points.plots import draw_cell, plot_extent
     from ganscope.viz.curves import figure_png
 
     by_cell: dict[str, Run] = {}
@@ -237,7 +236,7 @@ def matrix_figure(runs: list[Run], out: Path, seed: int | None = None) -> Path:
 
 def cell_gifs(runs: list[Run], out: Path) -> list[Path]:
     """One animated GIF per cell (its first seed), from the run's per-epoch snapshots."""
-    from ganscope.lab2d.plots import save_gif
+    from ganscope.domains.points.plots import save_gif
 
     done: dict[str, Path] = {}
     for r in runs:

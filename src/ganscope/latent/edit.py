@@ -30,7 +30,8 @@ from torch import nn
 
 from ganscope.errors import UserError
 from ganscope.io import atomic_save_npy, atomic_write_text, file_sha256
-from ganscope.training.run import Run
+from ganscope.sampling import generate_images, latents_from_seed
+from ganscope.training.run import Run, load_generator
 from ganscope.viz.grids import grid_array
 
 MODES = ("shift", "set")
@@ -152,8 +153,6 @@ def generate_edits(G: nn.Module, edited: torch.Tensor) -> np.ndarray:
     One forward per row, each of N latents like the unedited batch: BLAS kernels may round
     differently for other batch sizes, and a shift by 0 must give the original pixels exactly.
     """
-    from ganscope.latent.generate import generate_images
-
     D, V, N, _ = edited.shape
     rows = [generate_images(G, edited[d, v], batch_size=max(N, 1))
             for d in range(D) for v in range(V)]
@@ -312,12 +311,7 @@ def run_edit(run: Run, dims: Sequence[int], values: Sequence[float], mode: str, 
     ``z.npy`` (the unedited latents) and ``edits.json``. Inputs are checked before any work.
     """
     from ganscope.environment import now_iso
-    from ganscope.latent.generate import (
-        generate_images,
-        latents_from_seed,
-        load_generator,
-        load_latents,
-    )
+    from ganscope.latent.generate import load_latents
     from ganscope.viz.curves import save_figure
 
     check_mode(mode)

@@ -35,7 +35,8 @@ from ganscope.latent.edit import (
     set_title,
     title_height,
 )
-from ganscope.training.run import Run
+from ganscope.sampling import generate_images, latents_from_seed
+from ganscope.training.run import Run, load_generator
 
 METHODS = ("slerp", "lerp")
 MIN_CLASS_SAMPLES = 10
@@ -114,8 +115,6 @@ def interpolation_latents(z0: torch.Tensor, z1: torch.Tensor, steps: int, method
 def interpolation_strip(G: nn.Module, z0: torch.Tensor, z1: torch.Tensor, steps: int,
                         method: str = "slerp") -> np.ndarray:
     """uint8 images (steps, H, W) from z0 (Z,) to z1; for pairs (N, Z): (N, steps, H, W)."""
-    from ganscope.latent.generate import generate_images
-
     lat = interpolation_latents(z0, z1, steps, method)
     if lat.ndim == 2:
         return generate_images(G, lat.float())
@@ -187,8 +186,6 @@ def find_class_direction(G: nn.Module, z_dim: int, extractor: ExtractorLike,
                          class_a: str | int, class_b: str | int, n: int = 2048, seed: int = 0
                          ) -> ClassDirection:
     """Sample n latents (seed ``seed``), label G(z) with the classifier, subtract class means."""
-    from ganscope.latent.generate import generate_images, latents_from_seed
-
     a, b = resolve_class(class_a), resolve_class(class_b)
     if a == b:
         raise UserError(f"the two classes are the same ({CLASSES[a]}): pick two different ones")
@@ -226,8 +223,6 @@ def walk(G: nn.Module, z: torch.Tensor, direction: torch.Tensor, steps: Sequence
 
     Each step is one batch of N, like G(z) alone, so step 0 reproduces G(z) bit for bit.
     """
-    from ganscope.latent.generate import generate_images
-
     z = z[None] if z.ndim == 1 else z
     d = direction.to(z.dtype).reshape(1, -1)
     if d.shape[1] != z.shape[1]:
@@ -296,7 +291,6 @@ def run_interp(run: Run, from_seed: int, to_seed: int, *, steps: int = 10,
                out: str | Path | None = None) -> dict[str, Any]:
     """Interpolate latents_from_seed(from_seed, n)[i] -> latents_from_seed(to_seed, n)[i], one
     strip per i; writes a PNG (default RUN/figures/latent-interp-METHOD-FROM-TO.png)."""
-    from ganscope.latent.generate import latents_from_seed, load_generator
     from ganscope.viz.curves import save_figure
 
     if n < 1:
@@ -329,7 +323,6 @@ def run_walk(run: Run, class_from: str | int, class_to: str | int, *,
              ) -> dict[str, Any]:
     """Find the A -> B direction, walk n samples along it, measure the class shares per step,
     and write the PNG (default RUN/figures/latent-walk-A-B.png)."""
-    from ganscope.latent.generate import latents_from_seed, load_generator
     from ganscope.viz.curves import save_figure
 
     a, b = resolve_class(class_from), resolve_class(class_to)

@@ -2,7 +2,9 @@
 
 One function, :func:`evaluate_images`, scores a set of generated images against a reference split.
 Training (``--eval-every``), ``ganscope eval RUN`` and ``ganscope eval --images`` all end in it, so
-their numbers are the same numbers (stylegan2-ada's ``metric_main`` works the same way). The
+their numbers are the same numbers (stylegan2-ada's ``metric_main`` works the same way). What
+reads and writes run directories (which checkpoints, metrics.jsonl records, the best epoch) is
+:mod:`ganscope.training.evaluation`, above this module. The
 reference side is extracted once and cached in the user cache dir, keyed by the extractor's hash
 and the exact bytes of the real images used, so a changed file or extractor can never reuse
 stale statistics.
@@ -12,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import sys
 import time
 from dataclasses import dataclass
@@ -23,17 +24,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from ganscope.domains import domain_for
-from ganscope.environment import now_iso
-from ganscope.errors import ConfigError, RunError
-from ganscope.io import file_sha256
+from ganscope.errors import ConfigError
 from ganscope.metrics.extractor import Extractor, load_extractor
 from ganscope.metrics.registry import FeatureSet, compute_metrics
 from ganscope.paths import cache_root
-from ganscope.training.run import Run, load_checkpoint
+from ganscope.sampling import generate_images, latents_from_seed
 
 if TYPE_CHECKING:  # annotations only: config imports the metric registry to check its names
-    from ganscope.config import EvalConfig, RunConfig
+    from ganscope.config import EvalConfig
 
 STATS_FORMAT = "ganscope-real-features-v1"
 REFERENCE_SELECTION_SEED = 0  # which real images a subset of a split holds: fixed, so it caches
@@ -132,8 +130,6 @@ def check_images(images: np.ndarray | torch.Tensor, what: str) -> torch.Tensor:
 def generate_for_eval(G: nn.Module, z_dim: int, n: int, seed: int, batch_size: int = 1000,
                       progress: bool = False) -> torch.Tensor:
     """n uint8 images from G in eval mode, on the latents of ``seed`` (the same z every time)."""
-    from ganscope.latent.generate import generate_images, latents_from_seed
-
     z = latents_from_seed(seed, n, z_dim)
     return torch.from_numpy(generate_images(G, z, batch_size=batch_size, progress=progress))
 
@@ -174,97 +170,3 @@ def evaluate_generator(G: nn.Module, z_dim: int, ec: EvalConfig, reference: Refe
                           extractor=extractor, progress=progress, what="the generated set")
     rec["seconds"] = round(time.perf_counter() - t0, 3)
     return rec
-
-
-# --- runs ---------------------------------------------------------------------------------------
-
-
-def check_evaluable(cfg: RunConfig, run_name: str) -> None:
-    """ConfigError unless the run's domain is scored offline (in the shipped features)."""
-    if not domain_for(cfg.data.name).offline_eval:
-        raise ConfigError(
-            f"run '{run_name}' trains on {cfg.data.name}: `ganscope eval` measures Fashion-MNIST "
-            "runs with the shipped Fashion-MNIST extractor"
-        )
-
-
-def select_checkpoints(run: Run, which: str | int = "last") -> list[tuple[int, Path]]:
-    """(epoch, path) of the generators to evaluate: ``last``, ``all`` or one epoch number."""
-    if which == "all":
-        eps = run.generator_epochs()
-        if not eps:
-            raise RunError(f"run '{run.name}' kept no per-epoch generators "
-                           "(train.save_generators=false): use --checkpoint last")
-        return [(e, run.generator_checkpoint(e)) for e in eps]
-    if which == "last":
-        # stable: the latest per-epoch file, which a metrics record can name for good
-        epoch, path = run.checkpoint_for(stable=True)
-        if epoch is None:
-            epoch = int(load_checkpoint(path)["epoch"])
-        return [(epoch, path)]
-    try:
-        epoch = int(which)
-    except (TypeError, ValueError):
-        raise ConfigError(f"bad --checkpoint {which!r}: use last, all or an epoch number") from None
-    return [(epoch, run.checkpoint_for(epoch)[1])]
-
-
-def run_record(run: Run, epoch: int, checkpoint: Path, result: dict[str, Any],
-               source: str) -> dict[str, Any]:
-    """A metrics.jsonl line: the result plus which run, epoch and checkpoint file it measured."""
-    return {"time": now_iso(), "run": run.name, "epoch": epoch,
-            "checkpoint": str(checkpoint.relative_to(run.path)),
-            "checkpoint_sha256": file_sha256(checkpoint), "source": source, **result}
-
-
-def comparable(a: dict[str, Any], b: dict[str, Any]) -> bool:
-    """Two records measure on the same scale: same extractor, reference and sample sizes."""
-    return (a.get("extractor") == b.get("extractor") and a.get("n_fake") == b.get("n_fake")
-            and a.get("reference", {}).get("images_sha256")
-            == b.get("reference", {}).get("images_sha256"))
-
-
-def best_by_fid(records: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The lowest-FID record among those comparable with the latest one."""
-    withfid = [r for r in records if math.isfinite(r.get("metrics", {}).get("fid", math.nan))]
-    if not withfid:
-        return None
-    latest = withfid[-1]
-    return min((r for r in withfid if comparable(r, latest)), key=lambda r: r["metrics"]["fid"])
-
-
-def record_best(run: Run) -> dict[str, Any] | None:
-    """Store the best checkpoint by FID in meta.json (``best``) and return it."""
-    best = best_by_fid(run.read_metrics())
-    if best is None:
-        return None
-    entry = {"epoch": best["epoch"], "fid": best["metrics"]["fid"],
-             "checkpoint": best["checkpoint"]}
-    run.update_meta(best=entry)
-    return entry
-
-
-def evaluate_run(run: Run, which: str | int = "last", ec: EvalConfig | None = None, *,
-                 data_dir: str | None = None, progress: bool = False, save: bool = True
-                 ) -> list[dict[str, Any]]:
-    """Evaluate a run's checkpoint(s); append the records to its metrics.jsonl when ``save``."""
-    from ganscope.latent.generate import load_generator
-
-    cfg = run.config()
-    check_evaluable(cfg, run.name)
-    ec = ec or cfg.eval
-    chosen = select_checkpoints(run, which)
-    ex = load_extractor()
-    ref = reference_features(ec.reference, ec.n, data_dir or cfg.data.dir, extractor=ex,
-                             progress=progress)
-    records = []
-    for epoch, path in chosen:
-        G = load_generator(run, None if path == run.last_checkpoint else epoch)
-        res = evaluate_generator(G, cfg.model.z_dim, ec, ref, extractor=ex, progress=progress)
-        rec = run_record(run, epoch, path, res, source="eval")
-        records.append(rec)
-        if save:  # one at a time: an interrupted `--checkpoint all` keeps what it measured
-            run.append_metrics([rec])
-    if save:
-        record_best(run)
-    return records

@@ -9,12 +9,13 @@ snapshots, evaluations) that ``ganscope runs`` and the run page show.
 Control goes through the loop's two hooks. ``on_step`` (after every generator step, in the
 training thread) records the step's numbers, takes a snapshot at most every
 :data:`SNAPSHOT_INTERVAL_S` (generated points for a fixed z, and D's surface on a grid by
-``lab2d.plots.d_surface``, both under ``no_grad`` in eval mode: mlp2d has no BatchNorm, and
-``eval_mode`` restores the mode, so the nets and the training streams are untouched) and blocks
-on a ``threading.Event`` while paused; "step" lets exactly one step through. ``should_stop``
+``domains.points.plots.d_surface``, both under ``no_grad`` in eval mode: mlp2d has no
+BatchNorm, and ``eval_mode`` restores the mode, so the nets and the training streams are
+untouched) and blocks on a ``threading.Event`` while paused; "step" lets exactly one step through. ``should_stop``
 returns True after "stop": the loop checkpoints, marks the run interrupted and raises
 ``TrainingInterrupted``, which ends the session as "stopped". Metrics are the run's own
-evaluations (``eval.every``, ``lab2d.evaluate.evaluate_points``), read as they are written.
+evaluations (``eval.every``, ``domains.points.evaluate.evaluate_points``), read as they are
+written.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ import numpy as np
 import torch
 
 from ganscope.errors import TrainingInterrupted, UserError
-from ganscope.sampling import sample, to_floats
+from ganscope.sampling import latents_from_seed, sample, to_floats
 from ganscope.serve.common import ApiError
 
 SNAPSHOT_INTERVAL_S = 0.1  # ~10 snapshots a second while playing
@@ -136,8 +137,7 @@ class LabSession:
 
     def __init__(self, root: Path, params: LabParams, *, plots: bool = True) -> None:
         from ganscope.domains import load_dataset
-        from ganscope.lab2d.plots import plot_extent
-        from ganscope.latent.generate import latents_from_seed
+        from ganscope.domains.points.plots import plot_extent
         from ganscope.losses import build_loss
         from ganscope.training.run import Run
 
@@ -256,7 +256,7 @@ class LabSession:
 
     @torch.no_grad()
     def _snap(self, v) -> None:
-        from ganscope.lab2d.plots import d_surface
+        from ganscope.domains.points.plots import d_surface
 
         fake = sample(v.G, self.z, to_samples=to_floats, batch_size=None).numpy()
         _, _, surface = d_surface(v.D, self.extent, SURFACE_GRID)

@@ -26,8 +26,9 @@ from torch import nn
 
 from ganscope.domains import domain_for
 from ganscope.errors import RunError, UserError
+from ganscope.sampling import generate_images, latents_from_seed
 from ganscope.serve.common import ApiError
-from ganscope.training.run import Run
+from ganscope.training.run import Run, load_generator
 
 MAX_SHIFT = 10.0
 MAX_TERMS = 32
@@ -64,8 +65,6 @@ class GeneratorCache:
         self.loads = 0
 
     def get(self, run: Run, epoch: int | None) -> Loaded:
-        from ganscope.latent.generate import load_generator
-
         path = checkpoint_path(run, epoch)
         try:
             st = path.stat()
@@ -173,8 +172,6 @@ def parse_directions(text: str | None, run: Run) -> list[tuple[np.ndarray, float
 def latent_batch(seed: int, n: int, z_dim: int, shifts: list[tuple[int, float]],
                  directions: list[tuple[np.ndarray, float]]) -> torch.Tensor:
     """The seed's first ``n`` latents (``torch.manual_seed(seed); randn(n, z_dim)``), moved."""
-    from ganscope.latent.generate import latents_from_seed
-
     z = latents_from_seed(seed, n, z_dim)
     for d, v in shifts:
         z[:, d] += v
@@ -218,8 +215,6 @@ def latent_image(cache: GeneratorCache, run: Run, *, epoch: int | None, seed: in
     shifts = parse_shifts(shift, item.z_dim)
     moves = parse_directions(dirs, run)
     z = latent_batch(seed, n, item.z_dim, shifts, moves)
-    from ganscope.latent.generate import generate_images
-
     images = generate_images(item.G, z)
     return png_strip(images), {"X-Checkpoint": item.checkpoint}
 

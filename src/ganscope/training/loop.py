@@ -34,12 +34,12 @@ from ganscope.environment import environment, now_iso
 from ganscope.errors import ConfigError, TrainingInterrupted, UserError
 from ganscope.io import atomic_save_npy, atomic_torch_save
 from ganscope.losses import build_loss
-from ganscope.metrics.evaluate import check_evaluable, record_best, run_record
 from ganscope.metrics.labels import eval_line_parts
 from ganscope.models import build_models, has_conv
 from ganscope.optim import build_optimizer
 from ganscope.training import distributed
 from ganscope.training.distributed import SINGLE, DistInfo
+from ganscope.training.evaluation import check_evaluable, record_best, run_record
 from ganscope.training.run import CHECKPOINT_FORMAT, EVENT_KEYS, Run, load_checkpoint
 from ganscope.training.sinks import SinkGroup, build_sinks
 

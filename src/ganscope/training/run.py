@@ -40,11 +40,13 @@ from typing import Any
 
 import torch
 import yaml
+from torch import nn
 
 from ganscope.config import RunConfig, from_dict, save_yaml
 from ganscope.environment import now_iso
 from ganscope.errors import ConfigError, RunError, UserError
 from ganscope.io import atomic_write_text, file_mode, unlink_quietly, write_failed
+from ganscope.models import build_models, has_conv
 
 CHECKPOINT_FORMAT = "ganscope-checkpoint-v1"
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
@@ -90,6 +92,28 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     if not isinstance(obj, dict) or obj.get("format") != CHECKPOINT_FORMAT:
         raise RunError(f"corrupt checkpoint {path}: not a ganscope checkpoint; retrain the run")
     return obj
+
+
+def load_generator(run: Run, epoch: int | None = None, device: str | torch.device = "cpu"
+                   ) -> nn.Module:
+    """G in eval mode, from epoch ``epoch``'s weights or (default) the latest checkpoint."""
+    cfg = run.config()
+    _, path = run.checkpoint_for(epoch)
+    ck = load_checkpoint(path)
+    G, _ = build_models(cfg.model.name, cfg.model.z_dim, g_hidden=cfg.model.g_hidden,
+                        d_hidden=cfg.model.d_hidden)
+    try:
+        G.load_state_dict(ck["G"])
+    except (KeyError, RuntimeError) as e:
+        raise RunError(
+            f"checkpoint {path} does not match model '{cfg.model.name}' in the run's config "
+            f"({str(e).splitlines()[0][:80]}): the run directory is inconsistent"
+        ) from None
+    if cfg.train.channels_last and has_conv(G):
+        # the layout G was trained and evaluated in: other layouts round differently, and
+        # `ganscope eval` must reproduce the training-time scores exactly
+        G = G.to(memory_format=torch.channels_last)
+    return G.to(device).eval()
 
 
 # --- locating runs ----------------------------------------------------------------------------
@@ -521,7 +545,7 @@ class Run:
         atomic_write_text(self.events_path, "".join(json.dumps(r) + "\n" for r in rows))
 
 
-    # metric results (one JSON object per evaluated checkpoint; see ganscope.metrics.evaluate)
+    # metric results (one JSON object per evaluated checkpoint; see ganscope.training.evaluation)
     def read_metrics(self) -> list[dict[str, Any]]:
         if not self.metrics_path.is_file():
             return []

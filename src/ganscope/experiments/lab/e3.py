@@ -11,8 +11,10 @@ from typing import TYPE_CHECKING, Any
 from ganscope.errors import UserError
 from ganscope.experiments.lab.base import LabState
 from ganscope.experiments.lab.pages import exp_page, ran_box, status_block
-from ganscope.latent.generate import generate_images, latents_from_seed, load_generator, save_images
+from ganscope.latent.generate import save_images
 from ganscope.report import html as H
+from ganscope.sampling import generate_images, latents_from_seed
+from ganscope.training.run import load_generator
 
 if TYPE_CHECKING:  # annotations only: settings.py imports this module
     from ganscope.experiments.lab.settings import Settings

@@ -93,7 +93,7 @@ def measure(lab: LabState) -> dict[str, Any]:
         # Imported here: a missing directions module is reported on the page (below), and the
         # rest of E6 (the face run) still shows.
         from ganscope.directions.walk import find_run_directions, walk_run
-        from ganscope.latent.cli import parse_steps
+        from ganscope.latent.values import parse_steps
 
         rows, _ = find_run_directions(run, "interfacegan", list(ATTRS), n=s.e6_find_n, seed=0,
                                       progress=lab.progress)

@@ -12,7 +12,6 @@ from pathlib import Path
 
 from ganscope.environment import now_iso
 from ganscope.errors import UserError
-from ganscope.latent.generate import load_generator
 from ganscope.latent.probe.measure import (
     DEFAULT_N_BASE,
     DEFAULT_N_NULL,
@@ -21,7 +20,7 @@ from ganscope.latent.probe.measure import (
     probe,
 )
 from ganscope.latent.probe.result import ProbeResult
-from ganscope.training.run import PROBE_DIR, Run
+from ganscope.training.run import PROBE_DIR, Run, load_generator
 
 __all__ = ["PROBE_DIR", "default_probe_dir", "run_probe"]
 

@@ -16,15 +16,13 @@ import numpy as np
 from torch import nn
 
 from ganscope.data.points import PointSet
-from ganscope.lab2d.metrics import distance_stats, mode_stats
-from ganscope.sampling import sample, to_floats
+from ganscope.domains.points.metrics import distance_stats, mode_stats
+from ganscope.sampling import latents_from_seed, sample, to_floats
 
 
 def generate_points(G: nn.Module, z_dim: int, n: int, seed: int) -> np.ndarray:
     """n points from G in eval mode on the latents of ``seed`` (the same z at every epoch),
     in one forward pass."""
-    from ganscope.latent.generate import latents_from_seed
-
     z = latents_from_seed(seed, n, z_dim)
     return sample(G, z, to_samples=to_floats, batch_size=None).numpy()
 

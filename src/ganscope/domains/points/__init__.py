@@ -1,6 +1,7 @@
 """2-D point sets (the E5 lab): a shipped set (``ring8``, ``grid25:std=0.05``, ...) or a
 user's ``points:FILE``; G produces points, scored by mode coverage and distances to the target,
-drawn over D's surface."""
+drawn over D's surface (:mod:`.metrics` and :mod:`.evaluate` score them, :mod:`.plots` draws
+them; the plots, and matplotlib with them, load only when a figure is drawn)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from torch import nn
 from ganscope.data import Dataset
 from ganscope.data.points import POINT_SETS, load_points
 from ganscope.domains.base import Domain, Scorer
+from ganscope.domains.points.evaluate import evaluate_points
 from ganscope.sampling import sample, to_floats
 
 if TYPE_CHECKING:
@@ -50,8 +52,6 @@ class Points(Domain):
         return to_floats(x)
 
     def scorer(self, cfg: RunConfig, data: Dataset) -> Scorer:
-        from ganscope.lab2d.evaluate import evaluate_points  # the lab2d layer sits above
-
         target, ec = data.images.numpy(), cfg.eval
         return lambda G: evaluate_points(G, cfg.model.z_dim, data.point_set, target, ec.n,
                                          ec.seed)
@@ -59,8 +59,8 @@ class Points(Domain):
     def save_samples(self, path: Path, G: nn.Module, fixed_z: torch.Tensor, *, D: nn.Module,
                      data: Dataset, probability: bool, title: str) -> None:
         """The generated points over the target, on D's surface."""
+        from ganscope.domains.points.plots import snapshot_figure
         from ganscope.io import atomic_write_bytes
-        from ganscope.lab2d.plots import snapshot_figure
         from ganscope.viz.curves import figure_png
 
         fake = sample(G, fixed_z, to_samples=self, batch_size=None).numpy()
@@ -69,7 +69,7 @@ class Points(Domain):
 
     def extra_figures(self, run: Run) -> list[Path]:
         """The animation of the per-epoch snapshots (training.gif)."""
-        from ganscope.lab2d.plots import run_gif
+        from ganscope.domains.points.plots import run_gif
 
         gif = run_gif(run)
         return [gif] if gif else []

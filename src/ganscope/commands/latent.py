@@ -1,4 +1,5 @@
-"""``ganscope latent edit|interp|walk``: E4's dimension edits, interpolation, class walks.
+"""``ganscope latent edit|interp|walk|probe|check``: E4's dimension edits, interpolation, class
+walks, the probe and the claims check.
 
 Wired into the main parser with ``add_parsers(sub, runs_parent)`` and ``run_latent``. Library
 errors are UserErrors (one line, exit 2 in the main CLI); this module only parses and prints.
@@ -11,6 +12,7 @@ import re
 from pathlib import Path
 
 from ganscope.errors import UserError
+from ganscope.latent.values import parse_dims, parse_ints, parse_numbers, parse_steps
 
 _EXAMPLES = {"--shift": "-10,0,10", "--set": "-1,5,10", "--steps": "-3:3:7",
              "--values": "-3,-2,-1,0,1,2,3"}
@@ -152,60 +154,6 @@ def _probe_options(p: argparse.ArgumentParser) -> None:
                    help="random unit directions for the null (default 32)")
     p.add_argument("--seed", type=int, default=0, help="seed of bases and directions (default 0)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-
-
-# --- parsing values ---------------------------------------------------------------------------
-
-
-def parse_numbers(text: str, flag: str) -> list[float]:
-    """'-10,0,10' -> [-10.0, 0.0, 10.0]; anything else is one UserError line."""
-    try:
-        out = [float(p) for p in text.split(",")]
-    except ValueError:
-        raise UserError(f"{flag} must be numbers separated by commas, got '{text}'") from None
-    return out
-
-
-def parse_ints(text: str, flag: str) -> list[int]:
-    try:
-        return [int(p) for p in text.split(",")]
-    except ValueError:
-        raise UserError(f"{flag} must be integers separated by commas, got '{text}'") from None
-
-
-def parse_steps(text: str) -> list[float]:
-    """'START:STOP:COUNT' (evenly spaced, ends included) or 'S,S,...'."""
-    import numpy as np
-
-    bad = (f"--steps must be START:STOP:COUNT (e.g. -3:3:7) or numbers separated by commas, "
-           f"got '{text}'")
-    if ":" in text:
-        parts = text.split(":")
-        try:
-            start, stop, count = float(parts[0]), float(parts[1]), int(parts[2])
-        except (ValueError, IndexError):
-            raise UserError(bad) from None
-        if len(parts) != 3 or count < 1:
-            raise UserError(bad)
-        return [round(float(v), 10) for v in np.linspace(start, stop, count)]
-    try:
-        return parse_numbers(text, "--steps")
-    except UserError:
-        raise UserError(bad) from None
-
-
-def parse_dims(text: str) -> list[int]:
-    """'0-99', '5,20,40' or a mix ('0-9,20'): dims in the order given, ranges inclusive."""
-    out: list[int] = []
-    for part in text.split(","):
-        m = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", part)
-        if not m:
-            raise UserError(f"--dims must be dims or ranges like 0-99 or 5,20,40, got '{text}'")
-        a, b = int(m.group(1)), int(m.group(2) if m.group(2) is not None else m.group(1))
-        if b < a:
-            raise UserError(f"--dims range {a}-{b} is empty: write the smaller dim first")
-        out.extend(range(a, b + 1))
-    return out
 
 
 # --- commands ---------------------------------------------------------------------------------

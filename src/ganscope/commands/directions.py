@@ -9,8 +9,9 @@ from __future__ import annotations
 import argparse
 import re
 
+from ganscope.commands.latent import NEGATIVE_VALUE as _NEGATIVE_VALUE
 from ganscope.errors import UserError
-from ganscope.latent.cli import NEGATIVE_VALUE as _NEGATIVE_VALUE
+from ganscope.latent.values import parse_steps
 
 _STEPS_HINT = ("--steps needs a value, e.g. --steps -3:3:9 or --steps=-3:3:9")
 # '-3:3:9' and '-2,0,2' are values, not options (argparse only knows plain negative numbers);
@@ -128,7 +129,6 @@ def _cmd_find(a: argparse.Namespace) -> int:
 
 def _cmd_walk(a: argparse.Namespace) -> int:
     from ganscope.directions.walk import walk_run
-    from ganscope.latent.cli import parse_steps
     from ganscope.tables import format_table
     from ganscope.training.run import resolve_run
 

@@ -1,0 +1,101 @@
+"""``ganscope eval`` and ``ganscope metrics``: scoring a run's generators (or an image set)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from ganscope.errors import UserError
+
+
+def _eval_config(a: argparse.Namespace, base):
+    """The run's (or default) EvalConfig with this command's options applied, validated."""
+    import dataclasses
+
+    from ganscope.config import MIN_EVAL_N
+    from ganscope.metrics.registry import METRICS
+
+    ec = dataclasses.replace(base)
+    if a.n is not None:
+        if a.n < MIN_EVAL_N:
+            raise UserError(f"-n must be at least {MIN_EVAL_N}")
+        ec.n = a.n
+    if a.seed is not None:
+        ec.seed = a.seed
+    if a.reference:
+        ec.reference = a.reference
+    if a.metrics:
+        ec.metrics = a.metrics
+    if not ec.metric_names():
+        raise UserError("--metrics must name at least one metric (see `ganscope metrics`)")
+    for name in ec.metric_names():
+        METRICS.get(name)
+    return ec
+
+
+def _print_records(records: list[dict], label: str) -> None:
+    from ganscope.metrics.table import metric_cells, present_columns, provenance_line
+    from ganscope.tables import format_table
+
+    cols = present_columns(records)
+    rows = [[str(r.get(label, "-"))] + metric_cells(r["metrics"], cols) for r in records]
+    print(format_table([label.upper()] + [c[1] for c in cols], rows))
+    print(provenance_line(records[-1]))
+
+
+def cmd_eval(a: argparse.Namespace) -> int:
+    from ganscope.config import EvalConfig
+
+    if bool(a.run) == bool(a.images):
+        raise UserError("give a run to evaluate, or --images FILE.npy|DIR, but not both")
+    if a.images:
+        from ganscope.metrics.evaluate import evaluate_images, reference_features
+        from ganscope.metrics.image_files import load_image_set
+
+        if a.checkpoint != "last" or a.no_save:
+            raise UserError("--checkpoint and --no-save apply to runs, not to --images")
+        ec = _eval_config(a, EvalConfig())  # bad options fail before any file is read
+        images = load_image_set(a.images)
+        if a.n is not None:
+            images = images[:a.n]
+        ref = reference_features(ec.reference, ec.n, a.data_dir, progress=not a.no_progress)
+        rec = evaluate_images(images, ref, metrics=ec.metric_names(), seed=ec.seed,
+                              progress=not a.no_progress, what=str(a.images))
+        rec = {"images": str(a.images), **rec}
+        if a.json:
+            print(json.dumps([rec], indent=2))
+        else:
+            _print_records([rec], "images")
+        return 0
+    from ganscope.training.evaluation import evaluate_run
+    from ganscope.training.run import resolve_run
+
+    run = resolve_run(a.run, a.runs_dir)
+    ec = _eval_config(a, run.config().eval)
+    records = evaluate_run(run, a.checkpoint, ec, data_dir=a.data_dir,
+                           progress=not a.no_progress,
+                           save=not a.no_save)
+    if a.json:
+        print(json.dumps(records, indent=2))
+        return 0
+    _print_records(records, "epoch")
+    if not a.no_save:
+        best = run.meta().get("best")
+        where = f"; best FID {best['fid']:.2f} at epoch {best['epoch']}" if best else ""
+        print(f"saved to {run.metrics_path}{where}")
+    return 0
+
+
+def cmd_metrics(a: argparse.Namespace) -> int:
+    from ganscope.metrics.extractor import EXTRACTOR_NAME, WEIGHTS_SHA256
+    from ganscope.metrics.registry import METRICS
+
+    info = {"metrics": METRICS.names(), "extractor": EXTRACTOR_NAME, "sha256": WEIGHTS_SHA256}
+    if a.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    for name in METRICS.names():
+        doc = (METRICS.get(name).__doc__ or "").strip().splitlines()
+        print(f"{name:8s}  {doc[0] if doc else ''}")
+    print(f"features: {EXTRACTOR_NAME} (sha256 {WEIGHTS_SHA256[:12]})")
+    return 0

@@ -1,0 +1,142 @@
+"""``ganscope train`` and ``ganscope config``: a new run's config from the options, training,
+resuming."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from ganscope.commands import EXIT_INTERRUPTED
+from ganscope.errors import ConfigError, TrainingInterrupted
+from ganscope.training.run import RESUMABLE_KEYS
+
+
+def new_run_config(a: argparse.Namespace, execution: Sequence[str] = ()):
+    """The validated config a new run of `train` gets from its options (`ganscope config` prints
+    it): the preset or YAML file, then --set, --seed, --eval-every and ``execution`` (the
+    device, precision, ... overrides), then --data-dir."""
+    from ganscope.config import apply_overrides, load_config
+
+    cfg = load_config(a.config)
+    overrides = list(a.overrides)
+    if getattr(a, "seed", None) is not None:
+        overrides.append(f"seed={a.seed}")
+    if getattr(a, "eval_every", None) is not None:
+        overrides.append(f"eval.every={a.eval_every}")
+    cfg = apply_overrides(cfg, overrides + list(execution))
+    if a.data_dir:
+        cfg.data.dir = str(Path(a.data_dir).resolve())
+    cfg.validate().check_model_fits_data()  # else it fails in the first step, run dir made
+    return cfg
+
+
+def cmd_train(a: argparse.Namespace) -> int:
+    from ganscope.config import apply_overrides
+    from ganscope.domains import load_dataset
+    from ganscope.training import distributed
+    from ganscope.training.loop import count_steps_per_epoch, resolve_device, train
+    from ganscope.training.run import Run, resolve_run
+    from ganscope.training.sinks import check_sinks_available
+
+    # How to run, not what to train: these may change when resuming (a GPU run resumed on a CPU).
+    execution = []
+    for flag, key in (("device", "device"), ("precision", "precision"), ("threads", "threads")):
+        if getattr(a, flag) is not None:
+            execution.append(f"train.{key}={getattr(a, flag)}")
+    if a.compile:
+        execution.append("train.compile=true")
+    if a.log is not None:  # how the run is watched: may change on --resume too
+        sinks = [] if a.log.strip().lower() in ("", "none") else a.log.split(",")
+        execution.append(f"log.sinks={json.dumps([s.strip() for s in sinks])}")
+    held = contextlib.ExitStack()  # the training lock of a resumed run, once taken
+    if a.resume:
+        if a.config:
+            raise ConfigError("give either a config or --resume RUN, not both")
+        if a.seed is not None or a.name or a.data_dir or a.eval_every is not None:
+            raise ConfigError(
+                "--seed, --name, --data-dir and --eval-every cannot change when resuming a run")
+        resumable = tuple(f"{k}=" for k in RESUMABLE_KEYS)
+        bad = [o for o in a.overrides if not o.startswith(resumable)]
+        if bad:
+            raise ConfigError(
+                f"only train.epochs and how to run (device, precision, compile, threads, "
+                f"channels_last) can change when resuming (got --set {bad[0]}): "
+                "start a new run for other changes"
+            )
+        run = resolve_run(a.resume, a.runs_dir)
+        overrides = list(a.overrides) + execution
+        cfg = apply_overrides(run.config(), overrides).validate()
+        check_sinks_available(cfg.log.sinks)  # a missing extra: say so before anything changes
+        resolve_device(cfg.train.device)  # no GPU: say so before reading any data
+        info = distributed.setup(cfg.train.device)
+        if info.main:  # the run's one trainer from here on, config rewrite included
+            held.enter_context(run.training_lock())
+        try:
+            dataset = load_dataset(cfg.data, cfg.seed)
+            if overrides and info.main:  # only now: a data error must leave the run as it was
+                from ganscope.config import save_yaml
+                from ganscope.io import atomic_write_text
+
+                atomic_write_text(run.config_path, save_yaml(cfg))
+        except BaseException:
+            held.close()
+            raise
+        distributed.barrier(info)  # every rank reads the config rank 0 may just have rewritten
+        if info.main:
+            print(f"resuming {run.path}", file=sys.stderr)
+        resume = True
+    else:
+        if not a.config:
+            raise ConfigError("give a preset name or a YAML config (see `ganscope presets`)")
+        cfg = new_run_config(a, execution)
+        check_sinks_available(cfg.log.sinks)  # a missing extra: say so before the run dir exists
+        resolve_device(cfg.train.device)  # no GPU: say so before reading any data
+        info = distributed.setup(cfg.train.device)
+        dataset = load_dataset(cfg.data, cfg.seed)  # before the run dir exists: a data error leaves nothing
+        count_steps_per_epoch(len(dataset.images), cfg.train)  # and nor does a batch too large
+        # Under torchrun, rank 0 names and creates the run; the others train into the same one.
+        path = str(Run.create(cfg, a.runs_dir, a.name).path) if info.main else None
+        run = Run(distributed.broadcast_object(path, info))
+        resume = False
+    try:
+        train(run, dataset=dataset, resume=resume, progress=not a.no_progress, dist_info=info)
+    except TrainingInterrupted:
+        if info.main:
+            print(f"interrupted: checkpoint saved in {run.path}; continue with "
+                  f"`ganscope train --resume {run.path}`", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    finally:
+        held.close()
+        distributed.cleanup(info)
+    if not info.main:
+        return 0
+    figs = []
+    if not a.no_plot:
+        from ganscope.training.figures import write_run_figures
+
+        figs = write_run_figures(run)
+    meta = run.meta()
+    last = meta.get("last", {})
+    print(f"run:      {run.path}")
+    print(f"status:   {meta.get('status')} ({meta.get('epochs_done')}/{cfg.train.epochs} epochs, "
+          f"last loss_d {last.get('loss_d', float('nan')):.4f}, "
+          f"loss_g {last.get('loss_g', float('nan')):.4f})")
+    if figs:
+        print(f"curves:   {', '.join(str(f) for f in figs)}")
+    grids = run.sample_epochs()
+    if grids:
+        print(f"samples:  {run.samples}/ ({len(grids)} grids, "
+              f"latest {run.sample_grid(grids[-1]).name})")
+    print(f"weights:  {run.checkpoints}/")
+    return 0
+
+
+def cmd_config(a: argparse.Namespace) -> int:
+    from ganscope.config import save_yaml
+
+    sys.stdout.write(save_yaml(new_run_config(a)))  # what train saves as RUN/config.yaml
+    return 0
