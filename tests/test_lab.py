@@ -9,7 +9,7 @@ import re
 import pytest
 
 from ganscope.cli import main
-from ganscope.experiments.lab import EXPERIMENTS, LabOptions, Settings, run_lab, shortened
+from ganscope.lab import EXPERIMENTS, LabOptions, Settings, run_lab, shortened
 
 TOY = Settings(quick=True, seeds=[0, 1], e1_epochs=1, e1_limit=None, eval_n=64,
                e2_presets=("e1-mlp", "e2-tiny-cnn"), e2_epochs=1, e2_limit=128,

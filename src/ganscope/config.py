@@ -156,7 +156,7 @@ class RunConfig:
         from ganscope.metrics.registry import METRICS
         from ganscope.models import MODELS, check_sizes
         from ganscope.optim import OPTIMIZERS
-        from ganscope.training.sinks import check_sink_names
+        from ganscope.sinks import check_sink_names
 
         check_sink_names(self.log.sinks)
         MODELS.get(self.model.name)

@@ -231,7 +231,7 @@ def cmd_report(a: argparse.Namespace) -> int:
 
 
 def cmd_lab(a: argparse.Namespace) -> int:
-    from ganscope.experiments.lab import EXPERIMENTS, LabOptions, run_lab
+    from ganscope.lab import EXPERIMENTS, LabOptions, run_lab
     from ganscope.training.run import runs_root
 
     if a.workers is not None and a.workers < 1:

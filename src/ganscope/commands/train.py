@@ -37,10 +37,10 @@ def new_run_config(a: argparse.Namespace, execution: Sequence[str] = ()):
 def cmd_train(a: argparse.Namespace) -> int:
     from ganscope.config import apply_overrides
     from ganscope.domains import load_dataset
+    from ganscope.sinks import check_sinks_available
     from ganscope.training import distributed
     from ganscope.training.loop import count_steps_per_epoch, resolve_device, train
     from ganscope.training.run import Run, resolve_run
-    from ganscope.training.sinks import check_sinks_available
 
     # How to run, not what to train: these may change when resuming (a GPU run resumed on a CPU).
     execution = []
@@ -116,7 +116,7 @@ def cmd_train(a: argparse.Namespace) -> int:
         return 0
     figs = []
     if not a.no_plot:
-        from ganscope.training.figures import write_run_figures
+        from ganscope.viz.run_figures import write_run_figures
 
         figs = write_run_figures(run)
     meta = run.meta()

@@ -279,7 +279,7 @@ def walk_summary(d: Direction, m: WalkMeasurement) -> dict[str, Any]:
 
 def strip_array(strip: torch.Tensor) -> np.ndarray:
     """(S, N, C, H, W) uint8 frames -> one grid (rows: samples, columns: steps)."""
-    from ganscope.viz.grids import grid_array
+    from ganscope.render import grid_array
 
     S, N = strip.shape[:2]
     by_row = strip.transpose(0, 1).reshape(S * N, *strip.shape[2:])
@@ -317,7 +317,7 @@ def write_walk(folder: Path, run: Run, d: Direction, m: WalkMeasurement, seed: i
             "summary": walk_summary(d, m), **m.to_json(skip)}
     atomic_write_text(folder / "walk.json", json.dumps(info, indent=1) + "\n")
     files.append(folder / "walk.json")
-    from ganscope.viz.curves import save_figure
+    from ganscope.render import save_figure
 
     ep = f"epoch {epoch}" if epoch is not None else "latest"
     title = (f"{run.name} ({ep}): direction '{d.name}' ({d.method}"
@@ -331,7 +331,7 @@ def write_gif(path: Path, strip: torch.Tensor, scale: int = 3, ms: int = 180) ->
     forward then back, looping."""
     from PIL import Image
 
-    from ganscope.viz.grids import grid_array
+    from ganscope.render import grid_array
 
     S, N = strip.shape[:2]
     frames = []
@@ -425,7 +425,7 @@ def write_side_effects(root: Path, results: list[dict[str, Any]], columns: Seque
         {"columns": list(columns), "rows": rows,
          "meaning": "change of the mean score from the first to the last step of each walk; "
                     "probabilities for attributes, proxy units for Yaw"}, indent=1) + "\n")
-    from ganscope.viz.curves import save_figure
+    from ganscope.render import save_figure
 
     fig = matrix_figure(rows, list(columns))
     png = save_figure(fig, root / "side_effects.png", dpi=100)

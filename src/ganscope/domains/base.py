@@ -19,8 +19,8 @@ import torch
 from torch import nn
 
 from ganscope.data import Dataset
+from ganscope.render import save_grid
 from ganscope.sampling import sample, to_images
-from ganscope.viz.grids import save_grid
 
 if TYPE_CHECKING:  # annotations only: the config module asks domains for its checks
     from ganscope.config import DataConfig, RunConfig

@@ -413,7 +413,7 @@ def band_figures(groups: list[Group], title: str = "") -> dict[str, Any]:
 def write_outputs(out_dir: Path, result: dict[str, Any], groups: list[Group],
                   title: str = "") -> list[Path]:
     """summary.json, table.csv and the band figures into ``out_dir`` (atomic writes)."""
-    from ganscope.viz.curves import save_figure
+    from ganscope.render import save_figure
 
     out_dir.mkdir(parents=True, exist_ok=True)
     head, rows = table(result)

@@ -52,7 +52,7 @@ def train_worker(run_dir: str, resume: bool = False, plots: bool = True) -> dict
     try:
         run = train(Run(run_dir), resume=resume, progress=False, verbose=False)
         if plots:
-            from ganscope.training.figures import write_run_figures
+            from ganscope.viz.run_figures import write_run_figures
 
             write_run_figures(run)
     except TrainingInterrupted:

@@ -196,7 +196,7 @@ def matrix_figure(runs: list[Run], out: Path, seed: int | None = None) -> Path:
     from matplotlib.figure import Figure
 
     from ganscope.domains.points.plots import draw_cell, plot_extent
-    from ganscope.viz.curves import figure_png
+    from ganscope.render import figure_png
 
     by_cell: dict[str, Run] = {}
     for r in runs:

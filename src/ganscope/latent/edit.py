@@ -30,9 +30,9 @@ from torch import nn
 
 from ganscope.errors import UserError
 from ganscope.io import atomic_save_npy, atomic_write_text, file_sha256
+from ganscope.render import grid_array
 from ganscope.sampling import generate_images, latents_from_seed
 from ganscope.training.run import Run, load_generator
-from ganscope.viz.grids import grid_array
 
 MODES = ("shift", "set")
 DEFAULT_SEED = 23231  # seed 001's torch.manual_seed(23231)
@@ -312,7 +312,7 @@ def run_edit(run: Run, dims: Sequence[int], values: Sequence[float], mode: str, 
     """
     from ganscope.environment import now_iso
     from ganscope.latent.generate import load_latents
-    from ganscope.viz.curves import save_figure
+    from ganscope.render import save_figure
 
     check_mode(mode)
     values = check_values(values)

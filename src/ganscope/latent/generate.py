@@ -58,7 +58,7 @@ def check_output_path(out: str | os.PathLike) -> Path:
 def save_images(images: np.ndarray, out: str | os.PathLike, nrow: int | None = None,
                 scale: int = 2) -> Path:
     """``.npy``: the raw uint8 array (N, 28, 28); ``.png``: one grid."""
-    from ganscope.viz.grids import save_grid
+    from ganscope.render import save_grid
 
     out = check_output_path(out)
     if out.suffix == ".npy":

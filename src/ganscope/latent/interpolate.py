@@ -291,7 +291,7 @@ def run_interp(run: Run, from_seed: int, to_seed: int, *, steps: int = 10,
                out: str | Path | None = None) -> dict[str, Any]:
     """Interpolate latents_from_seed(from_seed, n)[i] -> latents_from_seed(to_seed, n)[i], one
     strip per i; writes a PNG (default RUN/figures/latent-interp-METHOD-FROM-TO.png)."""
-    from ganscope.viz.curves import save_figure
+    from ganscope.render import save_figure
 
     if n < 1:
         raise UserError("-n must be at least 1")
@@ -323,7 +323,7 @@ def run_walk(run: Run, class_from: str | int, class_to: str | int, *,
              ) -> dict[str, Any]:
     """Find the A -> B direction, walk n samples along it, measure the class shares per step,
     and write the PNG (default RUN/figures/latent-walk-A-B.png)."""
-    from ganscope.viz.curves import save_figure
+    from ganscope.render import save_figure
 
     a, b = resolve_class(class_from), resolve_class(class_to)
     if n < 1:

@@ -123,7 +123,7 @@ def img_file(path: str | Path, alt: str, caption: Any = None) -> Raw:
 
 def img_figure(fig: Any, alt: str, caption: Any = None, dpi: int = 90) -> Raw:
     """A matplotlib Figure rendered to PNG in memory (nothing written next to the run)."""
-    from ganscope.viz.curves import figure_png
+    from ganscope.render import figure_png
 
     return img_bytes(figure_png(fig, dpi=dpi), alt, caption)
 

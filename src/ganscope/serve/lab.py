@@ -290,7 +290,7 @@ class LabSession:
         self._read_metrics()
         if self.plots and status != "failed":
             try:  # the curves and training.gif a `ganscope train` of a point run also gets
-                from ganscope.training.figures import write_run_figures
+                from ganscope.viz.run_figures import write_run_figures
 
                 write_run_figures(self.run)
             except Exception:  # noqa: S110 - figures are a convenience; the run is complete

@@ -37,11 +37,11 @@ from ganscope.losses import build_loss
 from ganscope.metrics.labels import eval_line_parts
 from ganscope.models import build_models, has_conv
 from ganscope.optim import build_optimizer
+from ganscope.sinks import SinkGroup, build_sinks
 from ganscope.training import distributed
 from ganscope.training.distributed import SINGLE, DistInfo
 from ganscope.training.evaluation import check_evaluable, record_best, run_record
 from ganscope.training.run import CHECKPOINT_FORMAT, EVENT_KEYS, Run, load_checkpoint
-from ganscope.training.sinks import SinkGroup, build_sinks
 
 FLUSH_EVERY = 200  # generator steps between event flushes (live curves), besides epoch ends
 

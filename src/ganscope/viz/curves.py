@@ -8,7 +8,6 @@ atomically into ``run/figures/``, so a reader (UI, browser) never sees half a fi
 
 from __future__ import annotations
 
-import io
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,16 +15,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from matplotlib.axes import Axes
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from ganscope.errors import RunError
-from ganscope.io import atomic_write_bytes
+from ganscope.render import save_figure
 
 if TYPE_CHECKING:  # annotations only: training writes its figures with this module
     from ganscope.training.run import Run
 
-DPI = 110
 LOSSES_FIGSIZE = (10.0, 6.0)
 D_OUTPUTS_FIGSIZE = (10.0, 4.0)
 RAW_ALPHA = 0.25
@@ -322,21 +319,6 @@ def make_d_outputs_figure(run: Run, curves: Curves | None = None) -> Figure:
                                      frameon=False))
     ax.set_title(f"{run.name} (preset {_preset(run)}): D outputs")
     return fig
-
-
-def figure_png(fig: Figure, dpi: int = DPI) -> bytes:
-    """Render to PNG bytes in memory (Agg), for an atomic write or an HTTP response."""
-    if not isinstance(fig.canvas, FigureCanvasAgg):
-        FigureCanvasAgg(fig)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi)
-    return buf.getvalue()
-
-
-def save_figure(fig: Figure, path: str | Path, dpi: int = DPI) -> Path:
-    path = Path(path)
-    atomic_write_bytes(path, figure_png(fig, dpi))
-    return path
 
 
 def plot_losses(run: Run, curves: Curves | None = None) -> Path:

@@ -16,7 +16,8 @@ from matplotlib.ticker import MaxNLocator
 
 from ganscope.errors import RunError
 from ganscope.metrics.labels import axis_label, metric_label
-from ganscope.viz.curves import _preset, save_figure
+from ganscope.render import save_figure
+from ganscope.viz.curves import _preset
 
 if TYPE_CHECKING:  # annotations only: training writes its figures with this module
     from ganscope.training.run import Run

@@ -61,7 +61,7 @@ class Points(Domain):
         """The generated points over the target, on D's surface."""
         from ganscope.domains.points.plots import snapshot_figure
         from ganscope.io import atomic_write_bytes
-        from ganscope.viz.curves import figure_png
+        from ganscope.render import figure_png
 
         fake = sample(G, fixed_z, to_samples=self, batch_size=None).numpy()
         fig = snapshot_figure(data.images.numpy(), fake, D, probability, title)

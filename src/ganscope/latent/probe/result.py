@@ -23,7 +23,7 @@ from ganscope.io import atomic_write_text
 from ganscope.latent.probe import sentences
 from ganscope.latent.probe.figure import DPI, heatmap_figure
 from ganscope.latent.probe.stats import DEFAULT_ALPHA, fit_slopes, null_threshold
-from ganscope.viz.curves import save_figure
+from ganscope.render import save_figure
 
 INFO_KEYS = ("run", "run_path", "model", "z_dim", "epoch", "checkpoint", "n_base", "seed",
              "n_null", "extractor", "seconds", "stages", "images", "created")

@@ -11,7 +11,7 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
-from ganscope.experiments.lab import e1, e2, e3, e4, e5, e6
+from ganscope.lab import e1, e2, e3, e4, e5, e6
 
 MODULES = {"e1": e1, "e2": e2, "e3": e3, "e4": e4, "e5": e5, "e6": e6}
 

@@ -9,15 +9,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ganscope.errors import UserError
-from ganscope.experiments.lab.base import LabState
-from ganscope.experiments.lab.pages import exp_page, ran_box, status_block
+from ganscope.lab.base import LabState
+from ganscope.lab.pages import exp_page, ran_box, status_block
 from ganscope.latent.generate import save_images
 from ganscope.report import html as H
 from ganscope.sampling import generate_images, latents_from_seed
 from ganscope.training.run import load_generator
 
 if TYPE_CHECKING:  # annotations only: settings.py imports this module
-    from ganscope.experiments.lab.settings import Settings
+    from ganscope.lab.settings import Settings
 
 TITLE = "E3: generation from a chosen random vector"
 SEEDS_DID = ("Seeds 000-003 fixed a seed (seed 001: torch.manual_seed(23231)), drew z of shape "

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ganscope.experiments.lab.base import EXPERIMENTS, LabState
+from ganscope.lab.base import EXPERIMENTS, LabState
 from ganscope.report import html as H
 from ganscope.report.run import footer
 

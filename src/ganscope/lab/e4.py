@@ -12,15 +12,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ganscope.errors import UserError
-from ganscope.experiments.lab.base import LabState
-from ganscope.experiments.lab.pages import bullets, exp_page, ran_box, status_block
+from ganscope.lab.base import LabState
+from ganscope.lab.pages import bullets, exp_page, ran_box, status_block
 from ganscope.latent.claims import check
 from ganscope.latent.edit import preset_edit, run_edit
 from ganscope.latent.probe import run_probe
 from ganscope.report import html as H
 
 if TYPE_CHECKING:  # annotations only: settings.py imports this module for FULL and QUICK
-    from ganscope.experiments.lab.settings import Settings
+    from ganscope.lab.settings import Settings
 
 TITLE = "E4: what single latent dimensions do"
 SEEDS_DID = ("Seeds 000-003 picked 5 of the 100 latent dims, set or shifted each to 3 values, "

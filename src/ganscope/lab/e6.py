@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from ganscope.config import load_config
 from ganscope.errors import UserError
-from ganscope.experiments.lab.base import (
+from ganscope.lab.base import (
     LabState,
     PlannedRun,
     make_config,
@@ -20,12 +20,12 @@ from ganscope.experiments.lab.base import (
     preset_epochs,
     run_cost,
 )
-from ganscope.experiments.lab.pages import exp_page, ran_box, status_block
+from ganscope.lab.pages import exp_page, ran_box, status_block
 from ganscope.report import html as H
 from ganscope.report.run import run_body
 
 if TYPE_CHECKING:  # annotations only: settings.py imports this module for FULL and QUICK
-    from ganscope.experiments.lab.settings import Settings
+    from ganscope.lab.settings import Settings
 
 TITLE = "E6: semantic directions in a face GAN's latent space"
 SEEDS_DID = ("Seed 004 described searching a face generator's latent space for directions that "

@@ -23,11 +23,11 @@ import torch
 from ganscope.domains import domain_for, load_dataset
 from ganscope.environment import now_iso
 from ganscope.errors import UserError
-from ganscope.experiments.lab.base import EXPERIMENTS, LabState, PlannedRun
-from ganscope.experiments.lab.pages import exp_page, nav, status_block
-from ganscope.experiments.lab.settings import MODULES, Settings, shortened
 from ganscope.experiments.runner import execute, plan_runs
 from ganscope.io import atomic_write_text
+from ganscope.lab.base import EXPERIMENTS, LabState, PlannedRun
+from ganscope.lab.pages import exp_page, nav, status_block
+from ganscope.lab.settings import MODULES, Settings, shortened
 from ganscope.report import html as H
 from ganscope.report.run import footer
 

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 from ganscope.errors import UserError
 from ganscope.experiments import compare as C
 from ganscope.experiments import stats
-from ganscope.experiments.lab import e1
-from ganscope.experiments.lab.base import (
+from ganscope.lab import e1
+from ganscope.lab.base import (
     LabState,
     PlannedRun,
     make_config,
@@ -22,13 +22,13 @@ from ganscope.experiments.lab.base import (
     run_cost,
     seed_list,
 )
-from ganscope.experiments.lab.pages import bullets, exp_page, ran_box, status_block
+from ganscope.lab.pages import bullets, exp_page, ran_box, status_block
 from ganscope.report import html as H
 from ganscope.report.run import sample_epochs
 from ganscope.report.sweep import comparison_body
 
 if TYPE_CHECKING:  # annotations only: settings.py imports this module for FULL and QUICK
-    from ganscope.experiments.lab.settings import Settings
+    from ganscope.lab.settings import Settings
 
 TITLE = "E2: convolutional GANs vs the MLP"
 SEEDS_DID = ("Seeds 000, 001 and 002 each built a convolutional GAN (seed 000 a strided-conv "

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from ganscope.errors import UserError
 from ganscope.experiments import compare as C
 from ganscope.experiments import stats
-from ganscope.experiments.lab.base import (
+from ganscope.lab.base import (
     LabState,
     PlannedRun,
     make_config,
@@ -21,13 +21,13 @@ from ganscope.experiments.lab.base import (
     run_cost,
     seed_list,
 )
-from ganscope.experiments.lab.pages import bullets, exp_page, ran_box, status_block
+from ganscope.lab.pages import bullets, exp_page, ran_box, status_block
 from ganscope.report import html as H
 from ganscope.report.run import run_body
 from ganscope.report.sweep import comparison_body
 
 if TYPE_CHECKING:  # annotations only: settings.py imports this module for FULL and QUICK
-    from ganscope.experiments.lab.settings import Settings
+    from ganscope.lab.settings import Settings
 
 TITLE = "E1: the baseline MLP GAN on Fashion-MNIST"
 SEEDS_DID = ("All five reports trained the course's MLP GAN (G: 100-128-784, D: 784-128-1, "

@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ganscope.experiments import compare as C
-from ganscope.experiments.lab.base import LabState, plural, seed_list
-from ganscope.experiments.lab.pages import bullets, exp_page, ran_box, status_block
 from ganscope.experiments.sweep import format_seeds
+from ganscope.lab.base import LabState, plural, seed_list
+from ganscope.lab.pages import bullets, exp_page, ran_box, status_block
 from ganscope.lab2d.matrix import (
     LOSS_NAMES,
     OPTIMS,
@@ -31,7 +31,7 @@ from ganscope.report.sweep import comparison_body
 from ganscope.training.run import Run
 
 if TYPE_CHECKING:  # annotations only: settings.py imports this module for FULL and QUICK
-    from ganscope.experiments.lab.settings import Settings
+    from ganscope.lab.settings import Settings
 
 TITLE = "E5: GAN vs WGAN vs WGAN-GP, Adam vs RMSprop, on 2-D points"
 SEEDS_DID = ("Seed 004 fitted a 2-D point set with an MLP GAN, WGAN (weight clipping) and "

@@ -1,14 +1,23 @@
-"""Image grids written as PNG with exact pixels (no resampling blur), atomically."""
+"""Pictures as files: image grids written as PNG with exact pixels (no resampling blur), and
+matplotlib figures rendered to PNG bytes, both written atomically. The bottom layer every
+figure-making package shares (domains, viz, reports, the lab)."""
 
 from __future__ import annotations
 
 import io
 import math
 import os
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from PIL import Image
+
+from ganscope.io import atomic_write_bytes
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
 def grid_array(images: np.ndarray | torch.Tensor, nrow: int | None = None, pad: int = 2,
@@ -43,3 +52,24 @@ def save_grid(images: np.ndarray | torch.Tensor, path: str | os.PathLike, nrow: 
     buf = io.BytesIO()
     img.save(buf, format="PNG")
     atomic_write_bytes(path, buf.getvalue())
+
+
+DPI = 110  # the figures' default resolution
+
+
+def figure_png(fig: Figure, dpi: int = DPI) -> bytes:
+    """Render to PNG bytes in memory (Agg), for an atomic write or an HTTP response."""
+    # matplotlib takes a second to import: only the callers that draw pay for it
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    if not isinstance(fig.canvas, FigureCanvasAgg):
+        FigureCanvasAgg(fig)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    return buf.getvalue()
+
+
+def save_figure(fig: Figure, path: str | Path, dpi: int = DPI) -> Path:
+    path = Path(path)
+    atomic_write_bytes(path, figure_png(fig, dpi))
+    return path

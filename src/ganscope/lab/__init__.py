@@ -21,8 +21,8 @@ page), so an experiment can be read or changed on its own; ``driver`` plans and 
 writes the index; ``pages`` holds the HTML they share; ``settings`` gathers their settings.
 """
 
-from ganscope.experiments.lab.base import EXPERIMENTS
-from ganscope.experiments.lab.driver import LabOptions, run_lab
-from ganscope.experiments.lab.settings import Settings, shortened
+from ganscope.lab.base import EXPERIMENTS
+from ganscope.lab.driver import LabOptions, run_lab
+from ganscope.lab.settings import Settings, shortened
 
 __all__ = ["EXPERIMENTS", "LabOptions", "Settings", "run_lab", "shortened"]

@@ -16,7 +16,7 @@ from ganscope.training.run import Run
 
 if TYPE_CHECKING:  # annotations only: settings.py builds Settings from the experiment modules,
     # which import this module, so a run-time import here would be a cycle.
-    from ganscope.experiments.lab.settings import Settings
+    from ganscope.lab.settings import Settings
 
 EXPERIMENTS = ("e1", "e2", "e3", "e4", "e5", "e6")
 
