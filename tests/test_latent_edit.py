@@ -516,9 +516,9 @@ def test_cli_interp_and_walk(parser, trained, capsys, tmp_path, monkeypatch):
             probs[odd, 1], probs[~odd, 6] = 1.0, 1.0
             return np.zeros((len(images), 128), dtype=np.float32), probs
 
-    import ganscope.metrics.extractor as ex
+    import ganscope.latent.interpolate as interpolate
 
-    monkeypatch.setattr(ex, "load_extractor", lambda device="cpu": Parity())
+    monkeypatch.setattr(interpolate, "load_extractor", lambda device="cpu": Parity())
     assert latent(parser, "walk", "tiny", "--runs-dir", str(runs), "--from", "shirt", "--to",
                   "Trouser", "--steps=-1:1:3", "-n", "4", "--direction-n", "256") == 0
     out = capsys.readouterr().out.splitlines()

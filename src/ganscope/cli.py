@@ -31,7 +31,7 @@ from ganscope.commands.runs import cmd_compare, cmd_export, cmd_generate, cmd_pl
 from ganscope.commands.serve import add_parser as add_serve_parser
 from ganscope.commands.serve import run_serve
 from ganscope.commands.train import cmd_config, cmd_train
-from ganscope.completion import complete_preset
+from ganscope.completion import complete_preset, completion_script
 from ganscope.errors import UserError
 from ganscope.training.run import RunWarning
 
@@ -211,8 +211,6 @@ def _add_export_parser(sub, runs: argparse.ArgumentParser) -> None:
 
 
 def cmd_completion(a: argparse.Namespace) -> int:
-    from ganscope.completion import completion_script
-
     sys.stdout.write(completion_script(build_parser(), a.shell))
     return 0
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 
+from ganscope.config import preset_names
 from ganscope.errors import UserError
 
 SHELLS = ("bash", "zsh")
@@ -64,11 +65,10 @@ def completion_script(parser: argparse.ArgumentParser, shell: str) -> str:
     """The ``shell`` completion script of ``parser``; one line if shtab is missing."""
     if shell not in SHELLS:
         raise UserError(f"no completion for shell '{shell}': choose {' or '.join(SHELLS)}")
-    try:
+    try:  # optional (the [dev] extra): only this command needs it
         import shtab
     except ImportError:
         raise UserError("ganscope completion needs shtab: pip install shtab") from None
-    from ganscope.config import preset_names
 
     completer = _preset_completer(preset_names())
     for action in _actions(parser):

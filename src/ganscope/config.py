@@ -20,6 +20,11 @@ from typing import Any, Union
 import yaml
 
 from ganscope.errors import ConfigError
+from ganscope.losses import LOSSES
+from ganscope.metrics.registry import METRICS
+from ganscope.models import MODELS, check_sizes
+from ganscope.optim import OPTIMIZERS
+from ganscope.sinks import check_sink_names
 
 MIN_EVAL_N = 10  # PRDC's k=5 nearest neighbours need a few more samples than k
 # Upper bounds that turn absurd sizes into a config error instead of an overflow or an
@@ -152,12 +157,6 @@ class RunConfig:
 
     def validate(self) -> RunConfig:
         """Check values that types alone cannot; raise ConfigError with the fix."""
-        from ganscope.losses import LOSSES
-        from ganscope.metrics.registry import METRICS
-        from ganscope.models import MODELS, check_sizes
-        from ganscope.optim import OPTIMIZERS
-        from ganscope.sinks import check_sink_names
-
         check_sink_names(self.log.sinks)
         MODELS.get(self.model.name)
         check_sizes(self.model.name, {k: v for k, v in (("g_hidden", self.model.g_hidden),
@@ -220,8 +219,9 @@ class RunConfig:
         return self
 
     def _domain(self):
-        """The data's domain (``ganscope.domains``). Config is the bottom layer and the domains
-        build on it, so they are asked here, at validation time, not imported with config."""
+        """The data's domain (``ganscope.domains``), asked at validation time."""
+        # local: the domains pull in the data sets, metrics and render (PIL), ~40 ms that
+        # `import ganscope.cli` (which imports config) must not pay
         from ganscope.domains import domain_for
 
         return domain_for(self.data.name)
@@ -234,8 +234,6 @@ class RunConfig:
         library callers may hand ``train()`` other images than ``data.name`` names (tests
         train the face models on synthetic RGB data under the default data set).
         """
-        from ganscope.models import MODELS
-
         name = self.data.name
         gives = self._domain().sample_shape(self.data)
         takes = MODELS.get(self.model.name).takes

@@ -39,12 +39,14 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors.torch import save as safetensors_save
 from torch import nn
 
 import ganscope
 from ganscope.domains import domain_for
 from ganscope.errors import RunError, UserError
 from ganscope.io import atomic_write_bytes, file_sha256
+from ganscope.models import MODELS, build_models
 from ganscope.training.run import Run, checkpoint_epoch, load_checkpoint
 
 FORMATS = ("safetensors", "onnx", "pt2")
@@ -93,8 +95,6 @@ def build_kwargs(run: Run) -> dict[str, Any]:
 
 def load_exportable(run: Run, src: Source) -> tuple[nn.Module, dict[str, Any]]:
     """G (eval mode, float32, contiguous NCHW weights, on the CPU) and its checkpoint."""
-    from ganscope.models import build_models
-
     ck = load_checkpoint(src.path)
     kw = build_kwargs(run)
     G, _ = build_models(kw["name"], kw["z_dim"], g_hidden=tuple(kw.get("g_hidden", ())))
@@ -163,8 +163,6 @@ def output_spec(run: Run, G: nn.Module, kw: dict[str, Any]) -> dict[str, Any]:
 def describe(run: Run, src: Source, G: nn.Module, ck: dict[str, Any], fmt: str,
              out: Path) -> dict[str, Any]:
     """The sidecar record: what the file holds and how to use or rebuild it."""
-    from ganscope.models import MODELS
-
     kw = build_kwargs(run)
     spec = MODELS.get(kw["name"])
     weights = (f"safetensors.torch.load_file({out.name!r})" if fmt == "safetensors" else
@@ -240,6 +238,7 @@ def format_for(fmt: str | None, out: str | os.PathLike) -> str:
 def require_onnx() -> None:
     """The onnx extra (onnx + onnxscript drive the exporter), or one line saying how to get it."""
     try:
+        # local: onnx and onnxscript are the optional onnx extra (ganscope[onnx])
         import onnx  # noqa: F401
         import onnxscript  # noqa: F401
     except ImportError as e:
@@ -278,13 +277,12 @@ def _exporter_failed(fmt: str, kw: dict[str, Any], e: Exception) -> ExportError:
 
 
 def _safetensors_bytes(G: nn.Module, record: dict[str, Any]) -> bytes:
-    from safetensors.torch import save
-
     tensors = {k: v.detach().cpu().contiguous() for k, v in G.state_dict().items()}
-    return save(tensors, metadata={"ganscope": json.dumps(record, sort_keys=True)})
+    return safetensors_save(tensors, metadata={"ganscope": json.dumps(record, sort_keys=True)})
 
 
 def _onnx_bytes(G: nn.Module, kw: dict[str, Any], record: dict[str, Any]) -> tuple[bytes, int]:
+    # local: onnx is the optional onnx extra, checked by require_onnx()
     import onnx
 
     specs = input_specs(kw)

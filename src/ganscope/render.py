@@ -43,8 +43,6 @@ def grid_array(images: np.ndarray | torch.Tensor, nrow: int | None = None, pad: 
 def save_grid(images: np.ndarray | torch.Tensor, path: str | os.PathLike, nrow: int | None = None,
               scale: int = 2, pad: int = 2) -> None:
     """Save uint8 images as one PNG grid, each pixel enlarged ``scale`` times (nearest)."""
-    from ganscope.io import atomic_write_bytes
-
     arr = grid_array(images, nrow=nrow, pad=pad)
     img = Image.fromarray(arr)
     if scale > 1:

@@ -6,10 +6,12 @@ import argparse
 import json
 import sys
 
+from ganscope.config import load_config, preset_names, presets_dir
+from ganscope.losses import LOSSES
+from ganscope.models import MODELS, build_models
+
 
 def cmd_models(a: argparse.Namespace) -> int:
-    from ganscope.models import MODELS
-
     if a.json:
         print(json.dumps({n: MODELS.get(n).summary for n in MODELS.names()}, indent=2))
         return 0
@@ -20,9 +22,6 @@ def cmd_models(a: argparse.Namespace) -> int:
 
 
 def cmd_show_model(a: argparse.Namespace) -> int:
-    from ganscope.losses import LOSSES
-    from ganscope.models import build_models
-
     G, D = build_models(a.name, a.z_dim, sigmoid=LOSSES.get(a.loss).sigmoid)
     print(G)
     print(D)
@@ -30,8 +29,6 @@ def cmd_show_model(a: argparse.Namespace) -> int:
 
 
 def cmd_presets(a: argparse.Namespace) -> int:
-    from ganscope.config import load_config, preset_names, presets_dir
-
     for name in preset_names():
         c = load_config(name)
         print(f"{name:14s} model={c.model.name} loss={c.loss.name} optim={c.optim.name} "

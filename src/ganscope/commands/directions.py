@@ -2,6 +2,10 @@
 
 Wired into the main parser with ``add_parsers(sub, runs_parent)`` and ``run_directions``.
 Library errors are UserErrors (one line, exit 2 in the main CLI); this module parses and prints.
+
+Handlers import their library modules when they run, so ``ganscope --help``, completion
+and a quick command do not pay for the others (matplotlib, PIL and the modules over them);
+cheap ones (a few ms, nothing third-party) are imported at the top.
 """
 
 from __future__ import annotations
@@ -10,8 +14,11 @@ import argparse
 import re
 
 from ganscope.commands.latent import NEGATIVE_VALUE as _NEGATIVE_VALUE
+from ganscope.directions.store import list_directions
 from ganscope.errors import UserError
 from ganscope.latent.values import parse_steps
+from ganscope.tables import format_table
+from ganscope.training.run import resolve_run
 
 _STEPS_HINT = ("--steps needs a value, e.g. --steps -3:3:9 or --steps=-3:3:9")
 # '-3:3:9' and '-2,0,2' are values, not options (argparse only knows plain negative numbers);
@@ -103,8 +110,6 @@ def _fmt(v, spec: str = ".3f") -> str:
 def _cmd_find(a: argparse.Namespace) -> int:
     from ganscope.directions.base import METHODS
     from ganscope.directions.walk import find_run_directions, label_summary
-    from ganscope.tables import format_table
-    from ganscope.training.run import resolve_run
 
     METHODS.get(a.method)  # an unknown method fails before the run is read
     attrs, conds = _split(a.attr), _split(a.condition)
@@ -129,8 +134,6 @@ def _cmd_find(a: argparse.Namespace) -> int:
 
 def _cmd_walk(a: argparse.Namespace) -> int:
     from ganscope.directions.walk import walk_run
-    from ganscope.tables import format_table
-    from ganscope.training.run import resolve_run
 
     steps = parse_steps(a.steps)
     names = _split(a.direction)
@@ -163,10 +166,6 @@ def _cmd_walk(a: argparse.Namespace) -> int:
 
 
 def _cmd_list(a: argparse.Namespace) -> int:
-    from ganscope.directions.store import list_directions
-    from ganscope.tables import format_table
-    from ganscope.training.run import resolve_run
-
     run = resolve_run(a.run, a.runs_dir)
     dirs = list_directions(run)
     if not dirs:

@@ -1,18 +1,24 @@
-"""``ganscope eval`` and ``ganscope metrics``: scoring a run's generators (or an image set)."""
+"""``ganscope eval`` and ``ganscope metrics``: scoring a run's generators (or an image set).
+
+Handlers import their library modules when they run, so ``ganscope --help``, completion
+and a quick command do not pay for the others (matplotlib, PIL and the modules over them);
+cheap ones (a few ms, nothing third-party) are imported at the top.
+"""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 
+from ganscope.config import MIN_EVAL_N, EvalConfig
 from ganscope.errors import UserError
+from ganscope.tables import format_table
+from ganscope.training.run import resolve_run
 
 
 def _eval_config(a: argparse.Namespace, base):
     """The run's (or default) EvalConfig with this command's options applied, validated."""
-    import dataclasses
-
-    from ganscope.config import MIN_EVAL_N
     from ganscope.metrics.registry import METRICS
 
     ec = dataclasses.replace(base)
@@ -35,7 +41,6 @@ def _eval_config(a: argparse.Namespace, base):
 
 def _print_records(records: list[dict], label: str) -> None:
     from ganscope.metrics.table import metric_cells, present_columns, provenance_line
-    from ganscope.tables import format_table
 
     cols = present_columns(records)
     rows = [[str(r.get(label, "-"))] + metric_cells(r["metrics"], cols) for r in records]
@@ -44,14 +49,13 @@ def _print_records(records: list[dict], label: str) -> None:
 
 
 def cmd_eval(a: argparse.Namespace) -> int:
-    from ganscope.config import EvalConfig
+    from ganscope.metrics.evaluate import evaluate_images, reference_features
+    from ganscope.metrics.image_files import load_image_set
+    from ganscope.training.evaluation import evaluate_run
 
     if bool(a.run) == bool(a.images):
         raise UserError("give a run to evaluate, or --images FILE.npy|DIR, but not both")
     if a.images:
-        from ganscope.metrics.evaluate import evaluate_images, reference_features
-        from ganscope.metrics.image_files import load_image_set
-
         if a.checkpoint != "last" or a.no_save:
             raise UserError("--checkpoint and --no-save apply to runs, not to --images")
         ec = _eval_config(a, EvalConfig())  # bad options fail before any file is read
@@ -67,9 +71,6 @@ def cmd_eval(a: argparse.Namespace) -> int:
         else:
             _print_records([rec], "images")
         return 0
-    from ganscope.training.evaluation import evaluate_run
-    from ganscope.training.run import resolve_run
-
     run = resolve_run(a.run, a.runs_dir)
     ec = _eval_config(a, run.config().eval)
     records = evaluate_run(run, a.checkpoint, ec, data_dir=a.data_dir,

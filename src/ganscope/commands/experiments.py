@@ -5,6 +5,10 @@ Wired into the main parser with ``add_parsers(sub, runs_parent)``; the command f
 ``cmd_sweep``, ``cmd_report``, ``cmd_lab`` and ``compare_groups_text`` (called by the main
 ``compare``). Library errors are UserErrors (one line, exit 2); results go to stdout, progress to
 stderr.
+
+Handlers import their library modules when they run, so ``ganscope --help``, completion
+and a quick command do not pay for the others (matplotlib, PIL and the modules over them);
+cheap ones (a few ms, nothing third-party) are imported at the top.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from pathlib import Path
 
 from ganscope.completion import complete_preset
 from ganscope.errors import UserError
+from ganscope.tables import format_table
+from ganscope.training.run import resolve_run, runs_root
 
 EXIT_FAILED_RUNS = 1
 
@@ -126,7 +132,6 @@ def cmd_sweep(a: argparse.Namespace) -> int:
 
 def find_sweep(target: str, runs_dir: str | None) -> Path | None:
     from ganscope.experiments.sweep import is_sweep
-    from ganscope.training.run import runs_root
 
     for cand in (Path(target), runs_root(runs_dir) / target):
         if is_sweep(cand):
@@ -164,7 +169,6 @@ def compare_sweeps(a: argparse.Namespace, sweeps: list[Path]) -> int:
 
 def _print_result(result: dict) -> None:
     from ganscope.experiments import compare as C
-    from ganscope.tables import format_table
 
     head, rows = C.table(result)
     if not rows:
@@ -210,18 +214,16 @@ def compare_groups_text(runs: list, plot: str | None) -> list[str]:
 
 
 def cmd_report(a: argparse.Namespace) -> int:
+    from ganscope.report.run import write_run_report
+    from ganscope.report.sweep import write_sweep_report
+
     out = a.out
     if out is not None and not str(out).endswith((".html", ".htm")):
         raise UserError(f"--out {out}: a report is one HTML file, give a name ending in .html")
     sweep = find_sweep(a.target, a.runs_dir)
     if sweep is not None:
-        from ganscope.report.sweep import write_sweep_report
-
         path = write_sweep_report(sweep, out)
     else:
-        from ganscope.report.run import write_run_report
-        from ganscope.training.run import resolve_run
-
         path = write_run_report(resolve_run(a.target, a.runs_dir), out)
     print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB, self-contained)")
     return 0
@@ -232,7 +234,6 @@ def cmd_report(a: argparse.Namespace) -> int:
 
 def cmd_lab(a: argparse.Namespace) -> int:
     from ganscope.lab import EXPERIMENTS, LabOptions, run_lab
-    from ganscope.training.run import runs_root
 
     if a.workers is not None and a.workers < 1:
         raise UserError("--workers must be at least 1")

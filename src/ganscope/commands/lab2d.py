@@ -1,18 +1,24 @@
-"""``ganscope lab2d``: E5's loss x optimiser matrix on 2-D points, over seeds."""
+"""``ganscope lab2d``: E5's loss x optimiser matrix on 2-D points, over seeds.
+
+Handlers import their library modules when they run, so ``ganscope --help``, completion
+and a quick command do not pay for the others (matplotlib, PIL and the modules over them);
+cheap ones (a few ms, nothing third-party) are imported at the top.
+"""
 
 from __future__ import annotations
 
 import argparse
 import re
 import sys
+import time
 from pathlib import Path
 
 from ganscope.errors import UserError
+from ganscope.tables import format_table
+from ganscope.training.run import runs_root
 
 
 def cmd_lab2d(a: argparse.Namespace) -> int:
-    import time
-
     from ganscope.experiments.sweep import parse_seeds
     from ganscope.lab2d.matrix import (
         LOSS_NAMES,
@@ -26,8 +32,6 @@ def cmd_lab2d(a: argparse.Namespace) -> int:
         table_rows,
         write_tables,
     )
-    from ganscope.tables import format_table
-    from ganscope.training.run import runs_root
 
     losses = parse_list(a.losses, list(LOSS_NAMES), "loss")
     optims = parse_list(a.optims, list(OPTIMS), "optimiser")

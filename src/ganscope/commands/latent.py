@@ -3,6 +3,10 @@ walks, the probe and the claims check.
 
 Wired into the main parser with ``add_parsers(sub, runs_parent)`` and ``run_latent``. Library
 errors are UserErrors (one line, exit 2 in the main CLI); this module only parses and prints.
+
+Handlers import their library modules when they run, so ``ganscope --help``, completion
+and a quick command do not pay for the others (matplotlib, PIL and the modules over them);
+cheap ones (a few ms, nothing third-party) are imported at the top.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ from pathlib import Path
 
 from ganscope.errors import UserError
 from ganscope.latent.values import parse_dims, parse_ints, parse_numbers, parse_steps
+from ganscope.tables import format_table
+from ganscope.training.run import resolve_run
 
 _EXAMPLES = {"--shift": "-10,0,10", "--set": "-1,5,10", "--steps": "-3:3:7",
              "--values": "-3,-2,-1,0,1,2,3"}
@@ -161,8 +167,6 @@ def _probe_options(p: argparse.ArgumentParser) -> None:
 
 def _cmd_edit(a: argparse.Namespace) -> int:
     from ganscope.latent.edit import DEFAULT_N, DEFAULT_SEED, preset_edit, run_edit
-    from ganscope.tables import format_table
-    from ganscope.training.run import resolve_run
 
     if a.preset:
         if a.dims or a.shift is not None or a.set is not None or a.together:
@@ -200,7 +204,6 @@ def _cmd_edit(a: argparse.Namespace) -> int:
 
 def _cmd_interp(a: argparse.Namespace) -> int:
     from ganscope.latent.interpolate import run_interp
-    from ganscope.training.run import resolve_run
 
     run = resolve_run(a.run, a.runs_dir)
     res = run_interp(run, a.from_seed, a.to_seed, steps=a.steps, method=a.method, n=a.n,
@@ -212,8 +215,6 @@ def _cmd_interp(a: argparse.Namespace) -> int:
 
 def _cmd_walk(a: argparse.Namespace) -> int:
     from ganscope.latent.interpolate import run_walk
-    from ganscope.tables import format_table
-    from ganscope.training.run import resolve_run
 
     steps = parse_steps(a.steps)
     run = resolve_run(a.run, a.runs_dir)
@@ -244,7 +245,6 @@ def _probe_kwargs(a: argparse.Namespace) -> dict:
 
 def _cmd_probe(a: argparse.Namespace) -> int:
     from ganscope.latent.probe import run_probe
-    from ganscope.training.run import resolve_run
 
     if a.top < 0:
         raise UserError(f"--top must be at least 0, got {a.top}")
@@ -265,8 +265,6 @@ def _cmd_probe(a: argparse.Namespace) -> int:
 def _cmd_check(a: argparse.Namespace) -> int:
     from ganscope.latent.claims import check, load_claims
     from ganscope.latent.probe import load_probe, run_probe
-    from ganscope.tables import format_table
-    from ganscope.training.run import resolve_run
 
     claims = load_claims(a.claims)
     kw = _probe_kwargs(a)

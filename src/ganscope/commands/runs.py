@@ -1,4 +1,9 @@
-"""``ganscope runs``, ``plot``, ``generate``, ``compare`` and ``export``: commands over existing runs."""
+"""``ganscope runs``, ``plot``, ``generate``, ``compare`` and ``export``: commands over existing runs.
+
+Handlers import their library modules when they run, so ``ganscope --help``, completion
+and a quick command do not pay for the others (matplotlib, PIL and the modules over them);
+cheap ones (a few ms, nothing third-party) are imported at the top.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +12,13 @@ import json
 
 from ganscope.commands.experiments import compare_groups_text, compare_sweeps, find_sweep
 from ganscope.errors import UserError
+from ganscope.sampling import generate_images, latents_from_seed
+from ganscope.tables import fmt_number, format_table
+from ganscope.training.run import iter_runs, load_generator, resolve_run, runs_root
 
 
 def cmd_runs(a: argparse.Namespace) -> int:
     from ganscope.diagnostics import diagnose
-    from ganscope.training.run import iter_runs, runs_root
 
     rows = []
     for run in iter_runs(a.runs_dir):
@@ -33,7 +40,6 @@ def cmd_runs(a: argparse.Namespace) -> int:
     if not rows:
         print(f"no runs in {runs_root(a.runs_dir)}: start one with `ganscope train e1-mlp`")
         return 0
-    from ganscope.tables import format_table
 
     head = ("NAME", "PRESET", "EPOCHS", "STATUS", "LOSS_D", "LOSS_G", "BEST_FID", "FLAGS")
     print(format_table(head, [
@@ -53,7 +59,6 @@ def _fmt(v: float | None) -> str:
 
 
 def cmd_plot(a: argparse.Namespace) -> int:
-    from ganscope.training.run import resolve_run
     from ganscope.viz.curves import plot_run
 
     for f in plot_run(resolve_run(a.run, a.runs_dir)):
@@ -63,8 +68,6 @@ def cmd_plot(a: argparse.Namespace) -> int:
 
 def cmd_generate(a: argparse.Namespace) -> int:
     from ganscope.latent.generate import check_output_path, load_latents, save_images
-    from ganscope.sampling import generate_images, latents_from_seed
-    from ganscope.training.run import load_generator, resolve_run
 
     if a.n < 1:
         raise UserError("-n must be at least 1")
@@ -83,9 +86,7 @@ def cmd_generate(a: argparse.Namespace) -> int:
 def cmd_compare(a: argparse.Namespace) -> int:
     from ganscope.diagnostics import diagnose
     from ganscope.metrics.table import COLUMNS, metric_cells
-    from ganscope.tables import fmt_number, format_table
     from ganscope.training.evaluation import best_by_fid, comparable
-    from ganscope.training.run import resolve_run
 
     sweeps = [find_sweep(t, a.runs_dir) for t in a.runs]
     if all(sweeps):
@@ -129,7 +130,6 @@ def cmd_compare(a: argparse.Namespace) -> int:
 
 def cmd_export(a: argparse.Namespace) -> int:
     from ganscope.export import export_generator, sidecar_path
-    from ganscope.training.run import resolve_run
 
     run = resolve_run(a.run, a.runs_dir)
     out = export_generator(run, a.format, a.out, epoch=a.epoch, best=a.best)

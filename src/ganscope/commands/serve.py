@@ -11,7 +11,10 @@ import secrets
 import socket
 import sys
 
+import torch
+
 from ganscope.errors import UserError
+from ganscope.training.run import runs_root
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
@@ -66,7 +69,7 @@ def url_for(host: str, port: int, token: str | None) -> str:
 
 def run_serve(a: argparse.Namespace) -> int:
     """Start the app and block until Ctrl-C; prints the address (with the token, if any)."""
-    try:
+    try:  # the optional `serve` extra: imported here so the CLI works without it
         import uvicorn
 
         from ganscope.serve.app import create_app
@@ -74,7 +77,6 @@ def run_serve(a: argparse.Namespace) -> int:
         if (e.name or "").split(".")[0] == "ganscope":
             raise  # our own bug, not a missing extra
         raise UserError(SERVE_MISSING) from None
-    from ganscope.training.run import runs_root
 
     token = a.token
     if token is not None and len(token) < 8:
@@ -86,7 +88,6 @@ def run_serve(a: argparse.Namespace) -> int:
               "every API request needs the token in the URL below", file=sys.stderr)
     root = runs_root(a.runs_dir)
     sock = bind(a.host, a.port)
-    import torch
 
     # One intra-op thread: a slider's few images and the live lab's small nets gain nothing
     # from two, and on a busy 2-core machine a second OpenMP thread waiting for a taken core

@@ -1,5 +1,10 @@
 """``ganscope train`` and ``ganscope config``: a new run's config from the options, training,
-resuming."""
+resuming.
+
+Handlers import their library modules when they run, so ``ganscope --help``, completion
+and a quick command do not pay for the others (matplotlib, PIL and the modules over them);
+cheap ones (a few ms, nothing third-party) are imported at the top.
+"""
 
 from __future__ import annotations
 
@@ -11,16 +16,16 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ganscope.commands import EXIT_INTERRUPTED
+from ganscope.config import apply_overrides, load_config, save_yaml
 from ganscope.errors import ConfigError, TrainingInterrupted
-from ganscope.training.run import RESUMABLE_KEYS
+from ganscope.io import atomic_write_text
+from ganscope.training.run import RESUMABLE_KEYS, Run, resolve_run
 
 
 def new_run_config(a: argparse.Namespace, execution: Sequence[str] = ()):
     """The validated config a new run of `train` gets from its options (`ganscope config` prints
     it): the preset or YAML file, then --set, --seed, --eval-every and ``execution`` (the
     device, precision, ... overrides), then --data-dir."""
-    from ganscope.config import apply_overrides, load_config
-
     cfg = load_config(a.config)
     overrides = list(a.overrides)
     if getattr(a, "seed", None) is not None:
@@ -35,12 +40,11 @@ def new_run_config(a: argparse.Namespace, execution: Sequence[str] = ()):
 
 
 def cmd_train(a: argparse.Namespace) -> int:
-    from ganscope.config import apply_overrides
     from ganscope.domains import load_dataset
     from ganscope.sinks import check_sinks_available
     from ganscope.training import distributed
     from ganscope.training.loop import count_steps_per_epoch, resolve_device, train
-    from ganscope.training.run import Run, resolve_run
+    from ganscope.viz.run_figures import write_run_figures
 
     # How to run, not what to train: these may change when resuming (a GPU run resumed on a CPU).
     execution = []
@@ -78,9 +82,6 @@ def cmd_train(a: argparse.Namespace) -> int:
         try:
             dataset = load_dataset(cfg.data, cfg.seed)
             if overrides and info.main:  # only now: a data error must leave the run as it was
-                from ganscope.config import save_yaml
-                from ganscope.io import atomic_write_text
-
                 atomic_write_text(run.config_path, save_yaml(cfg))
         except BaseException:
             held.close()
@@ -116,8 +117,6 @@ def cmd_train(a: argparse.Namespace) -> int:
         return 0
     figs = []
     if not a.no_plot:
-        from ganscope.viz.run_figures import write_run_figures
-
         figs = write_run_figures(run)
     meta = run.meta()
     last = meta.get("last", {})
@@ -136,7 +135,5 @@ def cmd_train(a: argparse.Namespace) -> int:
 
 
 def cmd_config(a: argparse.Namespace) -> int:
-    from ganscope.config import save_yaml
-
     sys.stdout.write(save_yaml(new_run_config(a)))  # what train saves as RUN/config.yaml
     return 0

@@ -32,8 +32,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image, UnidentifiedImageError
+from tqdm import tqdm
 
 from ganscope.errors import DataError
+from ganscope.io import atomic_torch_save
+from ganscope.paths import cache_root
 
 IMAGE_DIR = "img_align_celeba"
 ATTR_FILE = "list_attr_celeba.txt"
@@ -93,8 +97,6 @@ class AttributeFile:
 
 
 def cache_dir() -> Path:
-    from ganscope.paths import cache_root
-
     return cache_root() / "celeba"
 
 
@@ -205,8 +207,6 @@ def crop_box(width: int, height: int, crop: float) -> tuple[float, float, float,
 
 def decode_image(path: str | os.PathLike, image_size: int, crop: float) -> np.ndarray:
     """One image: centre-crop, resize to ``image_size``; uint8 (3, S, S). DataError if corrupt."""
-    from PIL import Image, UnidentifiedImageError
-
     try:
         with Image.open(path) as img:
             w, h = img.size
@@ -302,7 +302,6 @@ def load_celeba(data_dir: str | os.PathLike | None = None, split: str = "train",
                                 f"of {ATTR_FILE}): put the whole {IMAGE_DIR}/ folder there, "
                                 "or load fewer images with data.limit")
         images = np.empty((len(paths), 3, image_size, image_size), dtype=np.uint8)
-        from tqdm import tqdm
 
         show = (len(paths) > PROGRESS_MIN) if progress is None else progress
         bar = tqdm(paths, desc="decoding CelebA", unit="img", leave=False,
@@ -313,8 +312,6 @@ def load_celeba(data_dir: str | os.PathLike | None = None, split: str = "train",
                "attributes": torch.from_numpy((attrs.values[idx] > 0).astype(np.uint8)),
                "attribute_names": list(attrs.names), "files": files}
         if use_cache:
-            from ganscope.io import atomic_torch_save
-
             try:
                 atomic_torch_save(obj, cpath)
             except OSError as e:  # a read-only cache costs time, not correctness

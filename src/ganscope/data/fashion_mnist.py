@@ -27,8 +27,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
+from ganscope.data import to_unit_range
 from ganscope.errors import DataError
+from ganscope.paths import cache_root
 
 CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
            "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
@@ -62,8 +65,6 @@ IMAGE_MAGIC, LABEL_MAGIC = 0x00000803, 0x00000801
 
 
 def cache_dir() -> Path:
-    from ganscope.paths import cache_root
-
     return cache_root() / "fashion-mnist"
 
 
@@ -97,8 +98,6 @@ class FashionMNIST:
 
     def as_float(self, device: str | torch.device = "cpu") -> torch.Tensor:
         """(N, 1, 28, 28) float32 in [-1, 1], scaled once for the whole split."""
-        from ganscope.data import to_unit_range
-
         return to_unit_range(self.images.unsqueeze(1), device)
 
 
@@ -139,8 +138,6 @@ def _download_error(url: str, reason: object) -> DataError:
 
 def download_file(name: str, dest_dir: Path, base_url: str | None = None) -> Path:
     """Download one official file into ``dest_dir``, keeping it only if its MD5 matches."""
-    from tqdm import tqdm
-
     base = base_url or os.environ.get("GANSCOPE_FASHION_MNIST_URL") or DEFAULT_URL
     url = base.rstrip("/") + "/" + name
     dest_dir.mkdir(parents=True, exist_ok=True)

@@ -30,8 +30,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from ganscope.directions.store import Direction
+from ganscope.directions.store import Direction, check_name
 from ganscope.errors import UserError
+from ganscope.models import eval_mode
 from ganscope.registry import Registry
 from ganscope.sampling import sample, to_floats
 from ganscope.training.run import load_generator
@@ -244,8 +245,6 @@ class _Stop(Exception):
 def layer_outputs(ctx: DirectionContext, z: torch.Tensor, module: nn.Module) -> torch.Tensor:
     """``module``'s output for each z, flattened (N, D) float32 (10,000 x 8192 values of
     dcgan64's first layer take 330 MB); G stops right after the module."""
-    from ganscope.models import eval_mode
-
     got: list[torch.Tensor] = []
 
     def hook(_m: nn.Module, _inp: Any, out: torch.Tensor) -> None:
@@ -267,8 +266,6 @@ def layer_outputs(ctx: DirectionContext, z: torch.Tensor, module: nn.Module) -> 
 
 def make_direction(name: str, method: str, vector: np.ndarray, attribute: str | None,
                    details: dict[str, Any]) -> Direction:
-    from ganscope.directions.store import check_name
-
     return Direction(name=check_name(name), method=method, vector=unit(vector),
                      attribute=attribute, details=details)
 
@@ -279,6 +276,7 @@ def find_directions(method: str, ctx: DirectionContext, **options: Any) -> list[
 
 
 def _register_all() -> None:
+    # local: import-time cycle, each method module imports this one (METHODS, DirectionContext)
     from ganscope.directions import ganspace, interfacegan, mean, sefa  # noqa: F401
 
 

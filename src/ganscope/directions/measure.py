@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from tqdm import tqdm
 
 from ganscope.sampling import sample, to_floats
 
@@ -189,8 +190,6 @@ def measure_walk(G: nn.Module, z: torch.Tensor, vector: np.ndarray | torch.Tenso
     pix = np.zeros(S)
     feat = np.zeros(S) if features is not None else None
     strip = []
-    from tqdm import tqdm
-
     it = tqdm(range(S), desc="walking", unit="step", leave=False, disable=not progress)
     for k in it:
         x = _generate(G, zs[k], batch_size, device)

@@ -30,8 +30,17 @@ from typing import Any
 
 import numpy as np
 import torch
+from PIL import Image
+from tqdm import tqdm
 
-from ganscope.directions.base import DirectionContext, find_directions, pearson, slug
+from ganscope.directions.base import (
+    METHODS,
+    DirectionContext,
+    context_for_run,
+    find_directions,
+    pearson,
+    slug,
+)
 from ganscope.directions.measure import WalkMeasurement, measure_walk
 from ganscope.directions.store import Direction, load_direction, save_direction
 from ganscope.domains import DOMAINS, domain_for
@@ -39,6 +48,7 @@ from ganscope.errors import RunError, UserError
 from ganscope.faces.attributes import load_attribute_classifier
 from ganscope.faces.yaw import YAW
 from ganscope.io import atomic_write_bytes, atomic_write_text
+from ganscope.render import grid_array, save_figure
 from ganscope.sampling import latents_from_seed
 from ganscope.training.run import Run, load_generator
 
@@ -78,8 +88,6 @@ class _Counted:
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         if self.bar is None and self.enabled:
-            from tqdm import tqdm
-
             self.bar = tqdm(total=self.total, desc=self.desc, unit="img", leave=False)
         out = self.scorer(x)
         if self.bar is not None:
@@ -95,8 +103,6 @@ class _Counted:
 def face_context(run: Run, *, classifier: Any = None, n: int = DEFAULT_N, seed: int = 0,
                  epoch: int | None = None, progress: bool = False) -> DirectionContext:
     """A DirectionContext on the run's generator scored by the attribute classifier (+ Yaw)."""
-    from ganscope.directions.base import context_for_run
-
     check_face_run(run)
     if classifier is None:
         classifier = load_attribute_classifier()
@@ -123,8 +129,6 @@ def find_run_directions(run: Run, method: str, attributes: Sequence[str], *,
                         ) -> tuple[list[dict[str, Any]], DirectionContext]:
     """Find directions with ``method`` for each attribute (or once, unsupervised, without one),
     save them in RUN/directions/, and return one summary row per direction."""
-    from ganscope.directions.base import METHODS
-
     spec = METHODS.get(method)
     if n < 2:
         raise UserError("-n must be at least 2")
@@ -279,8 +283,6 @@ def walk_summary(d: Direction, m: WalkMeasurement) -> dict[str, Any]:
 
 def strip_array(strip: torch.Tensor) -> np.ndarray:
     """(S, N, C, H, W) uint8 frames -> one grid (rows: samples, columns: steps)."""
-    from ganscope.render import grid_array
-
     S, N = strip.shape[:2]
     by_row = strip.transpose(0, 1).reshape(S * N, *strip.shape[2:])
     return grid_array(by_row, nrow=S)
@@ -288,8 +290,6 @@ def strip_array(strip: torch.Tensor) -> np.ndarray:
 
 def write_walk(folder: Path, run: Run, d: Direction, m: WalkMeasurement, seed: int,
                epoch: int | None) -> list[Path]:
-    from PIL import Image
-
     folder = Path(folder)
     files = []
     grid = strip_array(m.strip)
@@ -317,7 +317,6 @@ def write_walk(folder: Path, run: Run, d: Direction, m: WalkMeasurement, seed: i
             "summary": walk_summary(d, m), **m.to_json(skip)}
     atomic_write_text(folder / "walk.json", json.dumps(info, indent=1) + "\n")
     files.append(folder / "walk.json")
-    from ganscope.render import save_figure
 
     ep = f"epoch {epoch}" if epoch is not None else "latest"
     title = (f"{run.name} ({ep}): direction '{d.name}' ({d.method}"
@@ -329,10 +328,6 @@ def write_walk(folder: Path, run: Run, d: Direction, m: WalkMeasurement, seed: i
 def write_gif(path: Path, strip: torch.Tensor, scale: int = 3, ms: int = 180) -> Path:
     """One frame per step (the strip's samples side by side, a position bar underneath),
     forward then back, looping."""
-    from PIL import Image
-
-    from ganscope.render import grid_array
-
     S, N = strip.shape[:2]
     frames = []
     for k in range(S):
@@ -352,6 +347,7 @@ def write_gif(path: Path, strip: torch.Tensor, scale: int = 3, ms: int = 180) ->
 def walk_figure(grid: np.ndarray, m: WalkMeasurement, title: str):
     """The strip with step labels over two panels: the attribute curves (target bold, the
     three largest side effects labelled) and the distance moved."""
+    # local: loads matplotlib (~1 s); keep it off `import ganscope.cli`
     from matplotlib.figure import Figure
 
     S = len(m.steps)
@@ -425,7 +421,6 @@ def write_side_effects(root: Path, results: list[dict[str, Any]], columns: Seque
         {"columns": list(columns), "rows": rows,
          "meaning": "change of the mean score from the first to the last step of each walk; "
                     "probabilities for attributes, proxy units for Yaw"}, indent=1) + "\n")
-    from ganscope.render import save_figure
 
     fig = matrix_figure(rows, list(columns))
     png = save_figure(fig, root / "side_effects.png", dpi=100)
@@ -433,6 +428,7 @@ def write_side_effects(root: Path, results: list[dict[str, Any]], columns: Seque
 
 
 def matrix_figure(rows: list[dict[str, Any]], columns: list[str]):
+    # local: loads matplotlib (~1 s); keep it off `import ganscope.cli`
     from matplotlib.figure import Figure
 
     vals = np.array([[r["delta"][c] for c in columns] for r in rows], dtype=float)

@@ -22,10 +22,14 @@ from typing import Any
 
 import numpy as np
 
+from ganscope.diagnostics import comparable_series, diagnose
 from ganscope.errors import RunError, UserError
 from ganscope.experiments import stats
+from ganscope.experiments.runner import _what
+from ganscope.experiments.sweep import sweep_runs
 from ganscope.io import atomic_write_text
 from ganscope.metrics.labels import METRIC_LABELS, axis_label, better_hint, fmt, metric_label
+from ganscope.render import save_figure
 from ganscope.training.evaluation import best_by_fid
 from ganscope.training.run import Run
 
@@ -40,8 +44,6 @@ IGNORED_KEYS = ("seed", "preset")  # not part of what makes a configuration
 
 def config_key(run: Run) -> str:
     """The run's config apart from the seed, the preset's name and how it executes."""
-    from ganscope.experiments.runner import _what
-
     d = _what(run.config())
     for k in IGNORED_KEYS:
         d.pop(k, None)
@@ -50,8 +52,6 @@ def config_key(run: Run) -> str:
 
 
 def final_record(run: Run) -> dict[str, Any] | None:
-    from ganscope.diagnostics import comparable_series
-
     series = comparable_series(run.read_metrics())
     return series[-1] if series else None
 
@@ -120,8 +120,6 @@ def group_runs(runs: list[Run]) -> list[Group]:
 
 def sweep_groups(sweep_dir: str | Path) -> tuple[dict[str, Any], list[Group]]:
     """A sweep's cells as groups, in spec order; runs not started yet are listed as missing."""
-    from ganscope.experiments.sweep import sweep_runs
-
     spec, members = sweep_runs(sweep_dir)
     by_cell: dict[str, Group] = {}
     for cell, _seed, run in members:
@@ -143,8 +141,6 @@ def _metric_order(keys: set[str]) -> list[str]:
 def compare_groups(groups: list[Group], level: float = stats.LEVEL) -> dict[str, Any]:
     """Per group and metric: values over seeds, mean, std, t-interval; per metric and pair of
     groups: overlap of the intervals and Welch's p. Plain data, ready for JSON."""
-    from ganscope.diagnostics import diagnose
-
     out_groups = []
     finals = []
     all_keys: set[str] = set()
@@ -303,6 +299,7 @@ def _band(series: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
 
 def curve_bands_figure(groups: list[Group], title: str = ""):
     """Mean ± std over seeds of each run's smoothed D / G loss, D(x) and D(G(z)) per step."""
+    # local: loads matplotlib (~1 s); keep it off `import ganscope.cli`
     from matplotlib.figure import Figure
 
     from ganscope.viz.curves import default_window, load_curves, smooth
@@ -345,10 +342,9 @@ def curve_bands_figure(groups: list[Group], title: str = ""):
 
 def metric_bands_figure(groups: list[Group], title: str = ""):
     """Mean ± std over seeds of the metrics per evaluated epoch (epochs every seed has)."""
+    # local: loads matplotlib (~1 s); keep it off `import ganscope.cli`
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
-
-    from ganscope.diagnostics import comparable_series
 
     per_group = []
     present: set[str] = set()
@@ -413,8 +409,6 @@ def band_figures(groups: list[Group], title: str = "") -> dict[str, Any]:
 def write_outputs(out_dir: Path, result: dict[str, Any], groups: list[Group],
                   title: str = "") -> list[Path]:
     """summary.json, table.csv and the band figures into ``out_dir`` (atomic writes)."""
-    from ganscope.render import save_figure
-
     out_dir.mkdir(parents=True, exist_ok=True)
     head, rows = table(result)
     buf = io.StringIO()

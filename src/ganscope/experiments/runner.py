@@ -23,8 +23,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
+from tqdm import tqdm
+
 from ganscope.config import RunConfig
-from ganscope.errors import ConfigError, RunError
+from ganscope.errors import ConfigError, RunError, TrainingInterrupted
+from ganscope.training.loop import train
 from ganscope.training.run import EXECUTION_KEYS, Run
 
 BACKENDS = ("local", "ray")
@@ -41,17 +45,13 @@ def train_worker(run_dir: str, resume: bool = False, plots: bool = True) -> dict
     ``plots`` it also writes the run's curves (and, for 2-D point runs, their animation), as
     ``ganscope train`` does at the end.
     """
-    import torch
-
     torch.set_num_threads(1)
-    from ganscope.errors import TrainingInterrupted
-    from ganscope.training.loop import train
-
     t0 = time.perf_counter()
     out: dict[str, Any] = {"run": run_dir, "status": "completed", "error": None}
     try:
         run = train(Run(run_dir), resume=resume, progress=False, verbose=False)
         if plots:
+            # local: loads matplotlib (~1 s); keep it off `import ganscope.cli`
             from ganscope.viz.run_figures import write_run_figures
 
             write_run_figures(run)
@@ -126,8 +126,6 @@ def plan_runs(entries: Sequence[tuple[Path, RunConfig]]) -> Plan:
 
 
 def _bar(total: int, desc: str, progress: bool):
-    from tqdm import tqdm
-
     return tqdm(total=total, desc=desc, unit="run", disable=not progress or total == 0,
                 dynamic_ncols=True, file=sys.stderr)
 
@@ -172,6 +170,7 @@ def run_local(todo: Sequence[tuple[str, bool]], workers: int | None = None, *,
 def ray_module():
     """The ``ray`` module, or one ConfigError line saying how to install it."""
     try:
+        # local: ray is an optional extra (ganscope[ray])
         import ray
     except ImportError:
         raise ConfigError(RAY_MISSING) from None

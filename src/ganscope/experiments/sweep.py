@@ -26,9 +26,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ganscope.config import RunConfig, apply_overrides, from_dict, load_config
+from ganscope.config import RunConfig, _hints, apply_overrides, from_dict, load_config
+from ganscope.domains import load_dataset
 from ganscope.environment import now_iso
 from ganscope.errors import ConfigError, RunError
+from ganscope.experiments.runner import BACKENDS, execute, plan_runs, ray_module
 from ganscope.io import atomic_write_text
 from ganscope.training.run import Run, runs_root
 
@@ -111,12 +113,10 @@ def split_values(text: str) -> list[str]:
 
 def canonical_key(key: str, item: str) -> str:
     """A grid key as a dotted config key: a section with a ``name`` field means its name."""
-    from ganscope.config import _hints  # the one source of the config's fields
-
     parts = key.split(".")
     cls: Any = RunConfig
     for i, part in enumerate(parts):
-        hints = _hints(cls)
+        hints = _hints(cls)  # the one source of the config's fields
         if part not in hints:
             where = ".".join(parts[:i])
             where_s = f"under '{where}'" if where else "at the top level"
@@ -320,9 +320,6 @@ def run_sweep(sweep_dir: Path, spec: dict[str, Any], *, backend: str = "local",
               announce=None) -> tuple[Any, list[dict[str, Any]]]:
     """Write (or check) the spec, plan the runs (keep completed, resume interrupted, create the
     rest) and train what is left. ``announce(plan)`` is called before training starts."""
-    from ganscope.domains import load_dataset
-    from ganscope.experiments.runner import BACKENDS, execute, plan_runs, ray_module
-
     if backend not in BACKENDS:
         raise ConfigError(f"unknown backend '{backend}': choose local or ray")
     if backend == "ray":

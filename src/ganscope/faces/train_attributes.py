@@ -30,7 +30,9 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from ganscope.data.celeba import load_celeba
 from ganscope.determinism import deterministic, warmup_cosine
+from ganscope.errors import DataError, UserError
 from ganscope.faces.attributes import (
     ATTRIBUTES,
     CLASSIFIER_NAME,
@@ -41,7 +43,7 @@ from ganscope.faces.attributes import (
     AttributeNet,
     to_input,
 )
-from ganscope.io import file_sha256
+from ganscope.io import atomic_torch_save, atomic_write_text, file_sha256
 
 DEFAULTS: dict[str, Any] = {
     "epochs": 15,
@@ -192,9 +194,6 @@ def load_split(data_dir: str | None, limit: int, heldout: int
                ) -> tuple[Any, torch.Tensor, torch.Tensor, int]:
     """CelebA's first ``limit`` images at 32 px and their labels; the index where the held-out
     part (the last ``heldout``) starts."""
-    from ganscope.data.celeba import load_celeba
-    from ganscope.errors import DataError
-
     ds = load_celeba(data_dir, split="all", image_size=INPUT_SIZE, crop=CROP, limit=limit)
     n = len(ds)
     if not 1 <= heldout < n:
@@ -207,9 +206,6 @@ def load_split(data_dir: str | None, limit: int, heldout: int
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ganscope.errors import UserError
-    from ganscope.io import atomic_torch_save, atomic_write_text
-
     p = argparse.ArgumentParser(prog="python -m ganscope.faces.train_attributes",
                                 description=__doc__.split("\n\n")[0])
     p.add_argument("--data-dir", default=None,

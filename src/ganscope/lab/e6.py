@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ganscope.config import load_config
+from ganscope.directions.walk import find_run_directions, walk_run
 from ganscope.errors import UserError
 from ganscope.lab.base import (
     LabState,
@@ -21,6 +22,7 @@ from ganscope.lab.base import (
     run_cost,
 )
 from ganscope.lab.pages import exp_page, ran_box, status_block
+from ganscope.latent.values import parse_steps
 from ganscope.report import html as H
 from ganscope.report.run import run_body
 
@@ -90,11 +92,6 @@ def measure(lab: LabState) -> dict[str, Any]:
     s = lab.s
     out: dict[str, Any] = {"run": run.name}
     try:
-        # Imported here: a missing directions module is reported on the page (below), and the
-        # rest of E6 (the face run) still shows.
-        from ganscope.directions.walk import find_run_directions, walk_run
-        from ganscope.latent.values import parse_steps
-
         rows, _ = find_run_directions(run, "interfacegan", list(ATTRS), n=s.e6_find_n, seed=0,
                                       progress=lab.progress)
         names = [r["name"] for r in rows]
@@ -106,8 +103,6 @@ def measure(lab: LabState) -> dict[str, Any]:
         out["walk_dir"] = walk["out"]
     except UserError as e:
         out["directions_error"] = str(e)
-    except ImportError as e:
-        out["directions_error"] = f"the directions module is not available ({e})"
     return out
 
 

@@ -24,10 +24,14 @@ from ganscope.config import RunConfig, apply_overrides, load_config
 from ganscope.domains import load_dataset
 from ganscope.domains.points.evaluate import generate_points
 from ganscope.errors import ConfigError
+from ganscope.experiments.runner import execute, plan_runs, raise_on_failure
 from ganscope.experiments.stats import mean_std as _mean_std
-from ganscope.io import atomic_write_text
+from ganscope.io import atomic_write_bytes, atomic_write_text
+from ganscope.losses import build_loss
 from ganscope.metrics.labels import lower_is_better, metric_keys, short_label, spread_text
-from ganscope.training.run import Run
+from ganscope.models import build_models
+from ganscope.render import figure_png
+from ganscope.training.run import Run, load_checkpoint
 
 LOSS_NAMES = {"gan": "bce", "wgan": "wgan", "wgan-gp": "wgan-gp"}
 OPTIMS = ("adam", "rmsprop")
@@ -87,8 +91,6 @@ def run_matrix(out: Path, data: str, cells: list[Cell], seeds: list[int], steps:
     """Create and train every cell x seed under ``out/runs``; finished runs are kept and
     interrupted ones resumed, so a matrix started again only trains what is missing.
     ``extra``: --set overrides applied to every cell."""
-    from ganscope.experiments.runner import execute, plan_runs, raise_on_failure
-
     # Data first: a bad spec or file fails before anything is written.
     load_dataset(cell_config(data, cells[0], seeds[0], steps, setup, extra=extra).data, seeds[0])
     out.mkdir(parents=True, exist_ok=True)
@@ -177,10 +179,6 @@ def write_tables(out: Path, summary: dict[str, Any]) -> list[Path]:
 
 
 def _load_nets(run: Run):
-    from ganscope.losses import build_loss
-    from ganscope.models import build_models
-    from ganscope.training.run import load_checkpoint
-
     cfg = run.config()
     sigmoid = build_loss(cfg.loss).sigmoid
     G, D = build_models(cfg.model.name, cfg.model.z_dim, sigmoid, g_hidden=cfg.model.g_hidden,
@@ -193,10 +191,10 @@ def _load_nets(run: Run):
 
 def matrix_figure(runs: list[Run], out: Path, seed: int | None = None) -> Path:
     """Final point clouds of one seed per cell over the target, D's surface underneath."""
+    # local: loads matplotlib (~1 s); keep it off `import ganscope.cli`
     from matplotlib.figure import Figure
 
     from ganscope.domains.points.plots import draw_cell, plot_extent
-    from ganscope.render import figure_png
 
     by_cell: dict[str, Run] = {}
     for r in runs:
@@ -228,14 +226,13 @@ def matrix_figure(runs: list[Run], out: Path, seed: int | None = None) -> Path:
     fig.suptitle(f"{first.data.name}: final generated points (orange) over the target (grey)\n"
                  "D / critic surface underneath (red: scored real)", fontsize="medium")
     path = out / "matrix.png"
-    from ganscope.io import atomic_write_bytes
-
     atomic_write_bytes(path, figure_png(fig, dpi=90))
     return path
 
 
 def cell_gifs(runs: list[Run], out: Path) -> list[Path]:
     """One animated GIF per cell (its first seed), from the run's per-epoch snapshots."""
+    # local: loads matplotlib (~1 s); keep it off `import ganscope.cli`
     from ganscope.domains.points.plots import save_gif
 
     done: dict[str, Path] = {}

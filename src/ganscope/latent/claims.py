@@ -20,6 +20,7 @@ import yaml
 
 from ganscope.data.fashion_mnist import CLASSES
 from ganscope.errors import UserError
+from ganscope.latent.interpolate import resolve_class
 from ganscope.latent.probe.effects import CLASS_EFFECTS, CLASS_NAME, class_effect_name
 from ganscope.latent.probe.result import ProbeResult
 from ganscope.latent.probe.stats import null_threshold
@@ -48,8 +49,6 @@ def load_claims(path: str | os.PathLike | None = None) -> list[dict[str, Any]]:
 
 
 def _class_columns(names: Sequence[str]) -> list[str]:
-    from ganscope.latent.interpolate import resolve_class
-
     return [class_effect_name(CLASSES[resolve_class(n)]) for n in names]
 
 

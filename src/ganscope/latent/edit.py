@@ -28,9 +28,11 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from torch import nn
 
+from ganscope.environment import now_iso
 from ganscope.errors import UserError
 from ganscope.io import atomic_save_npy, atomic_write_text, file_sha256
-from ganscope.render import grid_array
+from ganscope.latent.generate import load_latents
+from ganscope.render import grid_array, save_figure
 from ganscope.sampling import generate_images, latents_from_seed
 from ganscope.training.run import Run, load_generator
 
@@ -310,10 +312,6 @@ def run_edit(run: Run, dims: Sequence[int], values: Sequence[float], mode: str, 
     ``dim-NNN.png`` per dim (not for ``together``), ``edits.npy`` (uint8 (D, V, N, H, W)),
     ``z.npy`` (the unedited latents) and ``edits.json``. Inputs are checked before any work.
     """
-    from ganscope.environment import now_iso
-    from ganscope.latent.generate import load_latents
-    from ganscope.render import save_figure
-
     check_mode(mode)
     values = check_values(values)
     z_dim = run.config().model.z_dim

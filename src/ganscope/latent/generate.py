@@ -19,6 +19,7 @@ import torch
 
 from ganscope.errors import UserError
 from ganscope.io import atomic_save_npy
+from ganscope.render import save_grid
 
 
 def load_latents(path: str | os.PathLike, z_dim: int) -> torch.Tensor:
@@ -58,8 +59,6 @@ def check_output_path(out: str | os.PathLike) -> Path:
 def save_images(images: np.ndarray, out: str | os.PathLike, nrow: int | None = None,
                 scale: int = 2) -> Path:
     """``.npy``: the raw uint8 array (N, 28, 28); ``.png``: one grid."""
-    from ganscope.render import save_grid
-
     out = check_output_path(out)
     if out.suffix == ".npy":
         atomic_save_npy(out, images)

@@ -35,6 +35,8 @@ from ganscope.latent.edit import (
     set_title,
     title_height,
 )
+from ganscope.metrics.extractor import load_extractor
+from ganscope.render import save_figure
 from ganscope.sampling import generate_images, latents_from_seed
 from ganscope.training.run import Run, load_generator
 
@@ -291,8 +293,6 @@ def run_interp(run: Run, from_seed: int, to_seed: int, *, steps: int = 10,
                out: str | Path | None = None) -> dict[str, Any]:
     """Interpolate latents_from_seed(from_seed, n)[i] -> latents_from_seed(to_seed, n)[i], one
     strip per i; writes a PNG (default RUN/figures/latent-interp-METHOD-FROM-TO.png)."""
-    from ganscope.render import save_figure
-
     if n < 1:
         raise UserError("-n must be at least 1")
     interpolation_latents(torch.zeros(1), torch.zeros(1), steps, method)  # check before loading
@@ -323,8 +323,6 @@ def run_walk(run: Run, class_from: str | int, class_to: str | int, *,
              ) -> dict[str, Any]:
     """Find the A -> B direction, walk n samples along it, measure the class shares per step,
     and write the PNG (default RUN/figures/latent-walk-A-B.png)."""
-    from ganscope.render import save_figure
-
     a, b = resolve_class(class_from), resolve_class(class_to)
     if n < 1:
         raise UserError("-n must be at least 1")
@@ -336,8 +334,6 @@ def run_walk(run: Run, class_from: str | int, class_to: str | int, *,
     G = load_generator(run, epoch)
     z_dim = run.config().model.z_dim
     if extractor is None:
-        from ganscope.metrics.extractor import load_extractor
-
         extractor = load_extractor()
     cd = find_class_direction(G, z_dim, extractor, a, b, direction_n, direction_seed)
     # Unit direction times the class-mean distance: step 1 = from mean(A) to mean(B).

@@ -13,6 +13,7 @@ stale statistics.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import sys
 import time
@@ -24,7 +25,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from ganscope.data.fashion_mnist import load_fashion_mnist
 from ganscope.errors import ConfigError
+from ganscope.io import atomic_write_bytes
 from ganscope.metrics.extractor import Extractor, load_extractor
 from ganscope.metrics.registry import FeatureSet, compute_metrics
 from ganscope.paths import cache_root
@@ -58,8 +61,6 @@ def reference_features(split: str = "test", n: int = 10000, data_dir: str | None
     A subset of a split is a fixed random selection (seed ``REFERENCE_SELECTION_SEED``), the
     same for every run, so its statistics are shared and cached like the full split's.
     """
-    from ganscope.data.fashion_mnist import load_fashion_mnist
-
     ex = extractor or load_extractor()
     ds = load_fashion_mnist(split, data_dir)
     images, total = ds.images, int(ds.images.shape[0])
@@ -98,10 +99,6 @@ def _read_stats(path: Path) -> FeatureSet | None:
 
 
 def _write_stats(path: Path, fs: FeatureSet) -> None:
-    import io
-
-    from ganscope.io import atomic_write_bytes
-
     mu, sigma = fs.stats
     buf = io.BytesIO()
     np.savez(buf, format=np.array(STATS_FORMAT), features=fs.features, probs=fs.probs,

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from tqdm import tqdm
 
 from ganscope.errors import RunError
 from ganscope.io import file_sha256
@@ -134,8 +135,6 @@ class Extractor:
         probs = np.empty((n, NUM_CLASSES), dtype=np.float32)
         starts = range(0, n, batch_size)
         if progress:
-            from tqdm import tqdm
-
             starts = tqdm(starts, desc=f"{self.name} features", unit="batch", leave=False)
         chunk = min(batch_size, FORWARD_CHUNK)
         with torch.no_grad():

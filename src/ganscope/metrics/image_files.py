@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image, UnidentifiedImageError
 
 from ganscope.errors import UserError
 
@@ -66,8 +67,6 @@ def _to_uint8(a: np.ndarray, p: Path) -> np.ndarray:
 
 
 def _load_png_dir(d: Path) -> torch.Tensor:
-    from PIL import Image, UnidentifiedImageError
-
     files = sorted(f for f in d.iterdir() if f.suffix.lower() in PNG_SUFFIXES)
     if not files:
         raise UserError(f"folder {d} holds no .png images: put one image per file in it")

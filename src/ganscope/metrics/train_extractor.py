@@ -25,8 +25,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from ganscope.data.fashion_mnist import CLASSES, OFFICIAL_PAYLOAD_SHA256, load_fashion_mnist
 from ganscope.determinism import deterministic, warmup_cosine
-from ganscope.io import file_sha256
+from ganscope.errors import UserError
+from ganscope.io import atomic_torch_save, atomic_write_text, file_sha256
 from ganscope.metrics.extractor import (
     EXTRACTOR_NAME,
     WEIGHTS_DIR,
@@ -142,10 +144,6 @@ def _train(train_images, train_labels, test_images, test_labels, epochs, seed, b
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ganscope.data.fashion_mnist import CLASSES, OFFICIAL_PAYLOAD_SHA256, load_fashion_mnist
-    from ganscope.errors import UserError
-    from ganscope.io import atomic_torch_save, atomic_write_text
-
     p = argparse.ArgumentParser(prog="python -m ganscope.metrics.train_extractor",
                                 description=__doc__.split("\n\n")[0])
     p.add_argument("--data-dir", default=None, help="folder with the four Fashion-MNIST .gz files")

@@ -17,6 +17,9 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from ganscope.io import atomic_write_text
+from ganscope.render import figure_png
+
 CSS = """
 :root { --fg: #1d2330; --muted: #5b6475; --line: #d8dce4; --bg: #ffffff; --soft: #f4f6f9;
         --accent: #2f5fb3; --bad: #a3262a; --good: #1f7a3a; }
@@ -123,8 +126,6 @@ def img_file(path: str | Path, alt: str, caption: Any = None) -> Raw:
 
 def img_figure(fig: Any, alt: str, caption: Any = None, dpi: int = 90) -> Raw:
     """A matplotlib Figure rendered to PNG in memory (nothing written next to the run)."""
-    from ganscope.render import figure_png
-
     return img_bytes(figure_png(fig, dpi=dpi), alt, caption)
 
 
@@ -189,8 +190,6 @@ def page(title: str, body: Any, *, subtitle: Any = None, nav: Sequence[tuple[str
 
 
 def write(path: str | Path, document: str) -> Path:
-    from ganscope.io import atomic_write_text
-
     path = Path(path)
     atomic_write_text(path, document)
     return path

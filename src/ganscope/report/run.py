@@ -15,9 +15,14 @@ import math
 from pathlib import Path
 from typing import Any
 
+import ganscope
+from ganscope.diagnostics import comparable_series, diagnose
+from ganscope.directions.store import list_directions
 from ganscope.environment import now_iso
 from ganscope.errors import RunError, UserError
+from ganscope.experiments.compare import SKIP
 from ganscope.metrics.labels import METRIC_LABELS, metric_label, metric_spec
+from ganscope.metrics.table import present_columns
 from ganscope.report import html as H
 from ganscope.training.run import Run
 
@@ -37,9 +42,6 @@ def sample_epochs(run: Run, k: int = 6) -> list[tuple[int, Path]]:
 def metric_columns(records: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
     """(key, title, format) of the metrics present: the CLI's columns for images, the 2-D
     lab's for points, then any other scalar."""
-    from ganscope.experiments.compare import SKIP
-    from ganscope.metrics.table import present_columns
-
     cols = [(k, t, f) for k, t, f, _ in present_columns(records)]
     have = {c[0] for c in cols}
     keys: set[str] = set()
@@ -125,6 +127,7 @@ def environment_items(meta: dict[str, Any]) -> list[tuple[str, Any]]:
 
 
 def _curves(run: Run, dpi: int) -> list[H.Raw]:
+    # local: loads matplotlib (~1 s); keep it off `import ganscope.cli`
     from ganscope.viz.curves import load_curves, make_d_outputs_figure, make_losses_figure
 
     try:
@@ -139,6 +142,7 @@ def _curves(run: Run, dpi: int) -> list[H.Raw]:
 
 
 def _probe_section(run: Run, sid: str, level: int) -> H.Raw | None:
+    # local: loads matplotlib (~1 s); keep it off `import ganscope.cli`
     from ganscope.latent.claims import check
     from ganscope.latent.probe import load_probe
 
@@ -173,8 +177,6 @@ def _probe_section(run: Run, sid: str, level: int) -> H.Raw | None:
 
 
 def _directions_section(run: Run, sid: str, level: int) -> H.Raw | None:
-    from ganscope.directions.store import list_directions
-
     dirs = list_directions(run)
     if not dirs:
         return None
@@ -208,8 +210,6 @@ def run_body(run: Run, *, prefix: str = "", level: int = 2, compact: bool = Fals
              dpi: int = 80) -> H.Raw:
     """The report's sections for one run; ``prefix`` keeps anchors unique when several runs
     share a page, ``compact`` keeps the essentials (summary, curves, samples, metrics, flags)."""
-    from ganscope.diagnostics import comparable_series, diagnose
-
     meta = run.meta()
     flags = diagnose(run)
     records = run.read_metrics()
@@ -239,6 +239,7 @@ def run_body(run: Run, *, prefix: str = "", level: int = 2, compact: bool = Fals
     if records:
         body: list[Any] = []
         if not compact:
+            # local: loads matplotlib (~1 s); keep it off `import ganscope.cli`
             from ganscope.viz.metrics import make_metrics_figure
 
             with contextlib.suppress(UserError, KeyError, ValueError):  # a table still follows
@@ -267,8 +268,6 @@ def run_body(run: Run, *, prefix: str = "", level: int = 2, compact: bool = Fals
 
 
 def footer() -> str:
-    import ganscope
-
     return f"written by ganscope {ganscope.__version__} at {now_iso()}; self-contained, no network"
 
 

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
 def create_app(runs_dir: str | os.PathLike, token: str | None = None, **options: Any) -> FastAPI:
     """The web app for ``runs_dir`` (see :func:`ganscope.serve.app.create_app`)."""
+    # here, not at the top: importing this package (and its fastapi-free modules) stays cheap
     from ganscope.serve.app import create_app as _create
 
     return _create(runs_dir, token, **options)

@@ -20,6 +20,7 @@ written.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import math
 import threading
@@ -31,9 +32,17 @@ from typing import Any
 import numpy as np
 import torch
 
+from ganscope.data.points import POINT_SETS
+from ganscope.domains import load_dataset
+from ganscope.domains.points.plots import d_surface, plot_extent
 from ganscope.errors import TrainingInterrupted, UserError
+from ganscope.lab2d.matrix import LOSS_NAMES, OPTIMS, Cell, cell_config
+from ganscope.losses import build_loss
 from ganscope.sampling import latents_from_seed, sample, to_floats
 from ganscope.serve.common import ApiError
+from ganscope.training.loop import train
+from ganscope.training.run import Run
+from ganscope.viz.run_figures import write_run_figures
 
 SNAPSHOT_INTERVAL_S = 0.1  # ~10 snapshots a second while playing
 SNAPSHOT_POINTS = 500
@@ -48,9 +57,6 @@ BOUNDS: dict[str, tuple[float, float]] = {
 
 
 def _choices() -> dict[str, list[str]]:
-    from ganscope.data.points import POINT_SETS
-    from ganscope.lab2d.matrix import LOSS_NAMES, OPTIMS
-
     return {"data": POINT_SETS.names(), "loss": list(LOSS_NAMES), "optim": list(OPTIMS)}
 
 
@@ -94,8 +100,6 @@ class LabParams:
 
 def lab_config(p: LabParams):
     """The cell's config with the page's overrides (the same function as ``ganscope lab2d``)."""
-    from ganscope.lab2d.matrix import Cell, cell_config
-
     extra = [f"data.n_points={p.n_points}"]
     if p.lr_g is not None:
         extra.append(f"optim.g.lr={p.lr_g!r}")
@@ -108,8 +112,6 @@ def lab_config(p: LabParams):
 
 def options() -> dict[str, Any]:
     """Choices, bounds and each cell's own settings (the form's defaults)."""
-    from ganscope.lab2d.matrix import Cell, cell_config
-
     ch = _choices()
     cells = {}
     for loss in ch["loss"]:
@@ -136,11 +138,6 @@ class LabSession:
     """One live run: its thread, its pause gate, its latest snapshot and curves."""
 
     def __init__(self, root: Path, params: LabParams, *, plots: bool = True) -> None:
-        from ganscope.domains import load_dataset
-        from ganscope.domains.points.plots import plot_extent
-        from ganscope.losses import build_loss
-        from ganscope.training.run import Run
-
         self.params = params.validate()
         cfg = lab_config(self.params)
         self.cfg = cfg
@@ -256,8 +253,6 @@ class LabSession:
 
     @torch.no_grad()
     def _snap(self, v) -> None:
-        from ganscope.domains.points.plots import d_surface
-
         fake = sample(v.G, self.z, to_samples=to_floats, batch_size=None).numpy()
         _, _, surface = d_surface(v.D, self.extent, SURFACE_GRID)
         self.snapshot = {"step": v.step, "epoch": v.epoch,
@@ -275,8 +270,6 @@ class LabSession:
                          * self.steps_per_epoch, "metrics": r.get("metrics", {})} for r in recs]
 
     def _train(self) -> None:
-        from ganscope.training.loop import train
-
         try:
             train(self.run, dataset=self.dataset, progress=False, verbose=False,
                   on_step=self._on_step, should_stop=self._should_stop)
@@ -289,12 +282,10 @@ class LabSession:
             status, self.error = "failed", f"{type(e).__name__}: {e}"[:300]
         self._read_metrics()
         if self.plots and status != "failed":
-            try:  # the curves and training.gif a `ganscope train` of a point run also gets
-                from ganscope.viz.run_figures import write_run_figures
-
+            # the curves and training.gif a `ganscope train` of a point run also gets; figures
+            # are a convenience (the run is complete), so a failure here is ignored
+            with contextlib.suppress(Exception):
                 write_run_figures(self.run)
-            except Exception:  # noqa: S110 - figures are a convenience; the run is complete
-                pass
         with self._lock:
             self.status = status
             self.version += 1

@@ -22,10 +22,13 @@ from typing import Any
 
 import numpy as np
 import torch
+from PIL import Image
 from torch import nn
 
+from ganscope.directions.store import list_directions
 from ganscope.domains import domain_for
 from ganscope.errors import RunError, UserError
+from ganscope.latent.probe import load_probe
 from ganscope.sampling import generate_images, latents_from_seed
 from ganscope.serve.common import ApiError
 from ganscope.training.run import Run, load_generator
@@ -156,7 +159,6 @@ def parse_directions(text: str | None, run: Run) -> list[tuple[np.ndarray, float
     pairs = _pairs(text, "direction", MAX_DIRECTIONS)
     if not pairs:
         return []
-    from ganscope.directions.store import list_directions
 
     have = {d.name: d for d in list_directions(run)}
     out = []
@@ -185,8 +187,6 @@ def latent_batch(seed: int, n: int, z_dim: int, shifts: list[tuple[int, float]],
 
 def png_strip(images: np.ndarray) -> bytes:
     """uint8 (N, H, W) or (N, C, H, W) -> one PNG, the images side by side (no scaling)."""
-    from PIL import Image
-
     if images.ndim == 4:
         images = images.transpose(0, 2, 3, 1)
         if images.shape[-1] == 1:
@@ -221,9 +221,6 @@ def latent_image(cache: GeneratorCache, run: Run, *, epoch: int | None, seed: in
 
 def latent_info(run: Run) -> dict[str, Any]:
     """What the explorer needs: z size, checkpoints, directions and the probe's sentences."""
-    from ganscope.directions.store import list_directions
-    from ganscope.latent.probe import load_probe
-
     require_images(run)
     cfg = run.config()
     eps = run.generator_epochs()

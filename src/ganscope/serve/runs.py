@@ -20,6 +20,8 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+from ganscope.diagnostics import diagnose
+from ganscope.directions.store import list_directions
 from ganscope.domains import domain_for
 from ganscope.errors import UserError
 from ganscope.serve.common import ApiError, sse
@@ -105,8 +107,6 @@ def _kind(cfg) -> str | None:
 
 def run_summary(run: Run) -> dict[str, Any]:
     """One row of the run list: what ``ganscope runs`` prints, plus the latest metrics."""
-    from ganscope.diagnostics import diagnose
-
     errors: list[str] = []
     cfg = _guard(errors, run.config)
     meta = _guard(errors, run.meta)
@@ -153,8 +153,6 @@ def list_runs(root: Path) -> list[dict[str, Any]]:
 
 def run_detail(run: Run) -> dict[str, Any]:
     """The run page: summary, config, metrics records, samples, figures, generators, directions."""
-    from ganscope.directions.store import list_directions
-
     out = run_summary(run)
     errors: list[str] = list(out.get("errors", []))
     cfg = _guard([], run.config)

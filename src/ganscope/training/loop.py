@@ -25,6 +25,8 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel as DDP
+from tqdm import tqdm
 
 from ganscope.config import RunConfig, TrainConfig
 from ganscope.data import Dataset
@@ -280,8 +282,6 @@ def _train(run: Run, *, dataset: Dataset | None, resume: bool, progress: bool,
     # updated there, so its gradients must not enter DDP's reducer.
     g_step, d_step, g_fake, d_judge = G, D, G, D
     if info.active:
-        from torch.nn.parallel import DistributedDataParallel as DDP
-
         ids = [device.index] if device.type == "cuda" else None
         g_step, d_step = DDP(G, device_ids=ids), DDP(D, device_ids=ids)
     if tc.compile:
@@ -504,7 +504,6 @@ class _Evaluator:
 def _progress_bar(total: int, initial: int, enabled: bool):
     if not enabled:
         return None
-    from tqdm import tqdm
 
     interactive = sys.stderr.isatty()
     return tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True, leave=True,

@@ -30,8 +30,10 @@ import json
 import os
 import platform
 import re
+import shutil
 import sys
 import threading
+import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -308,7 +310,9 @@ class Run:
     def _best_checkpoint(self, error: type[UserError]) -> tuple[int, Path]:
         best = self.meta().get("best")
         if not isinstance(best, dict) or "epoch" not in best:
-            from ganscope.domains import domain_for  # domains build on the run dir
+            # local: the domains pull in the data sets, metrics and render (PIL), ~40 ms that
+            # `import ganscope.cli` (which imports this module) must not pay
+            from ganscope.domains import domain_for
 
             if domain_for(self.config().data.name).kind == "points":
                 raise error(f"run '{self.name}' trains on a point set and has no best-by-FID "
@@ -411,8 +415,6 @@ class Run:
         """Temp files of atomic writes that a killed trainer never renamed. Only the trainer
         writes checkpoints/ and samples/; in the run's top folder other commands may be
         mid-write, so those are removed under the meta lock and only when older than a minute."""
-        import time
-
         for sub in (self.checkpoints, self.samples, self.figures):
             for f in sub.glob(".*.tmp") if sub.is_dir() else ():
                 unlink_quietly(str(f))
@@ -452,7 +454,6 @@ class Run:
                 sub.mkdir()
             atomic_write_text(run.config_path, save_yaml(cfg))
         except BaseException as e:  # nothing half-made is left behind
-            import shutil
 
             shutil.rmtree(path, ignore_errors=True)
             if isinstance(e, OSError):

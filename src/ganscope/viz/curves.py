@@ -17,7 +17,9 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from ganscope.diagnostics import d_wins_from_arrays
 from ganscope.errors import RunError
+from ganscope.losses import LOSSES
 from ganscope.render import save_figure
 
 if TYPE_CHECKING:  # annotations only: training writes its figures with this module
@@ -175,8 +177,6 @@ def _d_output_kind(run: Run) -> str | None:
         # Only for runs without that field (from before it, or hand-made): whether the
         # config's loss wants a sigmoid D, asked of the loss class (nothing is built).
         try:
-            from ganscope.losses import LOSSES
-
             kind = PROBABILITY if LOSSES.get(run.config().loss.name).sigmoid else "raw critic score"
         except Exception:
             kind = None
@@ -301,7 +301,6 @@ def make_d_outputs_figure(run: Run, curves: Curves | None = None) -> Figure:
     if kind == PROBABILITY:
         ax.axhline(0.5, color="0.3", ls="--", lw=1.0, label="0.5 (equilibrium)")
         ax.set_ylim(0.0, 1.0)
-        from ganscope.diagnostics import d_wins_from_arrays
 
         flag = d_wins_from_arrays(c.steps, c.d_x, c.d_g_z, kind)
         if flag is not None:  # say it on the figure: the curves alone look merely 'flat'
@@ -337,6 +336,7 @@ def plot_run(run: Run) -> list[Path]:
     curves = load_curves(run)
     out = [plot_losses(run, curves), plot_d_outputs(run, curves)]
     if run.read_metrics():
+        # local: import-time cycle, viz.metrics imports this module (_preset)
         from ganscope.viz.metrics import plot_metrics
 
         out.append(plot_metrics(run))

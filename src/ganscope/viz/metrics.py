@@ -14,6 +14,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from ganscope.diagnostics import comparable_series
 from ganscope.errors import RunError
 from ganscope.metrics.labels import axis_label, metric_label
 from ganscope.render import save_figure
@@ -28,8 +29,6 @@ _PRDC = (("precision", "tab:blue"), ("recall", "tab:orange"), ("density", "tab:g
 
 
 def metriccomparable_series(run: Run) -> list[dict[str, Any]]:
-    from ganscope.diagnostics import comparable_series
-
     series = comparable_series(run.read_metrics())
     if not series:
         raise RunError(f"run '{run.name}' has no metrics yet: `ganscope eval {run.name} "

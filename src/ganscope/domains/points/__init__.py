@@ -15,6 +15,8 @@ from ganscope.data import Dataset
 from ganscope.data.points import POINT_SETS, load_points
 from ganscope.domains.base import Domain, Scorer
 from ganscope.domains.points.evaluate import evaluate_points
+from ganscope.io import atomic_write_bytes
+from ganscope.render import figure_png
 from ganscope.sampling import sample, to_floats
 
 if TYPE_CHECKING:
@@ -59,9 +61,8 @@ class Points(Domain):
     def save_samples(self, path: Path, G: nn.Module, fixed_z: torch.Tensor, *, D: nn.Module,
                      data: Dataset, probability: bool, title: str) -> None:
         """The generated points over the target, on D's surface."""
+        # local: plots loads matplotlib (~1 s); `import ganscope.domains` must not
         from ganscope.domains.points.plots import snapshot_figure
-        from ganscope.io import atomic_write_bytes
-        from ganscope.render import figure_png
 
         fake = sample(G, fixed_z, to_samples=self, batch_size=None).numpy()
         fig = snapshot_figure(data.images.numpy(), fake, D, probability, title)
@@ -69,6 +70,7 @@ class Points(Domain):
 
     def extra_figures(self, run: Run) -> list[Path]:
         """The animation of the per-epoch snapshots (training.gif)."""
+        # local: plots loads matplotlib (~1 s); `import ganscope.domains` must not
         from ganscope.domains.points.plots import run_gif
 
         gif = run_gif(run)

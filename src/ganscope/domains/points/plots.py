@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from PIL import Image
 from torch import nn
 
 from ganscope.io import atomic_write_bytes
@@ -78,8 +79,6 @@ def snapshot_figure(target: np.ndarray, fake: np.ndarray, D: nn.Module | None,
 
 def save_gif(frames: Sequence[Path], out: Path, ms_per_frame: int = 250) -> Path:
     """An animated GIF from PNG frames (same size), written atomically; loops forever."""
-    from PIL import Image
-
     imgs = [Image.open(p).convert("RGB") for p in frames]
     if not imgs:
         raise ValueError("no frames to animate")
