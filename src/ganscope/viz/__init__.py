@@ -1,1 +1,2 @@
-"""Figures: image grids (PIL, exact pixels) and training curves (matplotlib, Agg)."""
+"""Figures of runs: training curves and metric curves (matplotlib, Agg), and the figures a finished
+run gets; image grids and PNG rendering live in ganscope.render."""
