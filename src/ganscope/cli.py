@@ -32,6 +32,7 @@ from ganscope.commands.serve import add_parser as add_serve_parser
 from ganscope.commands.serve import run_serve
 from ganscope.commands.train import cmd_config, cmd_train
 from ganscope.completion import complete_preset, completion_script
+from ganscope.config import DEVICES, PRECISIONS
 from ganscope.errors import UserError
 from ganscope.training.run import RunWarning
 
@@ -67,10 +68,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, help="random seed (same seed, same weights on CPU)")
     t.add_argument("--name", help="run name (default: PRESET-YYYYmmdd-HHMMSS)")
     t.add_argument("--data-dir", metavar="DIR", help="folder with the dataset's original files")
-    t.add_argument("--device", choices=["cpu", "cuda", "mps", "auto"],
+    t.add_argument("--device", choices=DEVICES,
                    help="cpu, cuda, mps (Apple GPUs) or auto: CUDA, then MPS, then the CPU; "
                         "same as --set train.device=")
-    t.add_argument("--precision", choices=["fp32", "bf16", "fp16"],
+    t.add_argument("--precision", choices=PRECISIONS,
                    help="autocast precision for the forward passes (GPU); --set train.precision=")
     t.add_argument("--compile", action="store_true",
                    help="torch.compile G and D (GPU speed-up; slow first steps)")

@@ -36,6 +36,7 @@ MAX_N_POINTS = 10_000_000
 MAX_EVAL_N = 1_000_000
 MAX_THREADS = 1024
 DEVICES = ("cpu", "cuda", "mps", "auto")  # train.device and --device
+PRECISIONS = ("fp32", "bf16", "fp16")  # train.precision and --precision
 
 
 @dataclass
@@ -190,7 +191,7 @@ class RunConfig:
             (self.data.n_points >= 1, "data.n_points must be at least 1"),
             (self.data.n_points <= MAX_N_POINTS, f"data.n_points must be at most {MAX_N_POINTS}"),
             (self.train.device in DEVICES, "train.device must be cpu, cuda, mps or auto"),
-            (self.train.precision in ("fp32", "bf16", "fp16"),
+            (self.train.precision in PRECISIONS,
              "train.precision must be fp32, bf16 or fp16"),
             (self.train.threads >= 0, "train.threads must be >= 0 (0 = one per core)"),
             (self.train.threads <= MAX_THREADS, f"train.threads must be at most {MAX_THREADS}"),

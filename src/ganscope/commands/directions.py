@@ -11,32 +11,15 @@ cheap ones (a few ms, nothing third-party) are imported at the top.
 from __future__ import annotations
 
 import argparse
-import re
 
-from ganscope.commands.latent import NEGATIVE_VALUE as _NEGATIVE_VALUE
+from ganscope.commands.values import values_parser_class
 from ganscope.directions.store import list_directions
 from ganscope.errors import UserError
 from ganscope.latent.values import parse_steps
 from ganscope.tables import format_table
 from ganscope.training.run import resolve_run
 
-_STEPS_HINT = ("--steps needs a value, e.g. --steps -3:3:9 or --steps=-3:3:9")
-# '-3:3:9' and '-2,0,2' are values, not options (argparse only knows plain negative numbers);
-# the latent subcommands read them the same way
-
-
-def _parser_class(base: type[argparse.ArgumentParser]) -> type[argparse.ArgumentParser]:
-    class DirectionsParser(base):  # type: ignore[misc, valid-type]
-        def __init__(self, *args, **kwargs) -> None:
-            super().__init__(*args, **kwargs)
-            self._negative_number_matcher = _NEGATIVE_VALUE
-
-        def error(self, message: str):  # type: ignore[override]
-            if re.match(r"argument --steps: expected one argument", message):
-                raise UserError(_STEPS_HINT)
-            return super().error(message)
-
-    return DirectionsParser
+_EXAMPLES = {"--steps": "-3:3:9"}  # a bare --steps names the value it needs
 
 
 def add_parsers(sub: argparse._SubParsersAction, runs_parent: argparse.ArgumentParser) -> None:
@@ -44,7 +27,7 @@ def add_parsers(sub: argparse._SubParsersAction, runs_parent: argparse.ArgumentP
     top = sub.add_parser("directions", help="faces: find semantic latent directions (gender, "
                                             "smile, age, pose), walk and measure them")
     dsub = top.add_subparsers(dest="directions_command", metavar="SUBCOMMAND",
-                              parser_class=_parser_class(type(top)))
+                              parser_class=values_parser_class(type(top), _EXAMPLES))
 
     f = dsub.add_parser(
         "find", parents=[runs_parent],

@@ -12,9 +12,9 @@ cheap ones (a few ms, nothing third-party) are imported at the top.
 from __future__ import annotations
 
 import argparse
-import re
 from pathlib import Path
 
+from ganscope.commands.values import values_parser_class
 from ganscope.errors import UserError
 from ganscope.latent.values import parse_dims, parse_ints, parse_numbers, parse_steps
 from ganscope.tables import format_table
@@ -22,31 +22,6 @@ from ganscope.training.run import resolve_run
 
 _EXAMPLES = {"--shift": "-10,0,10", "--set": "-1,5,10", "--steps": "-3:3:7",
              "--values": "-3,-2,-1,0,1,2,3"}
-# '-3:3:7' and '-10,0,10' are values, not options: argparse's own matcher knows only plain
-# negative numbers ('-3', '-.5'), so `--steps -3:3:7` said "expected one argument". A parser
-# with this matcher (and no option that looks like a number) reads them as values; `=` still
-# works. `ganscope directions` uses the same.
-NEGATIVE_VALUE = re.compile(r"^-\d+$|^-\d*\.\d+$|^-\d*\.?\d+(?:[:,]-?\d*\.?\d+)+$")
-
-
-def _latent_parser_class(base: type[argparse.ArgumentParser]) -> type[argparse.ArgumentParser]:
-    """``base`` (the main CLI's one-line parser) that reads `--shift -10,0,10` as a value and
-    says which value a bare `--shift` needs."""
-
-    class LatentParser(base):  # type: ignore[misc, valid-type]
-        def __init__(self, *args, **kwargs) -> None:
-            super().__init__(*args, **kwargs)
-            self._negative_number_matcher = NEGATIVE_VALUE
-
-        def error(self, message: str):  # type: ignore[override]
-            m = re.match(r"argument (--shift|--set|--steps|--values): expected one argument", message)
-            if m:
-                flag, example = m.group(1), _EXAMPLES[m.group(1)]
-                raise UserError(f"{flag} needs a value, e.g. {flag} {example} or "
-                                f"{flag}={example}")
-            return super().error(message)
-
-    return LatentParser
 
 
 def add_parsers(sub: argparse._SubParsersAction, runs_parent: argparse.ArgumentParser) -> None:
@@ -56,7 +31,7 @@ def add_parsers(sub: argparse._SubParsersAction, runs_parent: argparse.ArgumentP
                                         "interpolate, walk along class directions, probe every "
                                         "dim, check the seeds' claims")
     lsub = lat.add_subparsers(dest="latent_command", metavar="SUBCOMMAND",
-                              parser_class=_latent_parser_class(type(lat)))
+                              parser_class=values_parser_class(type(lat), _EXAMPLES))
 
     e = lsub.add_parser(
         "edit", parents=[runs_parent],

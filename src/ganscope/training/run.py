@@ -161,7 +161,7 @@ def auto_name(preset: str) -> str:
 # Training locks this process holds, by (lock-file path, thread): train() inside `train
 # --resume`'s own lock (the CLI takes it before rewriting config.yaml) must not lock itself out,
 # while another thread of the same process (the browser's live lab) is still refused.
-_HELD: dict[tuple[str, int], list] = {}
+_HELD: set[tuple[str, int]] = set()
 _HELD_GUARD = threading.Lock()
 
 
@@ -367,15 +367,9 @@ class Run:
         it), so taking it over is just taking it; its leftover temp files are removed then."""
         key = (str(self.lock_path.resolve()), threading.get_ident())
         with _HELD_GUARD:
-            held = _HELD.get(key)
-            if held is not None:
-                held[1] += 1
-        if held is not None:
-            try:
-                yield
-            finally:
-                with _HELD_GUARD:
-                    held[1] -= 1
+            held = key in _HELD
+        if held:  # the outer holder of this thread releases it
+            yield
             return
         try:
             fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, file_mode())
@@ -403,12 +397,12 @@ class Run:
             os.close(fd)
             raise write_failed(self.lock_path, e) from None
         with _HELD_GUARD:
-            _HELD[key] = [fd, 1]
+            _HELD.add(key)
         try:
             yield
         finally:
             with _HELD_GUARD:
-                _HELD.pop(key, None)
+                _HELD.discard(key)
             os.close(fd)  # drops the flock; the file stays as a record of the last trainer
 
     def _remove_stale_temp_files(self) -> None:
@@ -454,7 +448,6 @@ class Run:
                 sub.mkdir()
             atomic_write_text(run.config_path, save_yaml(cfg))
         except BaseException as e:  # nothing half-made is left behind
-
             shutil.rmtree(path, ignore_errors=True)
             if isinstance(e, OSError):
                 raise write_failed(path, e) from None
