@@ -28,11 +28,9 @@ DEFAULT_OUT = HERE / "results" / "metrics_speed.json"
 sys.path.insert(0, str(HERE))
 
 from ganscope.config import EvalConfig  # noqa: E402
-from ganscope.metrics.evaluate import (  # noqa: E402
-    generate_for_eval,
-    reference_features,
-)
-from ganscope.metrics.extractor import load_extractor  # noqa: E402
+from ganscope.domains.fashion_mnist import reference_features  # noqa: E402
+from ganscope.domains.fashion_mnist.extractor import load_extractor  # noqa: E402
+from ganscope.metrics.evaluate import generate_for_eval  # noqa: E402
 from ganscope.metrics.registry import METRICS, FeatureSet  # noqa: E402
 from ganscope.models import build_models  # noqa: E402
 from train_speed import OtherLoad, atomic_write_json, cpu_model, measure_sgemm  # noqa: E402

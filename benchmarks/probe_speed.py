@@ -25,6 +25,7 @@ HERE = Path(__file__).resolve().parent
 DEFAULT_OUT = HERE / "results" / "probe_speed.json"
 sys.path.insert(0, str(HERE))
 
+from ganscope.domains.fashion_mnist.extractor import load_extractor  # noqa: E402
 from ganscope.latent.probe import (  # noqa: E402
     DEFAULT_N_BASE,
     DEFAULT_N_NULL,
@@ -32,7 +33,6 @@ from ganscope.latent.probe import (  # noqa: E402
     probe,
     run_probe,
 )
-from ganscope.metrics.extractor import load_extractor  # noqa: E402
 from ganscope.models import build_models  # noqa: E402
 from ganscope.training.run import resolve_run  # noqa: E402
 from train_speed import OtherLoad, atomic_write_json, cpu_model, newest_mlp_run  # noqa: E402

@@ -35,8 +35,9 @@ import torch
 
 from ganscope.config import EvalConfig, apply_overrides, load_config
 from ganscope.domains import load_dataset
+from ganscope.domains.fashion_mnist import reference_features
 from ganscope.errors import TrainingInterrupted
-from ganscope.metrics.evaluate import evaluate_generator, reference_features
+from ganscope.metrics.evaluate import evaluate_generator
 from ganscope.training.loop import StepView, train
 from ganscope.training.run import Run
 

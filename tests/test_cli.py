@@ -439,6 +439,13 @@ def test_metrics_command_lists_names_and_extractor(capsys):
     info = json.loads(out)
     assert info["metrics"] == ["classes", "fid", "kid", "prdc"]
     assert info["extractor"] == "fmnist-cnn-v1" and len(info["sha256"]) == 64
+    rc, out, _ = run_cli(capsys, "metrics")
+    lines = out.splitlines()
+    # every metric says what it is in one line (a registered function without a docstring
+    # printed its name alone)
+    assert [ln.split()[0] for ln in lines[:-1]] == info["metrics"]
+    assert all(len(ln.split()) >= 4 for ln in lines[:-1]), lines
+    assert lines[-1] == f"features: fmnist-cnn-v1 (sha256 {info['sha256'][:12]})"
 
 
 EVAL_ERRORS = [

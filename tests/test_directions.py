@@ -24,8 +24,8 @@ from ganscope.directions.base import (
 )
 from ganscope.directions.interfacegan import project_out
 from ganscope.directions.store import load_direction, save_direction
+from ganscope.domains.faces.yaw import YAW, yaw, yaw_scorer
 from ganscope.errors import ConfigError, UserError
-from ganscope.faces.yaw import YAW, yaw, yaw_scorer
 from ganscope.io import atomic_torch_save
 from ganscope.models.faces import FaceGenerator
 from ganscope.training.run import CHECKPOINT_FORMAT, Run

@@ -21,7 +21,7 @@ from ganscope.cli import main
 from ganscope.config import RunConfig, load_config
 from ganscope.directions.interfacegan import project_out
 from ganscope.directions.measure import measure_walk, monotonicity, spearman, walk_latents
-from ganscope.faces.attributes import ATTRIBUTES
+from ganscope.domains.faces.attributes import ATTRIBUTES
 from ganscope.training.run import Run
 
 Z = 16

@@ -15,14 +15,14 @@ import pytest
 import torch
 
 from ganscope.config import EvalConfig, RunConfig, apply_overrides
+from ganscope.domains.fashion_mnist import reference_features
+from ganscope.domains.fashion_mnist.extractor import EXTRACTOR_NAME, WEIGHTS_SHA256
 from ganscope.errors import ConfigError, RunError
 from ganscope.metrics.evaluate import (
     STATS_FORMAT,
     evaluate_images,
-    reference_features,
     stats_cache_dir,
 )
-from ganscope.metrics.extractor import EXTRACTOR_NAME, WEIGHTS_SHA256
 from ganscope.training.evaluation import best_by_fid, evaluate_run, select_checkpoints
 from ganscope.training.loop import train
 from ganscope.training.run import Run, load_checkpoint

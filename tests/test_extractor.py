@@ -10,10 +10,10 @@ import pytest
 import torch
 
 from ganscope.data.fashion_mnist import OFFICIAL_PAYLOAD_SHA256, load_fashion_mnist
+from ganscope.domains.fashion_mnist import extractor as ex
+from ganscope.domains.fashion_mnist.train_extractor import main as train_main
+from ganscope.domains.fashion_mnist.train_extractor import train_classifier
 from ganscope.errors import RunError
-from ganscope.metrics import extractor as ex
-from ganscope.metrics.train_extractor import main as train_main
-from ganscope.metrics.train_extractor import train_classifier
 
 
 @pytest.fixture(scope="module")

@@ -86,7 +86,7 @@ def test_wrong_image_size_is_a_config_error():
     with pytest.raises(ConfigError) as e:
         D(torch.zeros(2, 3, 64, 64))
     assert str(e.value) == ("bad config: model dcgan32 takes 3x32x32 images but the data are "
-                            "3x64x64: set data.image_size=32 (celeba) or pick the model for "
+                            "3x64x64: set data.image_size=32 (face images) or pick the model for "
                             "that size")
     _, D = build_models("dcgan64")
     with pytest.raises(ConfigError) as e:

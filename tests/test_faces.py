@@ -12,11 +12,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from ganscope.domains.faces import attributes as fa
+from ganscope.domains.faces.train_attributes import load_split, train_classifier
+from ganscope.domains.faces.train_attributes import main as train_main
+from ganscope.domains.faces.yaw import yaw
 from ganscope.errors import RunError
-from ganscope.faces import attributes as fa
-from ganscope.faces.train_attributes import load_split, train_classifier
-from ganscope.faces.train_attributes import main as train_main
-from ganscope.faces.yaw import yaw
 from ganscope.io import file_sha256
 
 REAL = Path("/work/shared/data/celeba-10k")
@@ -106,7 +106,7 @@ def test_missing_weights_are_one_line(tmp_path, monkeypatch):
         fa.load_attribute_classifier()
     assert str(e.value) == (f"attribute classifier weights {tmp_path / 'nope.pt'} are missing: "
                             "reinstall ganscope, or train them with "
-                            "`python -m ganscope.faces.train_attributes`")
+                            "`python -m ganscope.domains.faces.train_attributes`")
 
 
 def test_weights_of_another_shape_are_one_line(tmp_path, monkeypatch):
@@ -238,7 +238,7 @@ def test_heldout_accuracy_matches_the_card():
     ds, images, labels, cut = load_split(str(REAL), 10000, 1000)
     assert cut == 9000 and len(ds) == 10000
     card = fa.card()
-    from ganscope.faces.train_attributes import tensor_sha256
+    from ganscope.domains.faces.train_attributes import tensor_sha256
 
     assert ds.source["attr_sha256"] == card["data"]["attr_sha256"]
     assert tensor_sha256(images) == card["data"]["images_sha256"]

@@ -13,7 +13,8 @@ import torch
 import torch.nn.functional as F
 
 from ganscope.data.fashion_mnist import load_fashion_mnist
-from ganscope.metrics.evaluate import evaluate_images, reference_features
+from ganscope.domains.fashion_mnist import reference_features
+from ganscope.metrics.evaluate import evaluate_images
 
 pytestmark = pytest.mark.realdata
 N = 4000  # generated-side size: enough for stable trends, a few seconds per evaluation

@@ -44,9 +44,9 @@ EXTRAS = {"serve", "ray", "tensorboard", "wandb", "onnx", "dev"}
 OPTIONAL_MODULES = ("fastapi", "uvicorn", "starlette", "pydantic", "ray", "tensorboard", "wandb",
                     "onnx", "onnxscript", "onnxruntime")
 SHIPPED = ["ganscope/serve/static/index.html", "ganscope/serve/static/app.js",
-           "ganscope/serve/static/style.css", "ganscope/metrics/weights/fmnist-cnn-v1.pt",
-           "ganscope/metrics/weights/fmnist-cnn-v1.json", "ganscope/faces/weights/celeba-attr-v1.pt",
-           "ganscope/faces/weights/celeba-attr-v1.json", "ganscope/latent/claims.yaml",
+           "ganscope/serve/static/style.css", "ganscope/domains/fashion_mnist/weights/fmnist-cnn-v1.pt",
+           "ganscope/domains/fashion_mnist/weights/fmnist-cnn-v1.json", "ganscope/domains/faces/weights/celeba-attr-v1.pt",
+           "ganscope/domains/faces/weights/celeba-attr-v1.json", "ganscope/latent/claims.yaml",
            "ganscope/configs/e1-mlp.yaml"]
 SERVE_LINE = "error: ganscope serve needs the web server packages: pip install 'ganscope[serve]'\n"
 NETWORK_TROUBLE = re.compile(r"NewConnectionError|Temporary failure in name resolution|"

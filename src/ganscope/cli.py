@@ -129,7 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="real split to compare with (default: test)")
     e.add_argument("--metrics", help="comma-separated metric names (default: all; see "
                                      "`ganscope metrics`)")
-    e.add_argument("--data-dir", metavar="DIR", help="folder with Fashion-MNIST's files")
+    e.add_argument("--data-dir", metavar="DIR",
+                   help="folder with the real images' original files (default: the run's "
+                        "data.dir)")
     e.add_argument("--json", action="store_true", help="print the records as JSON")
     e.add_argument("--no-progress", action="store_true", help="no progress bars")
     e.add_argument("--no-save", action="store_true",

@@ -19,6 +19,7 @@ from typing import Any, Union
 
 import yaml
 
+from ganscope.data import DEFAULT_DATA
 from ganscope.errors import ConfigError
 from ganscope.losses import LOSSES
 from ganscope.metrics.registry import METRICS
@@ -41,13 +42,13 @@ PRECISIONS = ("fp32", "bf16", "fp16")  # train.precision and --precision
 
 @dataclass
 class DataConfig:
-    name: str = "fashion-mnist"
+    name: str = DEFAULT_DATA
     split: str = "train"  # train | test
     dir: str | None = None  # overrides the search order (also --data-dir)
     limit: int | None = None  # use only the first N images (quick runs, tests)
     n_points: int = 20000  # point sets (ring8, grid25, ...): how many points to draw
-    image_size: int = 64  # celeba: side of the square images, 32 or 64
-    crop: float = 0.8  # celeba: side of the centre square cut, as a fraction of the image width
+    image_size: int = 64  # face images: side of the square images, 32 or 64
+    crop: float = 0.8  # face images: side of the centre square cut, as a fraction of the width
 
 
 @dataclass
@@ -221,8 +222,8 @@ class RunConfig:
 
     def _domain(self):
         """The data's domain (``ganscope.domains``), asked at validation time."""
-        # local: the domains pull in the data sets, metrics and render (PIL), ~40 ms that
-        # `import ganscope.cli` (which imports config) must not pay
+        # local: the domains pull in the data sets, metrics and render (PIL), ~40 ms that a
+        # reader of configs alone (presets, YAML round trips) need not pay
         from ganscope.domains import domain_for
 
         return domain_for(self.data.name)

@@ -11,7 +11,7 @@ import argparse
 import dataclasses
 import json
 
-from ganscope.config import MIN_EVAL_N, EvalConfig
+from ganscope.config import MIN_EVAL_N, DataConfig, EvalConfig
 from ganscope.errors import UserError
 from ganscope.tables import format_table
 from ganscope.training.run import resolve_run
@@ -49,7 +49,8 @@ def _print_records(records: list[dict], label: str) -> None:
 
 
 def cmd_eval(a: argparse.Namespace) -> int:
-    from ganscope.metrics.evaluate import evaluate_images, reference_features
+    from ganscope.domains import domain_for
+    from ganscope.metrics.evaluate import evaluate_images
     from ganscope.metrics.image_files import load_image_set
     from ganscope.training.evaluation import evaluate_run
 
@@ -62,7 +63,9 @@ def cmd_eval(a: argparse.Namespace) -> int:
         images = load_image_set(a.images)
         if a.n is not None:
             images = images[:a.n]
-        ref = reference_features(ec.reference, ec.n, a.data_dir, progress=not a.no_progress)
+        # an image set is scored against the default data set's reference, in its features
+        domain = domain_for(DataConfig().name)
+        ref = domain.reference(ec.reference, ec.n, a.data_dir, progress=not a.no_progress)
         rec = evaluate_images(images, ref, metrics=ec.metric_names(), seed=ec.seed,
                               progress=not a.no_progress, what=str(a.images))
         rec = {"images": str(a.images), **rec}
@@ -88,15 +91,16 @@ def cmd_eval(a: argparse.Namespace) -> int:
 
 
 def cmd_metrics(a: argparse.Namespace) -> int:
-    from ganscope.metrics.extractor import EXTRACTOR_NAME, WEIGHTS_SHA256
+    from ganscope.domains import domain_for
     from ganscope.metrics.registry import METRICS
 
-    info = {"metrics": METRICS.names(), "extractor": EXTRACTOR_NAME, "sha256": WEIGHTS_SHA256}
+    ex = domain_for(DataConfig().name).extractor()  # the default data set's feature space
+    info = {"metrics": METRICS.names(), "extractor": ex.name, "sha256": ex.sha256}
     if a.json:
         print(json.dumps(info, indent=2))
         return 0
     for name in METRICS.names():
         doc = (METRICS.get(name).__doc__ or "").strip().splitlines()
         print(f"{name:8s}  {doc[0] if doc else ''}")
-    print(f"features: {EXTRACTOR_NAME} (sha256 {WEIGHTS_SHA256[:12]})")
+    print(f"features: {ex.name} (sha256 {ex.sha256[:12]})")
     return 0

@@ -20,6 +20,8 @@ import time
 from pathlib import Path
 
 from ganscope.completion import complete_preset
+from ganscope.data import DEFAULT_DATA
+from ganscope.domains import DOMAINS, user_folder_domains
 from ganscope.errors import UserError
 from ganscope.tables import format_table
 from ganscope.training.run import resolve_run, runs_root
@@ -78,10 +80,13 @@ def add_parsers(sub: argparse._SubParsersAction, runs_parent: argparse.ArgumentP
                     help="shortened runs (fewer epochs, data limits, seeds, steps), < 10 min")
     lb.add_argument("--out", metavar="DIR",
                     help="lab directory (default RUNS_DIR/lab, or RUNS_DIR/lab-quick)")
-    lb.add_argument("--data-dir", metavar="DIR", help="folder with Fashion-MNIST's files")
-    lb.add_argument("--celeba-dir", metavar="DIR",
-                    help="CelebA folder for E6 (default $GANSCOPE_CELEBA; without either, E6 "
-                         "is skipped and its page says so)")
+    lb.add_argument("--data-dir", metavar="DIR",
+                    help=f"folder with {DOMAINS.get(DEFAULT_DATA).title}'s files")
+    for d in user_folder_domains():  # data ganscope cannot download: the user names a folder
+        lb.add_argument(f"--{d.name}-dir", metavar="DIR", dest=f"folder_{d.name}",
+                        help=f"{d.title} folder for the experiments on it (default "
+                             f"${d.folder_env}; without either, they are skipped and their "
+                             "pages say so)")
     lb.add_argument("--only", metavar="E1,E2,...",
                     help="run only these experiments (the others' pages say they were not run)")
     lb.add_argument("--workers", type=int, metavar="N",
@@ -245,7 +250,8 @@ def cmd_lab(a: argparse.Namespace) -> int:
             raise UserError(f"unknown experiment '{bad[0] if bad else a.only}' in --only: choose "
                             f"from {', '.join(EXPERIMENTS)}")
     out = Path(a.out) if a.out else runs_root(a.runs_dir) / ("lab-quick" if a.quick else "lab")
-    opts = LabOptions(out=out, quick=a.quick, data_dir=a.data_dir, celeba_dir=a.celeba_dir,
+    folders = {d.name: getattr(a, f"folder_{d.name}") for d in user_folder_domains()}
+    opts = LabOptions(out=out, quick=a.quick, data_dir=a.data_dir, folders=folders,
                       only=only, workers=a.workers, progress=not a.no_progress)
     index = run_lab(opts)
     print(f"wrote {index} ({out}/: index.html and a page per experiment)")

@@ -14,6 +14,9 @@ from typing import Any
 
 import torch
 
+#: ``data.name`` when a config names none: the seeds' data set (a domain of that name exists)
+DEFAULT_DATA = "fashion-mnist"
+
 
 @dataclass
 class Dataset:

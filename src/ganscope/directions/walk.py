@@ -2,8 +2,9 @@
 measure the walk, and write strips, GIFs, curves and the side-effect matrix.
 
 The library side of ``ganscope directions find|walk`` (:mod:`ganscope.commands.directions`
-only parses and prints). Only runs trained on CelebA qualify: the classifier
-(:mod:`ganscope.faces.attributes`) was trained on CelebA's aligned crops and labels nothing else.
+only parses and prints). Only runs whose domain ships an attribute classifier qualify
+(``Domain.has_attributes``, the face domain): it was trained on that data's aligned crops and
+labels nothing else.
 
 ``walk`` writes, per direction, into ``OUT/<name>/`` (default ``OUT`` =
 ``RUN/figures/directions``):
@@ -44,9 +45,8 @@ from ganscope.directions.base import (
 from ganscope.directions.measure import WalkMeasurement, measure_walk
 from ganscope.directions.store import Direction, load_direction, save_direction
 from ganscope.domains import DOMAINS, domain_for
+from ganscope.domains.faces.yaw import YAW
 from ganscope.errors import RunError, UserError
-from ganscope.faces.attributes import load_attribute_classifier
-from ganscope.faces.yaw import YAW
 from ganscope.io import atomic_write_bytes, atomic_write_text
 from ganscope.render import grid_array, save_figure
 from ganscope.sampling import latents_from_seed
@@ -60,13 +60,21 @@ YAW_COLOUR_SCALE = 0.1  # side-effect figure: a Yaw change of 0.1 gets the colou
 
 
 def check_face_run(run: Run) -> None:
-    """RunError unless the run trained on CelebA (the only data the classifier knows)."""
+    """RunError unless the run's domain has a shipped attribute classifier (the only data it
+    knows is what it was trained on)."""
     cfg = run.config()
     if not domain_for(cfg.data.name).has_attributes:
-        scored = " or ".join(n for n in DOMAINS.names() if DOMAINS.get(n).has_attributes)
+        with_attrs = [DOMAINS.get(n) for n in DOMAINS.names() if DOMAINS.get(n).has_attributes]
+        scored = " or ".join(d.name for d in with_attrs)
+        titles = " or ".join(d.title for d in with_attrs)
         raise RunError(f"run '{run.name}' trains on {cfg.data.name}, not {scored}: directions "
-                       "are found and measured with the CelebA attribute classifier, so they "
+                       f"are found and measured with the {titles} attribute classifier, so they "
                        "need a face run (e.g. `ganscope train e6-faces`)")
+
+
+def attribute_scorer(run: Run) -> Any:
+    """The shipped attribute classifier of the run's domain (see ``Domain.attribute_scorer``)."""
+    return domain_for(run.config().data.name).attribute_scorer()
 
 
 def resolve_attribute(name: str, columns: Sequence[str]) -> str:
@@ -105,7 +113,7 @@ def face_context(run: Run, *, classifier: Any = None, n: int = DEFAULT_N, seed: 
     """A DirectionContext on the run's generator scored by the attribute classifier (+ Yaw)."""
     check_face_run(run)
     if classifier is None:
-        classifier = load_attribute_classifier()
+        classifier = attribute_scorer(run)
     scorer = _Counted(classifier, n, "scoring faces", progress)
     return context_for_run(run, epoch=epoch, scorer=scorer, attributes=classifier.columns,
                            n_samples=n, seed=seed)
@@ -144,7 +152,7 @@ def find_run_directions(run: Run, method: str, attributes: Sequence[str], *,
         raise UserError("--name applies to one attribute at a time")
     check_face_run(run)
     if classifier is None:
-        classifier = load_attribute_classifier()
+        classifier = attribute_scorer(run)
     attrs = [resolve_attribute(a, classifier.columns) for a in attributes]
     conds = [resolve_attribute(c, classifier.columns) for c in conditions]
     ctx = face_context(run, classifier=classifier, n=n, seed=seed, epoch=epoch,
@@ -234,7 +242,7 @@ def walk_run(run: Run, names: Sequence[str], steps: Sequence[float], *, seed: in
             raise RunError(f"direction '{d.name}' has {d.z_dim} dims but the run's z has "
                            f"{z_dim}: find it again with `ganscope directions find`")
     if classifier is None:
-        classifier = load_attribute_classifier()
+        classifier = attribute_scorer(run)
     columns = list(classifier.columns)
     tgt_override = resolve_attribute(target, columns) if target else None
     G = load_generator(run, epoch)

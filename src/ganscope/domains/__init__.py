@@ -26,7 +26,8 @@ DOMAINS.register("fashion-mnist")(FashionMNIST())
 DOMAINS.register("celeba")(CelebA())
 DOMAINS.register("points")(Points())
 
-__all__ = ["DOMAINS", "Domain", "domain_for", "domain_of_kind", "is_point_spec", "load_dataset"]
+__all__ = ["DOMAINS", "Domain", "class_domain", "domain_for", "domain_of_kind", "is_point_spec",
+           "load_dataset", "user_folder_domains"]
 
 
 def domain_for(data_name: str) -> Domain:
@@ -57,3 +58,23 @@ def domain_of_kind(kind: str) -> Domain:
 def load_dataset(cfg: DataConfig, seed: int = 0) -> Dataset:
     """The data set of a config; point sets are drawn with ``seed`` (the run's seed)."""
     return domain_for(cfg.name).load(cfg, seed)
+
+
+def user_folder_domains() -> list[Domain]:
+    """The domains whose data the user must give as a folder (``folder_env``): each gets a
+    ``--<name>-dir`` option where a command needs every data set (the lab)."""
+    return [DOMAINS.get(n) for n in DOMAINS.names() if DOMAINS.get(n).folder_env]
+
+
+def class_domain() -> Domain:
+    """The registered domain whose shipped classifier labels images by class: what the latent
+    tools measure (class probabilities, class directions, the seeds' claims about classes).
+
+    The latent tools' class measures are defined once per process from it; the first domain
+    that is scored offline and names its classes is the one.
+    """
+    for name in DOMAINS.names():
+        d = DOMAINS.get(name)
+        if d.offline_eval and d.class_names:
+            return d
+    raise ConfigError("no domain has a shipped class classifier")

@@ -24,6 +24,7 @@ from ganscope.sampling import sample, to_images
 
 if TYPE_CHECKING:  # annotations only: the config module asks domains for its checks
     from ganscope.config import DataConfig, RunConfig
+    from ganscope.metrics.evaluate import Extractor, Reference
     from ganscope.training.run import Run
 
 # What scoring a generator returns: {"metrics": {...}, "seconds": ..., and provenance}
@@ -34,7 +35,13 @@ class Domain:
     """A data set family. Subclasses set the class attributes and override what differs."""
 
     name: str = ""
+    #: how people write the data set's name (in messages, help and the lab's pages)
+    title: str = ""
     kind: str = "images"  # images | points: what G produces
+    #: the names of its class labels, in label order; empty when it has no classes
+    class_names: tuple[str, ...] = ()
+    #: other names people use for a class (normalised: lower case, letters and digits only)
+    class_aliases: dict[str, int] = {}  # read-only; subclasses replace it
     splits: tuple[str, ...] = ("train", "test")
     #: `ganscope eval` (and the FID-based tools) can score its runs offline
     offline_eval: bool = False
@@ -42,6 +49,11 @@ class Domain:
     trains_with_eval: bool = False
     #: a shipped attribute classifier scores its samples (face directions and walks)
     has_attributes: bool = False
+    #: the environment variable naming the user's folder of this data, for data that ganscope
+    #: cannot download (None: it finds or downloads the data itself); ``folder_hint`` says
+    #: what such a folder holds
+    folder_env: str | None = None
+    folder_hint: str = ""
     #: ``data.name`` is the domain's name (a point set is named by its spec instead)
     named_by_name: bool = True
 
@@ -67,6 +79,21 @@ class Domain:
     def to_samples(self, x: torch.Tensor) -> torch.Tensor:
         """G's output as this domain's samples (uint8 images; points as they are), on the CPU."""
         return to_images(x)
+
+    def extractor(self, device: str = "cpu") -> Extractor:
+        """The shipped network whose features score this domain's images (``offline_eval``)."""
+        raise NotImplementedError(f"{self.name} has no shipped feature extractor")
+
+    def attribute_scorer(self, device: str = "cpu") -> Any:
+        """The shipped classifier that scores its samples' attributes (``has_attributes``):
+        images in [-1, 1] -> per-attribute probabilities, in its ``columns`` order."""
+        raise NotImplementedError(f"{self.name} has no shipped attribute classifier")
+
+    def reference(self, split: str, n: int, data_dir: str | None, *,
+                  extractor: Extractor | None = None, progress: bool = False) -> Reference:
+        """The real side of its metrics: ``n`` images of ``split`` in :meth:`extractor`'s
+        features, cached (``offline_eval``)."""
+        raise NotImplementedError(f"{self.name} runs are not scored offline")
 
     def scorer(self, cfg: RunConfig, data: Dataset) -> Scorer:
         """The function that scores G during training (``trains_with_eval``)."""

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ganscope.config import RunConfig, apply_overrides, load_config
+from ganscope.domains import Domain, domain_for
 from ganscope.training.run import Run
 
 if TYPE_CHECKING:  # annotations only: settings.py builds Settings from the experiment modules,
@@ -49,7 +50,8 @@ class LabState:
     s: Settings
     out: Path
     data_dir: str | None
-    celeba: str | None
+    #: domain name -> the user's folder of a data set ganscope cannot download (None: not given)
+    folders: dict[str, str | None]
     workers: int | None
     progress: bool
     selected: list[str]
@@ -58,6 +60,11 @@ class LabState:
     runs: dict[str, Run] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)
     kept_runs: tuple[int, int] = (0, 0)  # (finished before this start, all) of the E1/E2/E6 runs
+
+    def folder(self, domain: Domain) -> str | None:
+        """The user's folder of ``domain``'s data (``--<name>-dir`` or its environment
+        variable), or None when neither was given."""
+        return self.folders.get(domain.name)
 
     def completed(self, names: list[str]) -> list[Run]:
         """The named runs that trained to the end in this lab (failed or missing left out)."""
@@ -78,6 +85,12 @@ def make_config(preset: str, over: list[str], data_dir: str | None) -> RunConfig
     if data_dir:
         cfg.data.dir = str(Path(data_dir).resolve())
     return cfg.validate()
+
+
+def preset_domain(preset: str) -> Domain:
+    """The domain a preset trains on: its title goes into the pages' prose, its folder option
+    decides whether an experiment can run."""
+    return domain_for(load_config(preset).data.name)
 
 
 def preset_epochs(preset: str) -> int:

@@ -14,13 +14,13 @@ import platform
 import sys
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from ganscope.domains import domain_for, load_dataset
+from ganscope.domains import domain_for, load_dataset, user_folder_domains
 from ganscope.environment import now_iso
 from ganscope.errors import UserError
 from ganscope.experiments.runner import execute, plan_runs
@@ -37,7 +37,9 @@ class LabOptions:
     out: Path
     quick: bool = False
     data_dir: str | None = None
-    celeba_dir: str | None = None
+    #: domain name -> folder, for the data sets ganscope cannot download (``--<name>-dir``);
+    #: a domain not given here falls back on its environment variable
+    folders: dict[str, str | None] = field(default_factory=dict)
     only: list[str] | None = None
     workers: int | None = None
     progress: bool = True
@@ -55,7 +57,9 @@ class Lab:
         self.t0 = time.perf_counter()
         self.lab = LabState(
             s=s, out=Path(opts.out), data_dir=opts.data_dir,
-            celeba=opts.celeba_dir or os.environ.get("GANSCOPE_CELEBA"), workers=opts.workers,
+            folders={d.name: opts.folders.get(d.name) or os.environ.get(d.folder_env)
+                     for d in user_folder_domains()},
+            workers=opts.workers,
             progress=opts.progress, selected=list(opts.only or EXPERIMENTS),
             results={e: {"status": "not run"} for e in EXPERIMENTS})
 
@@ -80,7 +84,7 @@ class Lab:
         if not entries:
             return
         t = time.perf_counter()
-        # the scored image data (Fashion-MNIST) first: missing, it is one line before anything
+        # the scored image data first: missing, it is one line before anything
         first = next((p.cfg for p in entries if domain_for(p.cfg.data.name).offline_eval), None)
         if first is not None:
             load_dataset(first.data, 0)  # missing data: one line before anything is made

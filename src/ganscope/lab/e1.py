@@ -1,5 +1,5 @@
-"""E1: the baseline MLP GAN on Fashion-MNIST, over seeds: its final quality and why its losses
-oscillate instead of falling.
+"""E1: the baseline MLP GAN on the seeds' images, over seeds: its final quality and why its
+losses oscillate instead of falling.
 
 E1 also owns the seeds and the evaluation size: E2 repeats E1's set-up with other
 architectures (so the full lab's E2 MLP is E1's run), and E3 and E4 use E1's runs.
@@ -17,6 +17,7 @@ from ganscope.lab.base import (
     PlannedRun,
     make_config,
     plural,
+    preset_domain,
     preset_epochs,
     run_cost,
     seed_list,
@@ -29,9 +30,10 @@ from ganscope.report.sweep import comparison_body
 if TYPE_CHECKING:  # annotations only: settings.py imports this module for FULL and QUICK
     from ganscope.lab.settings import Settings
 
-TITLE = "E1: the baseline MLP GAN on Fashion-MNIST"
+DATA = preset_domain("e1-mlp")  # the seeds' data set: its title goes into the prose
+TITLE = f"E1: the baseline MLP GAN on {DATA.title}"
 SEEDS_DID = ("All five reports trained the course's MLP GAN (G: 100-128-784, D: 784-128-1, "
-             "LeakyReLU 0.2, BCE, Adam 2e-4 for both, batch 64) on Fashion-MNIST for 10 epochs "
+             f"LeakyReLU 0.2, BCE, Adam 2e-4 for both, batch 64) on {DATA.title} for 10 epochs "
              "(one for 20), from one run each, and showed the D and G loss curves (seed 003 also "
              "D(x) and D(G(z))); they discussed why the losses oscillate instead of falling.")
 # The full lab (the seeds' set-up, over seeds) and --quick; None: the preset's own.
@@ -40,7 +42,7 @@ FULL: dict[str, Any] = {"seeds": [0, 1, 2], "e1_epochs": None, "e1_limit": None,
 QUICK: dict[str, Any] = {"seeds": [0, 1], "e1_epochs": 5, "e1_limit": None, "eval_n": 2000}
 USES_RUNS_OF: tuple[str, ...] = ()  # its own runs only
 STEP_COST = 1.0  # the MLP: the cheapest step (relative to E2's CNNs and E6's faces)
-TRAIN_IMAGES = 60000  # all of Fashion-MNIST's training split
+TRAIN_IMAGES = 60000  # all of the data set's training split
 
 
 def shortened(s: Settings) -> list[str]:

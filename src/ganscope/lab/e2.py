@@ -44,7 +44,7 @@ USES_RUNS_OF: tuple[str, ...] = ()  # its own runs (its MLP may be E1's: see pla
 STEP_COST = {"e1-mlp": 1.0, "e2-cnn": 150.0, "e2-dcgan": 100.0, "e2-dcgan-fixed": 100.0,
              "e2-tiny-cnn": 12.0}
 OTHER_STEP_COST = 50.0
-TRAIN_IMAGES = 60000  # all of Fashion-MNIST's training split
+TRAIN_IMAGES = 60000  # all of the data set's training split
 
 
 def shortened(s: Settings) -> list[str]:

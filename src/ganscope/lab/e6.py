@@ -1,8 +1,8 @@
-"""E6: semantic directions in a face GAN's latent space: one DCGAN on a CelebA slice, then
-InterFaceGAN directions for three attributes and measured walks along them.
+"""E6: semantic directions in a face GAN's latent space: one DCGAN on a slice of the face
+data, then InterFaceGAN directions for three attributes and measured walks along them.
 
-CelebA is not downloadable by the tool, so without a folder E6 is skipped with its reason; one
-seed only, because faces are the lab's most expensive runs.
+The face data is not downloadable by the tool, so without a folder E6 is skipped with its
+reason; one seed only, because faces are the lab's most expensive runs.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from ganscope.lab.base import (
     PlannedRun,
     make_config,
     plural,
+    preset_domain,
     preset_epochs,
     run_cost,
 )
@@ -41,7 +42,9 @@ QUICK: dict[str, Any] = {"e6_epochs": 2, "e6_limit": None, "e6_find_n": 2000,
 USES_RUNS_OF: tuple[str, ...] = ()  # its own face run
 RUN = "e6-faces-s0"
 STEP_COST = 60.0  # a 32x32 DCGAN step, relative to the MLP's 1
-TRAIN_IMAGES = 10000  # the CelebA slice when the preset sets no limit
+TRAIN_IMAGES = 10000  # the face slice when the preset sets no limit
+PRESET = "e6-faces"
+FACES = preset_domain(PRESET)  # the preset's domain: its title, folder option and variable
 
 
 def shortened(s: Settings) -> list[str]:
@@ -65,8 +68,8 @@ def shortened(s: Settings) -> list[str]:
 
 
 def planned_runs(lab: LabState, planned: list[PlannedRun]) -> list[PlannedRun]:
-    """The face run, seed 0; none without a CelebA folder."""
-    if not lab.celeba:
+    """The face run, seed 0; none without a folder of the faces."""
+    if not lab.folder(FACES):
         return []
     s = lab.s
     over = ["seed=0"]
@@ -74,16 +77,16 @@ def planned_runs(lab: LabState, planned: list[PlannedRun]) -> list[PlannedRun]:
         over.append(f"train.epochs={s.e6_epochs}")
     if s.e6_limit:
         over.append(f"data.limit={s.e6_limit}")
-    cfg = make_config("e6-faces", over, lab.celeba)
+    cfg = make_config(PRESET, over, lab.folder(FACES))
     return [PlannedRun(RUN, cfg, run_cost(STEP_COST, cfg, TRAIN_IMAGES))]
 
 
 def measure(lab: LabState) -> dict[str, Any]:
     """Directions for ATTRS found on the face run, and walks along them, measured."""
-    if not lab.celeba:
-        return {"status": "skipped", "skipped": "no CelebA folder: give --celeba-dir DIR or set "
-                           "$GANSCOPE_CELEBA (a folder with img_align_celeba/ and "
-                           "list_attr_celeba.txt); nothing of E6 was run"}
+    if not lab.folder(FACES):
+        return {"status": "skipped",
+                "skipped": f"no {FACES.title} folder: give --{FACES.name}-dir DIR or set "
+                           f"${FACES.folder_env} ({FACES.folder_hint}); nothing of E6 was run"}
     runs = lab.completed([RUN])
     if not runs:
         raise UserError("the face run did not complete: "
@@ -109,7 +112,7 @@ def measure(lab: LabState) -> dict[str, Any]:
 def answer(r: dict[str, Any]) -> str:
     """The index's one-line answer."""
     if "skipped" in r:
-        return "skipped: no CelebA folder"
+        return f"skipped: no {FACES.title} folder"
     if "directions_error" in r:
         return "face run trained; directions not found: " + r["directions_error"]
     return ", ".join(f"{w['name']} {w['summary']['target_from']:.2f} -> "
@@ -119,10 +122,11 @@ def answer(r: dict[str, Any]) -> str:
 
 def page(lab: LabState) -> None:
     s, r = lab.s, lab.results["e6"]
-    items = [("preset", "e6-faces: DCGAN at 32x32 on the CelebA 10k slice, DCGAN recipe"),
+    items = [("preset", f"{PRESET}: DCGAN at 32x32 on the {FACES.title} 10k slice, DCGAN recipe"),
              ("seeds", "0 (one run: faces are the most expensive experiment)"),
              ("epochs", s.e6_epochs or preset_epochs("e6-faces")),
-             ("data", f"CelebA folder {lab.celeba}" if lab.celeba else "none given"),
+             ("data", f"{FACES.title} folder {lab.folder(FACES)}" if lab.folder(FACES)
+                      else "none given"),
              ("directions", f"InterFaceGAN for {', '.join(ATTRS)} from {s.e6_find_n} "
                             "faces scored by the shipped attribute classifier"),
              ("walks", f"steps {s.e6_steps} (std of z), measured on {s.e6_measure_n} latents"),

@@ -18,10 +18,9 @@ from typing import Any
 import numpy as np
 import yaml
 
-from ganscope.data.fashion_mnist import CLASSES
 from ganscope.errors import UserError
 from ganscope.latent.interpolate import resolve_class
-from ganscope.latent.probe.effects import CLASS_EFFECTS, CLASS_NAME, class_effect_name
+from ganscope.latent.probe.effects import CLASS_EFFECTS, CLASS_NAME, CLASSES, class_effect_name
 from ganscope.latent.probe.result import ProbeResult
 from ganscope.latent.probe.stats import null_threshold
 

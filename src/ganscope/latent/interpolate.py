@@ -5,7 +5,7 @@ Interpolation: a Gaussian z of dimension 100 lies near the sphere of radius 10; 
 line between two such points dips towards the origin (norm ~7 at the midpoint), where G saw
 few samples, so ``slerp`` (along the great circle) is the default and ``lerp`` the comparison.
 
-Class directions (lab-spec E6 on Fashion-MNIST): sample many z, let the classifier label
+Class directions (lab-spec E6 on the class-labelled images): sample many z, let the classifier label
 G(z), and take mean(z | class B) - mean(z | class A). Walking z + s * direction for s = 0..1
 moves by the whole distance between the two class means, so s = 1 from a typical A sample
 should look like B. Class shares per step are measured, not guessed.
@@ -25,7 +25,7 @@ import torch
 from matplotlib.figure import Figure
 from torch import nn
 
-from ganscope.data.fashion_mnist import CLASSES
+from ganscope.domains import class_domain
 from ganscope.errors import UserError
 from ganscope.latent.edit import (
     DPI,
@@ -35,7 +35,6 @@ from ganscope.latent.edit import (
     set_title,
     title_height,
 )
-from ganscope.metrics.extractor import load_extractor
 from ganscope.render import save_figure
 from ganscope.sampling import generate_images, latents_from_seed
 from ganscope.training.run import Run, load_generator
@@ -132,12 +131,19 @@ def _norm_name(s: str) -> str:
     return re.sub(r"[^a-z0-9]", "", s.lower())
 
 
-_ALIASES = {"tshirt": 0, "top": 0, "tee": 0, "boot": 9, "boots": 9}
+CLASS_DOMAIN = class_domain()  # whose classes and classifier these tools use
+CLASSES = CLASS_DOMAIN.class_names
+_ALIASES = CLASS_DOMAIN.class_aliases
+
+
+def load_extractor(device: str = "cpu") -> ExtractorLike:
+    """The class domain's shipped classifier (a module-level name so tests can plant one)."""
+    return CLASS_DOMAIN.extractor(device)
 
 
 def resolve_class(name: str | int) -> int:
-    """A Fashion-MNIST class index from a name (any case: 'shirt' is Shirt, not T-shirt/top;
-    't-shirt', 'top', 'boot' and plurals are accepted) or from an index 0..9."""
+    """A class index from a name (any case: 'shirt' is Shirt, not T-shirt/top; the domain's
+    aliases such as 't-shirt', 'top', 'boot' and plurals are accepted) or from an index."""
     if isinstance(name, (int, np.integer)) and not isinstance(name, bool):
         idx = int(name)
     else:
@@ -155,7 +161,7 @@ def resolve_class(name: str | int) -> int:
                                 f"(any case) or an index 0..{len(CLASSES) - 1}")
             idx = cand
     if not 0 <= idx < len(CLASSES):
-        raise UserError(f"class index {idx} is out of range: Fashion-MNIST has classes "
+        raise UserError(f"class index {idx} is out of range: {CLASS_DOMAIN.title} has classes "
                         f"0..{len(CLASSES) - 1}")
     return idx
 

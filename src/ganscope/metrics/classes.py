@@ -1,7 +1,7 @@
 """Class-balance statistics from a classifier's softmax over generated samples.
 
 Mode collapse on a labelled data set shows up directly as missing classes: a generator can score
-a fair FID while producing three of ten Fashion-MNIST classes. These numbers make that visible.
+a fair FID while producing three of its ten classes. These numbers make that visible.
 """
 
 from __future__ import annotations

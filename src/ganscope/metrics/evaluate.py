@@ -1,4 +1,4 @@
-"""Evaluation: images -> the shipped extractor's features -> registered metrics, with provenance.
+"""Evaluation: images -> a domain's extractor's features -> registered metrics, with provenance.
 
 One function, :func:`evaluate_images`, scores a set of generated images against a reference split.
 Training (``--eval-every``), ``ganscope eval RUN`` and ``ganscope eval --images`` all end in it, so
@@ -19,16 +19,14 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import torch
 from torch import nn
 
-from ganscope.data.fashion_mnist import load_fashion_mnist
 from ganscope.errors import ConfigError
 from ganscope.io import atomic_write_bytes
-from ganscope.metrics.extractor import Extractor, load_extractor
 from ganscope.metrics.registry import FeatureSet, compute_metrics
 from ganscope.paths import cache_root
 from ganscope.sampling import generate_images, latents_from_seed
@@ -38,7 +36,6 @@ if TYPE_CHECKING:  # annotations only: config imports the metric registry to che
 
 STATS_FORMAT = "ganscope-real-features-v1"
 REFERENCE_SELECTION_SEED = 0  # which real images a subset of a split holds: fixed, so it caches
-IMAGE_SHAPE = (28, 28)
 
 
 def stats_cache_dir() -> Path:
@@ -48,39 +45,57 @@ def stats_cache_dir() -> Path:
 # --- the reference (real) side ------------------------------------------------------------------
 
 
+class Extractor(Protocol):
+    """What scores images: a frozen network shipped with a domain (a classifier whose
+    penultimate layer gives the features and softmax the class probabilities). ``accepts`` is the (C, H, W) of the uint8 images it takes; ``label`` names
+    it in messages. Its name and weights' SHA-256 key every cache and every record."""
+
+    name: str
+    sha256: str
+    label: str
+    accepts: tuple[int, int, int]
+
+    def extract(self, images: torch.Tensor, batch_size: int = ..., progress: bool = ...
+                ) -> tuple[np.ndarray, np.ndarray]: ...
+
+
 @dataclass
 class Reference:
     features: FeatureSet
     info: dict[str, Any]  # provenance: dataset, split, n, image hash, cache file
+    #: the extractor the features came from: generated images must be scored by the same one
+    extractor: Extractor
 
 
-def reference_features(split: str = "test", n: int = 10000, data_dir: str | None = None, *,
-                       extractor: Extractor | None = None, progress: bool = False) -> Reference:
-    """Features of ``min(n, split size)`` real images, from the cache when it has them.
+def reference_from_images(images: torch.Tensor, *, dataset: str, split: str, n: int,
+                          extractor: Extractor, source: dict[str, Any] | None = None,
+                          progress: bool = False) -> Reference:
+    """Features of ``min(n, len(images))`` real images of a domain's split, from the cache
+    when it has them.
 
     A subset of a split is a fixed random selection (seed ``REFERENCE_SELECTION_SEED``), the
-    same for every run, so its statistics are shared and cached like the full split's.
+    same for every run, so its statistics are shared and cached like the full split's. The
+    cache file is named after ``dataset`` and keyed by the extractor and the images' bytes.
     """
-    ex = extractor or load_extractor()
-    ds = load_fashion_mnist(split, data_dir)
-    images, total = ds.images, int(ds.images.shape[0])
+    ex, source = extractor, source or {}
+    total = int(images.shape[0])
     if n < total:
         g = torch.Generator().manual_seed(REFERENCE_SELECTION_SEED)
         images = images[torch.randperm(total, generator=g)[:n].sort().values]
     digest = hashlib.sha256(np.ascontiguousarray(images.numpy()).tobytes()).hexdigest()
     key = hashlib.sha256(json.dumps([STATS_FORMAT, ex.name, ex.sha256, digest]).encode())
-    path = stats_cache_dir() / (f"fashion-mnist-{split}-n{len(images)}-{ex.name}-"
+    path = stats_cache_dir() / (f"{dataset}-{split}-n{len(images)}-{ex.name}-"
                                 f"{key.hexdigest()[:16]}.npz")
-    info = {"dataset": "fashion-mnist", "split": split, "n": int(len(images)), "of": total,
-            "images_sha256": digest, "verified": bool(ds.source.get("verified")),
-            "dir": ds.source.get("dir"), "cache": str(path)}
+    info = {"dataset": dataset, "split": split, "n": int(len(images)), "of": total,
+            "images_sha256": digest, "verified": bool(source.get("verified")),
+            "dir": source.get("dir"), "cache": str(path)}
     fs = _read_stats(path)
     info["cache_hit"] = fs is not None
     if fs is None:
         feats, probs = ex.extract(images, progress=progress)
         fs = FeatureSet(feats, probs)
         _write_stats(path, fs)
-    return Reference(fs, info)
+    return Reference(fs, info, ex)
 
 
 def _read_stats(path: Path) -> FeatureSet | None:
@@ -109,15 +124,20 @@ def _write_stats(path: Path, fs: FeatureSet) -> None:
 # --- the generated side --------------------------------------------------------------------------
 
 
-def check_images(images: np.ndarray | torch.Tensor, what: str) -> torch.Tensor:
-    """uint8 (N, 28, 28) as a tensor, or one ConfigError line saying why these cannot be scored."""
+def check_images(images: np.ndarray | torch.Tensor, what: str, extractor: Extractor
+                 ) -> torch.Tensor:
+    """uint8 images in the extractor's shape (grey ones may come without their channel axis),
+    as a tensor, or one ConfigError line saying why these cannot be scored."""
     t = torch.as_tensor(images)
-    if t.ndim == 4 and t.shape[1] == 1:
+    c, h, w = extractor.accepts
+    if c == 1 and t.ndim == 4 and t.shape[1] == 1:
         t = t[:, 0]
-    if t.ndim != 3 or tuple(t.shape[1:]) != IMAGE_SHAPE:
+    want = (h, w) if c == 1 else (c, h, w)
+    if t.ndim != len(want) + 1 or tuple(t.shape[1:]) != want:
+        colour = "grey" if c == 1 else "RGB"
         raise ConfigError(
-            f"{what} has images of shape {tuple(t.shape[1:])}: the Fashion-MNIST extractor "
-            f"measures 1x28x28 grey images only"
+            f"{what} has images of shape {tuple(t.shape[1:])}: {extractor.label} "
+            f"measures {c}x{h}x{w} {colour} images only"
         )
     if t.dtype != torch.uint8:
         raise ConfigError(f"{what} holds {t.dtype} images: convert them to uint8 0..255 first")
@@ -135,10 +155,14 @@ def evaluate_images(images: np.ndarray | torch.Tensor, reference: Reference, *,
                     metrics: tuple[str, ...] | list[str] = ("fid", "kid", "prdc", "classes"),
                     seed: int = 0, extractor: Extractor | None = None, progress: bool = False,
                     what: str = "the image set") -> dict[str, Any]:
-    """Score uint8 images against ``reference``; returns the metrics plus their provenance."""
-    ex = extractor or load_extractor()
+    """Score uint8 images against ``reference`` in the reference's extractor (``extractor``
+    only to pass the same one explicitly); returns the metrics plus their provenance."""
+    ex = extractor or reference.extractor
+    if (ex.name, ex.sha256) != (reference.extractor.name, reference.extractor.sha256):
+        raise ConfigError(f"the reference was measured with {reference.extractor.name}, not "
+                          f"{ex.name}: score both sides with the same extractor")
     t0 = time.perf_counter()
-    imgs = check_images(images, what)
+    imgs = check_images(images, what, ex)
     feats, probs = ex.extract(imgs, progress=progress)
     fake = FeatureSet(feats, probs)
     try:

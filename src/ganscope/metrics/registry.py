@@ -60,22 +60,26 @@ class FeatureSet:
 
 @METRICS.register("fid")
 def _fid(real: FeatureSet, fake: FeatureSet, seed: int) -> dict[str, MetricValue]:
+    """Frechet distance between Gaussians fitted to real and generated features (lower is better)"""
     return {"fid": frechet_distance(*real.stats, *fake.stats)}
 
 
 @METRICS.register("kid")
 def _kid(real: FeatureSet, fake: FeatureSet, seed: int) -> dict[str, MetricValue]:
+    """Kernel inception distance: unbiased polynomial-kernel MMD over subsets, mean and std"""
     mean, std = kid(real.features, fake.features, seed=seed)
     return {"kid": mean, "kid_std": std}
 
 
 @METRICS.register("prdc")
 def _prdc(real: FeatureSet, fake: FeatureSet, seed: int) -> dict[str, MetricValue]:
+    """precision, recall, density and coverage from k-nearest-neighbour balls (k=5)"""
     return dict(prdc(real.features, fake.features))
 
 
 @METRICS.register("classes")
 def _classes(real: FeatureSet, fake: FeatureSet, seed: int) -> dict[str, MetricValue]:
+    """classes covered, the class histogram and its KL from uniform (the classifier's labels)"""
     if fake.probs is None:
         raise ValueError("the 'classes' metric needs the fake set's class probabilities (probs)")
     return class_stats(fake.probs)

@@ -73,7 +73,7 @@ class FaceDiscriminator(nn.Module):
             got = "x".join(map(str, x.shape[1:]))
             raise ConfigError(f"bad config: model dcgan{self.image_size} takes "
                               f"{'x'.join(map(str, want))} images but the data are {got}: set "
-                              f"data.image_size={self.image_size} (celeba) or pick the model "
+                              f"data.image_size={self.image_size} (face images) or pick the model "
                               "for that size")
         return self.main(x).view(x.size(0), 1)
 

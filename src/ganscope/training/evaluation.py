@@ -11,12 +11,11 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ganscope.domains import domain_for
+from ganscope.domains import DOMAINS, domain_for
 from ganscope.environment import now_iso
 from ganscope.errors import ConfigError, RunError
 from ganscope.io import file_sha256
-from ganscope.metrics.evaluate import evaluate_generator, reference_features
-from ganscope.metrics.extractor import load_extractor
+from ganscope.metrics.evaluate import evaluate_generator
 from ganscope.training.run import Run, load_checkpoint, load_generator
 
 if TYPE_CHECKING:  # annotations only
@@ -24,11 +23,13 @@ if TYPE_CHECKING:  # annotations only
 
 
 def check_evaluable(cfg: RunConfig, run_name: str) -> None:
-    """ConfigError unless the run's domain is scored offline (in the shipped features)."""
+    """ConfigError unless the run's domain is scored offline (in its shipped features)."""
     if not domain_for(cfg.data.name).offline_eval:
+        titles = " or ".join(DOMAINS.get(n).title for n in DOMAINS.names()
+                             if DOMAINS.get(n).offline_eval)
         raise ConfigError(
-            f"run '{run_name}' trains on {cfg.data.name}: `ganscope eval` measures Fashion-MNIST "
-            "runs with the shipped Fashion-MNIST extractor"
+            f"run '{run_name}' trains on {cfg.data.name}: `ganscope eval` measures {titles} "
+            f"runs with the shipped {titles} extractor"
         )
 
 
@@ -96,9 +97,10 @@ def evaluate_run(run: Run, which: str | int = "last", ec: EvalConfig | None = No
     check_evaluable(cfg, run.name)
     ec = ec or cfg.eval
     chosen = select_checkpoints(run, which)
-    ex = load_extractor()
-    ref = reference_features(ec.reference, ec.n, data_dir or cfg.data.dir, extractor=ex,
-                             progress=progress)
+    domain = domain_for(cfg.data.name)
+    ex = domain.extractor()
+    ref = domain.reference(ec.reference, ec.n, data_dir or cfg.data.dir, extractor=ex,
+                           progress=progress)
     records = []
     for epoch, path in chosen:
         G = load_generator(run, None if path == run.last_checkpoint else epoch)

@@ -17,10 +17,11 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from ganscope.data.fashion_mnist import CLASSES
+from ganscope.domains import class_domain
 
 FRAME = 4  # width of the border frame in pixels
 AREA_THRESHOLD = 0.5 * 255  # a pixel belongs to the silhouette when brighter than half scale
+CLASSES = class_domain().class_names  # the classes the shipped classifier gives probabilities of
 
 
 def class_effect_name(cls: str) -> str:

@@ -22,11 +22,11 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from ganscope.domains import class_domain
 from ganscope.errors import UserError
 from ganscope.latent.probe.effects import EFFECT_NAMES, _chunk_means, _stat_matrix
 from ganscope.latent.probe.result import ProbeResult
 from ganscope.latent.probe.stats import DEFAULT_ALPHA
-from ganscope.metrics.extractor import load_extractor
 from ganscope.sampling import sample
 
 DEFAULT_VALUES = (-3.0, -2.0, -1.0, 0.0, 1.0, 2.0, 3.0)
@@ -94,7 +94,7 @@ def probe(G: nn.Module, z_dim: int, *, extractor: ExtractorLike | None = None,
     """
     dims, vals = check_probe_args(z_dim, dims, values, n_base, n_null)
     if extractor is None:
-        extractor = load_extractor()
+        extractor = class_domain().extractor()
     t_start = time.perf_counter()
     stages = {"generation": 0.0, "extraction": 0.0, "stats": 0.0}
 

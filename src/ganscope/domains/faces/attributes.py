@@ -2,7 +2,7 @@
 
 A small CNN on 32x32 RGB faces (CelebA's aligned crops cut as ``ganscope train e6-faces`` cuts
 them: centre square of 0.8 x the width), multi-label: one logit per attribute in
-:data:`ATTRIBUTES`, trained with binary cross-entropy by :mod:`ganscope.faces.train_attributes`
+:data:`ATTRIBUTES`, trained with binary cross-entropy by :mod:`ganscope.domains.faces.train_attributes`
 on the first 9,000 of CelebA's first 10,000 images and held out on the last 1,000. Its weights
 ship inside the package with a JSON card (recipe, data hashes, per-attribute held-out accuracy
 and base rate) and are SHA-256-checked before ``torch.load(weights_only=True)``, as the
@@ -13,7 +13,7 @@ weights are never retrained in place; a new recipe ships under a new name.
 :class:`~ganscope.directions.base.DirectionContext`: images (N, 3, H, W) in [-1, 1] (generator
 output; any H = W, resized to 32 with antialiasing) -> (N, A + 1) float32, the attribute
 probabilities in :attr:`AttributeClassifier.columns` order followed by the pixel-based yaw
-proxy (:mod:`ganscope.faces.yaw`, column ``Yaw``; not a probability: about -0.15..0.15,
+proxy (:mod:`ganscope.domains.faces.yaw`, column ``Yaw``; not a probability: about -0.15..0.15,
 > 0 turned towards the image's right). Its 128-d penultimate activations
 (:meth:`AttributeClassifier.features`) measure how far a face moves along a walk.
 """
@@ -29,8 +29,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ganscope.domains.faces.yaw import YAW, yaw
 from ganscope.errors import RunError
-from ganscope.faces.yaw import YAW, yaw
 from ganscope.io import file_sha256
 
 CLASSIFIER_NAME = "celeba-attr-v1"
@@ -168,7 +168,7 @@ def _load_cached(device: str, path_str: str, want: str) -> AttributeClassifier:
     path = Path(path_str)
     if not path.is_file():
         raise RunError(f"attribute classifier weights {path} are missing: reinstall ganscope, "
-                       "or train them with `python -m ganscope.faces.train_attributes`")
+                       "or train them with `python -m ganscope.domains.faces.train_attributes`")
     got = file_sha256(path)
     if got != want:
         raise RunError(f"attribute classifier weights {path} are damaged (SHA-256 {got[:12]}... "

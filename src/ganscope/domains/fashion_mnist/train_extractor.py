@@ -1,6 +1,6 @@
 """Train the shipped Fashion-MNIST feature extractor, deterministically.
 
-    python -m ganscope.metrics.train_extractor [--data-dir DIR] [--out DIR] [--epochs N]
+    python -m ganscope.domains.fashion_mnist.train_extractor [--data-dir DIR] [--out DIR] [--epochs N]
                                                [--limit N] [--seed S] [--threads T]
 
 Writes ``OUT/fmnist-cnn-v1.pt`` (state_dict) and ``OUT/fmnist-cnn-v1.json`` (architecture,
@@ -27,15 +27,15 @@ from torch import nn
 
 from ganscope.data.fashion_mnist import CLASSES, OFFICIAL_PAYLOAD_SHA256, load_fashion_mnist
 from ganscope.determinism import deterministic, warmup_cosine
-from ganscope.errors import UserError
-from ganscope.io import atomic_torch_save, atomic_write_text, file_sha256
-from ganscope.metrics.extractor import (
+from ganscope.domains.fashion_mnist.extractor import (
     EXTRACTOR_NAME,
     WEIGHTS_DIR,
     Extractor,
     FMNISTClassifier,
     images_to_input,
 )
+from ganscope.errors import UserError
+from ganscope.io import atomic_torch_save, atomic_write_text, file_sha256
 
 DEFAULTS: dict[str, Any] = {
     "epochs": 10,
@@ -144,7 +144,7 @@ def _train(train_images, train_labels, test_images, test_labels, epochs, seed, b
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m ganscope.metrics.train_extractor",
+    p = argparse.ArgumentParser(prog="python -m ganscope.domains.fashion_mnist.train_extractor",
                                 description=__doc__.split("\n\n")[0])
     p.add_argument("--data-dir", default=None, help="folder with the four Fashion-MNIST .gz files")
     p.add_argument("--out", default=str(WEIGHTS_DIR), help="output folder (default: the package)")
@@ -172,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
             if status != "unverified" and name in OFFICIAL_PAYLOAD_SHA256}}
         for split, ds in (("train", train), ("test", test))
     }
-    report["command"] = ("python -m ganscope.metrics.train_extractor "
+    report["command"] = ("python -m ganscope.domains.fashion_mnist.train_extractor "
                          f"--epochs {args.epochs} --seed {args.seed} --threads {args.threads}"
                          + (f" --limit {args.limit}" if args.limit else ""))
     report["sha256"] = file_sha256(pt)

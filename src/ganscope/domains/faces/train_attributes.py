@@ -1,6 +1,6 @@
 """Train the shipped CelebA attribute classifier, deterministically.
 
-    python -m ganscope.faces.train_attributes --data-dir DIR [--out DIR] [--epochs N]
+    python -m ganscope.domains.faces.train_attributes --data-dir DIR [--out DIR] [--epochs N]
                                               [--limit N] [--heldout N] [--seed S] [--threads T]
 
 Reads CelebA's first ``--limit`` images (default 10,000, in the attribute file's order; the
@@ -32,8 +32,7 @@ import torch.nn.functional as F
 
 from ganscope.data.celeba import load_celeba
 from ganscope.determinism import deterministic, warmup_cosine
-from ganscope.errors import DataError, UserError
-from ganscope.faces.attributes import (
+from ganscope.domains.faces.attributes import (
     ATTRIBUTES,
     CLASSIFIER_NAME,
     CROP,
@@ -43,6 +42,7 @@ from ganscope.faces.attributes import (
     AttributeNet,
     to_input,
 )
+from ganscope.errors import DataError, UserError
 from ganscope.io import atomic_torch_save, atomic_write_text, file_sha256
 
 DEFAULTS: dict[str, Any] = {
@@ -206,7 +206,7 @@ def load_split(data_dir: str | None, limit: int, heldout: int
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m ganscope.faces.train_attributes",
+    p = argparse.ArgumentParser(prog="python -m ganscope.domains.faces.train_attributes",
                                 description=__doc__.split("\n\n")[0])
     p.add_argument("--data-dir", default=None,
                    help="CelebA folder (default: $GANSCOPE_CELEBA)")
@@ -239,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
         "train": f"{ds.files[0]} .. {ds.files[cut - 1]} ({cut})",
         "heldout": f"{ds.files[cut]} .. {ds.files[-1]} ({len(ds) - cut})",
     }
-    report["command"] = (f"python -m ganscope.faces.train_attributes --data-dir DIR "
+    report["command"] = (f"python -m ganscope.domains.faces.train_attributes --data-dir DIR "
                          f"--epochs {args.epochs} --limit {args.limit} --heldout {args.heldout} "
                          f"--seed {args.seed} --threads {args.threads}")
     report["sha256"] = file_sha256(pt)

@@ -1,7 +1,7 @@
 """The fixed Fashion-MNIST feature extractor behind FID, KID and PRDC.
 
 Inception-v3 features mean little on 28x28 grey clothes, so ganscope ships its own small
-classifier, trained once by :mod:`ganscope.metrics.train_extractor` on the official training
+classifier, trained once by :mod:`ganscope.domains.fashion_mnist.train_extractor` on the official training
 split, with its weights inside the package. Its 128-d penultimate layer gives the features and
 its softmax the class probabilities. The name carries a version and the weights a SHA-256: a
 metric value is only comparable with another computed by the same extractor, so the weights are
@@ -105,6 +105,9 @@ def images_to_input(images: torch.Tensor) -> torch.Tensor:
 
 class Extractor:
     """A loaded, frozen classifier in eval mode: uint8 images in, (features, probs) out."""
+
+    label = "the Fashion-MNIST extractor"  # in messages about images it cannot score
+    accepts = (1, 28, 28)  # the uint8 images it takes (the channel axis may be left out)
 
     def __init__(self, model: FMNISTClassifier, sha256: str, device: str = "cpu",
                  name: str = EXTRACTOR_NAME) -> None:
