@@ -138,9 +138,16 @@ def test_top_half_dim_moves_top_not_bottom(top):
 def test_sentences_name_the_dim_the_classes_and_brightness():
     res = probe(GrayG(3), Z, extractor=MeanEx(), n_base=64, seed=0)
     s = res.sentence(3)
-    assert s.startswith("dim 3: + moves Sandal -> Trouser (+0.")
-    assert "x the null)" in s and "brightness +" in s
-    assert res.sentence(0).startswith("dim 0: nothing above the null")
+    # P(Trouser) is the mean pixel, so it moves exactly as brightness does (Sandal the rest)
+    b = res.slope(3, "brightness")
+    assert res.slope(3, "p_Trouser") == pytest.approx(b, rel=1e-4)
+    assert f"+ moves Sandal -> Trouser (Sandal {-b:+.3f}, Trouser {b:+.3f} p/unit; " in s
+    assert s.startswith("dim 3: ") and f"brightness {100 * b:+.1f} %/unit (+" in s
+    assert " over -3..+3" in s and "null" not in s  # sizes, not ratios to the null
+    # parts by size (|slope| / floor): the silhouette moves most, the class pair is 2.6 floors
+    sizes = [float(x.split(" %/unit")[0].split()[-1]) for x in s.split("; ") if "%/unit" in x]
+    assert sizes == sorted(sizes, key=abs, reverse=True)
+    assert res.sentence(0).startswith("dim 0: nothing above the null: like any random direction")
 
 
 def test_same_seed_same_numbers_other_seed_other_bases():
@@ -173,9 +180,11 @@ def test_save_writes_files_and_json_round_trips(bright, tmp_path):
     assert [f.name for f in files] == ["probe.csv", "probe.json", "heatmap.png", "ranked.txt"]
     assert all(f.stat().st_size > 0 for f in files)
     lines = (tmp_path / "probe.csv").read_text().splitlines()
-    assert lines[0] == "dim,effect,slope,null_median,null_q95,threshold,ratio,real"
+    assert lines[0] == ("dim,effect,slope,null_median,null_q95,threshold,ratio,real,span,floor,"
+                        "size,beyond_null")
     assert len(lines) == 1 + Z * len(EFFECT_NAMES)
-    assert (tmp_path / "ranked.txt").read_text().startswith("dim 3: brightness +")
+    first = (tmp_path / "ranked.txt").read_text().splitlines()[0]
+    assert first.startswith("dim 3: ") and "brightness +" in first
     obj = json.loads((tmp_path / "probe.json").read_text())
     for k in ("n_base", "seed", "n_null", "values", "extractor", "seconds", "stages", "run"):
         assert k in obj

@@ -229,8 +229,8 @@ def _cmd_probe(a: argparse.Namespace) -> int:
     info = res.info
     n_real = int(res.real.any(axis=1).sum())
     print(f"probed {len(res.dims)} dims of {run.name} ({info['images']} images, "
-          f"{info['seconds']:.0f} s): {n_real} with an effect beyond {info['n_null']} random "
-          f"directions")
+          f"{info['seconds']:.0f} s): {n_real} with a real effect (beyond {info['n_null']} random "
+          f"directions and at least the floor)")
     for d in res.ranked()[:a.top]:
         print("  " + res.sentence(d))
     print(f"wrote {Path(files[0]).parent}/: {', '.join(Path(f).name for f in files)}")

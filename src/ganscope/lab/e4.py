@@ -78,7 +78,7 @@ def _verdict_counts(r: dict[str, Any]) -> dict[str, int]:
 def answer(r: dict[str, Any]) -> str:
     """The index's one-line answer."""
     counts = _verdict_counts(r)
-    return (f"{r['n_real']} of {r['dims']} dims beyond the null; claims: "
+    return (f"{r['n_real']} of {r['dims']} dims with a real effect; claims: "
             f"{counts['holds']} hold, {counts['fails']} fail, "
             f"{counts['untestable']} untestable")
 
@@ -89,7 +89,7 @@ def page(lab: LabState) -> None:
              ("probe", f"every dim shifted by -3..3 on {s.probe_n_base} base vectors; effects "
                        "measured by the shipped classifier and image statistics; real only "
                        f"when beyond {s.probe_n_null} random unit directions at a family-wise "
-                       "5 %"),
+                       "5 % and at least the measure's floor (0.02 p or 1 % per unit)"),
              ("claims", "the seeds' 22 claims (latent/claims.yaml) held against the probe"),
              ("edit", "seed 000's own choice: dims 20, 50, 60, 70, 90 shifted by -10 / 0 / +10"),
              ("commands", "ganscope latent probe RUN; ganscope latent check RUN; "
@@ -101,13 +101,15 @@ def page(lab: LabState) -> None:
         return exp_page(lab, "e4", TITLE, SEEDS_DID, body)
     counts = _verdict_counts(r)
     probe_dir = Path(r["probe_dir"])
-    answers = [f"{r['n_real']} of {r['dims']} dims have an effect beyond the null.",
+    answers = [f"{r['n_real']} of {r['dims']} dims have a real effect (beyond the null and at least "
+               "the floor).",
                f"The seeds' claims: {counts['holds']} hold, {counts['fails']} fail, "
                f"{counts['untestable']} cannot be tested on this generator."]
     parts: list[Any] = [bullets(answers)]
     if (probe_dir / "heatmap.png").is_file():
         parts.append(H.img_file(probe_dir / "heatmap.png", "probe heatmap",
-                                "|slope| / null median per dim and effect"))
+                                "|slope| / floor per dim and effect; dots: real, "
+                                "rings: beyond the null but under the floor"))
     parts.append(H.tag("h3", "The strongest dims, measured"))
     parts.append(bullets(r["ranked"], "ol"))
     parts.append(H.tag("h3", "Seed 000's dims (20, 50, 60, 70, 90), measured"))

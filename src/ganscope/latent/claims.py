@@ -1,8 +1,11 @@
 """Hold the seeds' claims about latent dims (claims.yaml) against a probe's measurements.
 
-A claim about one dim holds only when the probe calls the claimed effect *real* (beyond random
-directions, see :mod:`ganscope.latent.probe`) with the claimed sign: a dim that moves trousers
-to sandals no more than an arbitrary direction does is not "the trousers-heels dim". General
+A claim about one dim holds only when the probe calls the claimed effect *real* with the claimed
+sign, by the probe's one rule (:func:`ganscope.latent.probe.stats.is_real`): beyond random
+directions *and* at least the measure's practical floor (0.02 class probability or 1 % of full
+scale per unit). A dim that moves trousers to sandals no more than an arbitrary direction does
+is not "the trousers-heels dim", and neither is one that moves p(Trouser) by 0.004 per unit
+because the generator never makes trousers (issue 22). General
 claims ("large values darken the image") have their own tests, each defined in its docstring.
 Verdicts: ``holds``, ``fails`` or ``untestable`` (the dim was not probed, the probe was of
 another kind of model, or the needed shift values are missing), always with the numbers.
@@ -22,7 +25,7 @@ from ganscope.errors import UserError
 from ganscope.latent.interpolate import resolve_class
 from ganscope.latent.probe.effects import CLASS_EFFECTS, CLASS_NAME, CLASSES, class_effect_name
 from ganscope.latent.probe.result import ProbeResult
-from ganscope.latent.probe.stats import null_threshold
+from ganscope.latent.probe.stats import floors, is_real, null_threshold, range_label
 
 CLAIMS_FILE = Path(__file__).with_name("claims.yaml")
 VERDICTS = ("holds", "fails", "untestable")
@@ -51,15 +54,20 @@ def _class_columns(names: Sequence[str]) -> list[str]:
     return [class_effect_name(CLASSES[resolve_class(n)]) for n in names]
 
 
-def _combo(res: ProbeResult, cols: Sequence[str], d: int) -> tuple[float, float, float]:
-    """(slope, null median |slope|, threshold) of the sum of effects ``cols`` at dim d: the
-    null of a sum is the sum along each random direction, thresholded by the probe's rule."""
+def _combo(res: ProbeResult, cols: Sequence[str], d: int
+           ) -> tuple[float, float, float, float, float]:
+    """(slope, null median |slope|, threshold, floor, span) of the sum of effects ``cols`` at
+    dim d: the null of a sum is the sum along each random direction, thresholded by the probe's
+    rule; its floor is the largest of the parts' (a summed class probability has the class
+    floor); its span the sum of the parts' measured change over the sweep."""
     j = [res.effects.index(c) for c in cols]
-    slope = float(res.slopes[res.dims.index(d), j].sum())
+    i = res.dims.index(d)
+    slope = float(res.slopes[i, j].sum())
     null = res.null_slopes[:, j].sum(axis=1)
     med = float(np.median(np.abs(null)))
     thr = float(null_threshold(null[:, None], len(res.dims), res.alpha, res.z_dim)[0])
-    return slope, med, thr
+    floor = float(floors(cols).max())
+    return slope, med, thr, floor, float(res.span[i, j].sum())
 
 
 def _label(cols: Sequence[str]) -> str:
@@ -68,16 +76,20 @@ def _label(cols: Sequence[str]) -> str:
     return "+".join(cols)
 
 
-def _fmt(label: str, slope: float, ratio: float, thr_ratio: float) -> str:
-    return f"{label} {slope:+.4f}/unit ({ratio:.1f}x the null, real above {thr_ratio:.1f}x)"
+def _fmt(label: str, slope: float, span: float, rl: str, ratio: float, thr_ratio: float,
+         floor: float) -> str:
+    return (f"{label} {slope:+.4f}/unit, {span:+.3f} over {rl} ({ratio:.1f}x the null; real "
+            f"above {thr_ratio:.1f}x and {floor:g}/unit)")
 
 
 def _part(res: ProbeResult, cols: list[str], d: int, sign: int) -> tuple[bool, str]:
-    """Whether the summed effect moves with ``sign`` beyond the null, and the evidence."""
-    slope, med, thr = _combo(res, cols, d)
+    """Whether the summed effect moves with ``sign`` and is real by the probe's rule (beyond
+    the null and at least the floor), and the evidence."""
+    slope, med, thr, floor, span = _combo(res, cols, d)
     ratio = abs(slope) / med if med > 0 else (float("inf") if slope else 0.0)
-    ok = sign * slope > 0 and abs(slope) > thr
-    return ok, _fmt(_label(cols), slope, ratio, thr / med if med > 0 else float("inf"))
+    ok = sign * slope > 0 and bool(is_real(slope, thr, floor))
+    return ok, _fmt(_label(cols), slope, span, range_label(res.values), ratio,
+                    thr / med if med > 0 else float("inf"), floor)
 
 
 def _ends(res: ProbeResult) -> tuple[int, int, int] | None:
@@ -204,10 +216,15 @@ def _check_dim(res: ProbeResult, c: dict[str, Any]) -> tuple[str, str]:
             return "untestable", "the probe has no class probabilities"
         i = res.dims.index(d)
         j = [res.effects.index(e) for e in cols]
-        k = j[int(np.argmax(res.ratio[i, j]))]
+        k = j[int(np.argmax(res.size[i, j]))]
         real = [res.effects[x] for x in j if res.real[i, x]]
-        ev = (f"real class effects: {', '.join(real) if real else 'none'}; strongest "
-              f"{res.effects[k]} {res.slopes[i, k]:+.4f}/unit ({res.ratio[i, k]:.1f}x the null)")
+        weak = [res.effects[x] for x in j if res.beyond_null[i, x] and not res.real[i, x]]
+        ev = (f"real class effects: {', '.join(real) if real else 'none'}; largest "
+              f"{res.effects[k]} {res.slopes[i, k]:+.4f}/unit, {res.span[i, k]:+.3f} over "
+              f"{range_label(res.values)} ({res.ratio[i, k]:.1f}x the null)")
+        if weak:
+            ev += f"; beyond the null but under the {res.floor[j[0]]:g}/unit floor: "
+            ev += ", ".join(weak)
         if direction == "none":
             return ("holds" if not real else "fails"), ev
         return ("holds" if real else "fails"), ev

@@ -158,11 +158,12 @@ def _probe_section(run: Run, sid: str, level: int) -> H.Raw | None:
     info = res.info
     body = [H.p(f"{len(res.dims)} dims probed (epoch {info.get('epoch', '?')}, "
                 f"{info.get('n_base', '?')} base vectors, {info.get('n_null', '?')} random "
-                f"directions as the null): {n_real} with an effect beyond the null at a "
-                "family-wise 5 %.")]
+                f"directions as the null): {n_real} with a real effect: beyond the null at a "
+                "family-wise 5 % and at least its measure's floor (0.02 p or 1 % per unit).")]
     if (d / "heatmap.png").is_file():
         body.append(H.img_file(d / "heatmap.png", "probe heatmap",
-                               "per dim and effect: |slope| / null median"))
+                               "per dim and effect: |slope| / floor; dots: real "
+                               "effects, rings: beyond the null but under the floor"))
     body.append(H.tag(f"h{level + 1}", "Strongest dimensions"))
     body.append(H.Raw("<ol>" + "".join(f"<li>{H.esc(res.sentence(dim))}</li>"
                                        for dim in res.ranked()[:10]) + "</ol>"))

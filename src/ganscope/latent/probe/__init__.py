@@ -6,13 +6,15 @@ dim d it shifts z[:, d] by each of ``values`` on ``n_base`` base vectors, genera
 large batches and measures the effects in :data:`EFFECTS` (class probabilities from the shipped
 classifier, brightness, region intensities, silhouette area, pixel change). Each effect's
 per-unit slope is a least-squares fit of the mean effect over the shift, and it is called real
-only when it stands out from the same sweep along random unit directions.
+only when it stands out from the same sweep along random unit directions *and* is at least its
+measure's practical floor (0.02 class probability or 1 % of full scale per unit, issue 22).
 
 One concept per module (each imports only those before it in this list):
 
 - :mod:`.effects`: what is measured on an image (``EFFECTS``, regions, class names);
-- :mod:`.stats`: slopes, the null from random directions and the family-wise threshold;
-- :mod:`.sentences`: one ranked sentence per dim, naming only its real effects;
+- :mod:`.stats`: slopes, the null from random directions, the family-wise threshold, the
+  floors and the one rule for "real";
+- :mod:`.sentences`: one sentence per dim, ranked by effect size, naming only its real effects;
 - :mod:`.figure`: the heatmap of effects x dims;
 - :mod:`.result`: ``ProbeResult`` (derived numbers, probe.json / csv / heatmap / ranked.txt);
 - :mod:`.measure`: the sweep itself, ``probe(G, z_dim)``, and its cost;
@@ -48,14 +50,19 @@ from ganscope.latent.probe.measure import (
 from ganscope.latent.probe.result import INFO_KEYS, ProbeResult, load_probe
 from ganscope.latent.probe.runs import PROBE_DIR, default_probe_dir, run_probe
 from ganscope.latent.probe.stats import (
+    CLASS_FLOOR,
     DEFAULT_ALPHA,
+    IMAGE_FLOOR,
     fit_slopes,
+    floors,
+    is_real,
     null_threshold,
     unit_coordinate_quantile,
 )
 
 __all__ = [
-    "AREA_THRESHOLD", "CLASS_EFFECTS", "CLASS_NAME", "DEFAULT_ALPHA", "DEFAULT_BATCH",
+    "AREA_THRESHOLD", "CLASS_EFFECTS", "CLASS_FLOOR", "CLASS_NAME", "DEFAULT_ALPHA",
+    "DEFAULT_BATCH", "IMAGE_FLOOR", "floors", "is_real",
     "DEFAULT_N_BASE", "DEFAULT_N_NULL", "DEFAULT_VALUES", "DPI", "EFFECTS", "EFFECT_NAMES",
     "FRAME", "IMAGE_EFFECTS", "INFO_KEYS", "PROBE_DIR", "REGIONS", "ExtractorLike",
     "ProbeResult", "check_probe_args", "class_effect_name", "default_probe_dir", "fit_slopes",

@@ -1,5 +1,8 @@
-"""The probe's heatmap: effects (rows) x dims (columns), coloured by how far each slope stands
-out from random directions, with a dot on the cells called real.
+"""The probe's heatmap: effects (rows) x dims (columns), coloured by effect size (|slope| over
+its measure's floor, the ranking's key), with a dot on the cells called real (beyond random
+directions and at least the floor) and a ring on those beyond the null only under the floor.
+Colouring by the ratio to the null instead made a class the generator never makes look like the
+strongest effect of the run (issue 22).
 
 It reads a result through :class:`ProbeLike` (the attributes it draws) rather than importing
 ``ProbeResult``, because the result's ``save`` draws this figure: the two modules would
@@ -25,18 +28,21 @@ class ProbeLike(Protocol):
     info: dict[str, Any]
     slopes: np.ndarray
     null_slopes: np.ndarray
-    null_median: np.ndarray
-    threshold: np.ndarray
-    ratio: np.ndarray
+    floor: np.ndarray
+    size: np.ndarray
+    beyond_null: np.ndarray
     real: np.ndarray
 
 
+#: colour scale: +-VMAX floors (a fixed scale, so heatmaps of different runs compare)
+VMAX = 5.0
+
+
 def heatmap_figure(res: ProbeLike) -> Figure:
-    """Effects (rows) x dims (columns); colour = sign(slope) * |slope| / null median, clipped at
-    the threshold's typical ratio x 2; real cells carry a black dot."""
-    signed = np.sign(res.slopes) * np.minimum(res.ratio, 1e6)  # (D, E)
-    thr_ratio = np.nanmedian(res.threshold / np.where(res.null_median > 0, res.null_median, 1))
-    vmax = float(max(2 * thr_ratio, 4.0))
+    """Effects (rows) x dims (columns); colour = sign(slope) * |slope| / floor, clipped at
+    +-VMAX; real cells carry a black dot, cells beyond the null but under the floor a ring."""
+    signed = np.sign(res.slopes) * res.size  # (D, E)
+    vmax = VMAX
     D, E = signed.shape
     fig = Figure(figsize=(min(4 + 0.16 * D, 22), 1.6 + 0.32 * E))
     ax = fig.add_subplot()
@@ -44,18 +50,26 @@ def heatmap_figure(res: ProbeLike) -> Figure:
                    interpolation="nearest")
     yy, xx = np.nonzero(res.real.T)
     ax.scatter(xx, yy, s=22, c="black", marker="o", edgecolors="white", linewidths=0.6)
+    yy, xx = np.nonzero((res.beyond_null & ~res.real).T)
+    ax.scatter(xx, yy, s=22, facecolors="none", edgecolors="black", marker="o", linewidths=0.8)
     ax.set_yticks(range(E), res.effects, fontsize="small")
     every = 1 if D <= 40 else 5
     ticks = [i for i in range(D) if res.dims[i] % every == 0]
     ax.set_xticks(ticks, [str(res.dims[i]) for i in ticks], fontsize="small")
     ax.set_xlabel("latent dim")
     info = res.info
-    title = (f"{info.get('run', 'generator')}: per-unit effect of each dim / median of "
-             f"{info.get('n_null', len(res.null_slopes))} random directions "
-             f"(n_base {info.get('n_base', '?')}; dot = real, family-wise "
-             f"{100 * res.alpha:g} %)")
+    fl = dict(zip(res.effects, res.floor))
+    cls = next((float(v) for e, v in fl.items() if e.startswith("p_")), None)
+    img = next((float(v) for e, v in fl.items() if not e.startswith("p_")), None)
+    floors = ", ".join(x for x in (cls is not None and f"class p {cls:g}",
+                                   img is not None and f"image {100 * img:g} %") if x)
+    title = (f"{info.get('run', 'generator')}: per-unit effect of each dim / its floor "
+             f"({floors} per unit; n_base {info.get('n_base', '?')})\n"
+             f"dot = real: beyond {info.get('n_null', len(res.null_slopes))} random directions "
+             f"(family-wise {100 * res.alpha:g} %) and at least the floor; ring = beyond the null, "
+             "under the floor")
     ax.set_title(title, loc="left", fontsize="medium")
     cb = fig.colorbar(im, ax=ax, fraction=0.03, pad=0.01)
-    cb.set_label("signed |slope| / null median")
+    cb.set_label("signed |slope| / floor")
     fig.tight_layout()
     return fig

@@ -22,7 +22,16 @@ from ganscope.errors import UserError
 from ganscope.io import atomic_write_text
 from ganscope.latent.probe import sentences
 from ganscope.latent.probe.figure import DPI, heatmap_figure
-from ganscope.latent.probe.stats import DEFAULT_ALPHA, fit_slopes, null_threshold
+from ganscope.latent.probe.stats import (
+    CLASS_FLOOR,
+    DEFAULT_ALPHA,
+    IMAGE_FLOOR,
+    fit_slopes,
+    floors,
+    is_real,
+    null_threshold,
+    spans,
+)
 from ganscope.render import save_figure
 
 INFO_KEYS = ("run", "run_path", "model", "z_dim", "epoch", "checkpoint", "n_base", "seed",
@@ -35,7 +44,10 @@ class ProbeResult:
 
     ``curves`` (n_dims, V, E) and ``null_curves`` (n_null, V, E) hold the mean effect at each
     shift; ``slopes`` / ``null_slopes`` their per-unit fits; ``baseline_pixel_distance`` the mean
-    |x_i - x_j| / 255 between unrelated samples (a scale for 'changes little').
+    |x_i - x_j| / 255 between unrelated samples (a scale for 'changes little'). Derived:
+    ``span`` the measured change over the sweep, ``floor`` each measure's practical floor,
+    ``size`` = |slope| / floor, ``beyond_null`` (|slope| > threshold) and ``real`` (beyond the
+    null and >= floor: the one rule the sentences, the ranking and ``latent check`` use).
     """
 
     dims: list[int]
@@ -61,7 +73,11 @@ class ProbeResult:
             self.ratio = np.where(self.null_median > 0,
                                   np.abs(self.slopes) / self.null_median,
                                   np.where(np.abs(self.slopes) > 0, np.inf, 0.0))
-        self.real = np.abs(self.slopes) > self.threshold
+        self.span = spans(self.values, self.curves, self.effects)
+        self.floor = floors(self.effects)
+        self.size = np.abs(self.slopes) / self.floor
+        self.beyond_null = np.abs(self.slopes) > self.threshold
+        self.real = is_real(self.slopes, self.threshold, self.floor)
 
     # -- lookups --
 
@@ -80,7 +96,8 @@ class ProbeResult:
     # -- outputs --
 
     def table(self) -> list[dict[str, Any]]:
-        """One row per (dim, effect): slope per unit, null median / q95, threshold, ratio, real."""
+        """One row per (dim, effect): slope per unit, null median / q95, threshold, ratio,
+        span over the sweep, floor, size (|slope| / floor), beyond the null, real."""
         rows = []
         for i, d in enumerate(self.dims):
             for j, e in enumerate(self.effects):
@@ -88,23 +105,26 @@ class ProbeResult:
                              "null_median": float(self.null_median[j]),
                              "null_q95": float(self.null_q95[j]),
                              "threshold": float(self.threshold[j]),
-                             "ratio": float(self.ratio[i, j]), "real": bool(self.real[i, j])})
+                             "ratio": float(self.ratio[i, j]), "real": bool(self.real[i, j]),
+                             "span": float(self.span[i, j]), "floor": float(self.floor[j]),
+                             "size": float(self.size[i, j]),
+                             "beyond_null": bool(self.beyond_null[i, j])})
         return rows
 
     def score(self, d: int) -> tuple[bool, float]:
-        """(has a real effect, strongest ratio among its real effects, else among all)."""
+        """(has a real effect, largest size among its real effects, else among all)."""
         i = self._row(d)
-        return sentences.score(self.ratio[i], self.real[i])
+        return sentences.score(self.size[i], self.real[i])
 
     def ranked(self) -> list[int]:
-        """Dims with a real effect first, by their strongest real |slope| / null median; then
-        the rest by their strongest ratio."""
-        return sentences.ranked(self.dims, self.ratio, self.real)
+        """Dims with a real effect first, by their largest real effect size (|slope| / floor);
+        then the rest by their largest size."""
+        return sentences.ranked(self.dims, self.size, self.real)
 
     def sentence(self, d: int) -> str:
         """One line naming dim d's real effects (see :func:`sentences.sentence`)."""
-        i = self._row(d)
-        return sentences.sentence(d, self.effects, self.slopes[i], self.real[i], self.ratio[i])
+        self._row(d)
+        return sentences.sentence(self, d)
 
     # -- files --
 
@@ -119,14 +139,18 @@ class ProbeResult:
             "z_dim": self.z_dim, "alpha": self.alpha,
             "rule": "real: |slope| > max(null 95th percentile, null RMS * sqrt(z_dim) * "
                     "t), t: the 1 - alpha / n_dims quantile of |u_1| for u uniform on the unit "
-                    "sphere; ratio = |slope| / null median |slope|",
+                    f"sphere, and |slope| >= floor ({CLASS_FLOOR:g} for p_*, {IMAGE_FLOOR:g} "
+                    "otherwise); ratio = |slope| / null median |slope|; size = |slope| / floor, "
+                    "the ranking's key; span = mean effect at the largest shift minus at the "
+                    "smallest (pixel_change: mean at the two ends)",
             "units": "slopes per unit shift of z[d]; p_*: probability, others: fraction of "
                      "full scale (0..1); pixel_change fitted against |shift|",
             "baseline_pixel_distance": round(self.baseline_pixel_distance, 8),
             "slopes": r(self.slopes), "null_slopes": r(self.null_slopes),
             "null_median": r(self.null_median), "null_q95": r(self.null_q95),
             "threshold": r(self.threshold), "ratio": r(np.minimum(self.ratio, 1e12)),
-            "real": self.real.tolist(),
+            "floor": r(self.floor), "span": r(self.span), "size": r(self.size),
+            "beyond_null": self.beyond_null.tolist(), "real": self.real.tolist(),
             "curves": r(self.curves), "null_curves": r(self.null_curves),
             "ranked": self.ranked(),
         }
