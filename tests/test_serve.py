@@ -506,7 +506,7 @@ def test_a_live_run_trains_exactly_the_weights_of_a_plain_run(client, runs):
     with client.stream("GET", "/api/lab/stream") as s:
         evs = sse_events("".join(s.iter_text()))
     assert evs[0][0] == "scene" and evs[-1] == ("end", {"run": name, "status": "completed"})
-    rows = sum((d["curve"] for e, d in evs if e == "update"), [])
+    rows = sum((d["lanes"][0]["curve"] for e, d in evs if e == "update"), [])
     assert [row[0] for row in rows] == list(range(1, len(rows) + 1)) and len(rows) == 40
     shutil.rmtree(live.path)
     shutil.rmtree(plain.path)
@@ -515,12 +515,20 @@ def test_a_live_run_trains_exactly_the_weights_of_a_plain_run(client, runs):
 @pytest.mark.parametrize("body,message", [
     ({"loss": "gan-x"}, "unknown loss 'gan-x': choose one of gan, wgan, wgan-gp"),
     ({"data": "points:/etc/passwd"}, "unknown data 'points:/etc/passwd': choose one of circles, "
-                                     "grid25, moons, ring8, spiral, swissroll"),
+                                     "grid25, moons, ring8, spiral, swissroll, drawn"),
     ({"lr_g": 1.0}, "lr_g 1.0 is out of range: give a learning rate from 1e-06 to 0.1"),
     ({"steps": 0}, "steps 0 is out of range: give a whole number from 10 to 20000"),
     ({"n_critic": 2.5}, "lab setting n_critic must be a whole number"),
-    ({"speed": 3}, "unknown lab setting 'speed': use data, loss, lr_d, lr_g, n_critic, "
-                   "n_points, optim, paused, seed, steps"),
+    ({"speeed": 3}, "unknown lab setting 'speeed': use data, loss, lr_d, lr_g, n_critic, "
+                    "n_points, optim, paused, seed, speed, steps"),
+    ({"speed": 0.1}, "speed 0.1 is out of range: give generator steps a second from 0.5 to "
+                     "1000, or null for as fast as it goes"),
+    ({"data": "drawn"}, "no drawn target on this server: draw one (or drop a points file) on "
+                        "the lab page first"),
+    ({"runs": [{"loss": "gan", "optim": "adam", "seed": 1}]},
+     "unknown race run setting 'seed': use loss, lr_d, lr_g, n_critic, optim"),
+    ({"runs": []}, "runs must be a list of 1 to 4 runs, each {loss, optim, lr_g, lr_d, "
+                   "n_critic}"),
 ])
 def test_bad_lab_settings_are_one_line_errors(client, runs, body, message):
     before = sorted(p.name for p in runs.iterdir())

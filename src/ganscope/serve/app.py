@@ -13,9 +13,14 @@ Routes (all JSON unless said otherwise; errors are ``{"error": "<one line>"}``):
     GET  /api/runs/{name}/latent            z size, checkpoints, directions, probe sentences
     GET  /api/runs/{name}/latent/image?epoch=&seed=&n=&shift=D:V,..&dirs=NAME:V,..   (PNG)
     GET  /api/lab/options                   data sets, losses, optimisers, each cell's settings
-    POST /api/lab/start                     start a live 2-D run (JSON body: LabParams)
+    POST /api/lab/start                     start a live 2-D run (JSON body: LabParams) or a
+                                            race (``runs``: [{loss, optim, lr_g, lr_d, n_critic}])
     POST /api/lab/pause | play | step | stop
-    GET  /api/lab/state?since=I             the live run's state, snapshot, curve rows
+    POST /api/lab/speed                     {"speed": steps a second, or null: as fast as it goes}
+    POST /api/lab/target, GET /api/lab/target   the drawn target ({"points": [[x, y], ...]})
+    POST /api/lab/target/file               a dropped points file ({"name", "content": base64})
+    GET  /api/lab/state?since=I             the race's clock, each lane's state, snapshot, curve
+    GET  /api/lab/frame?index=I | step=S    the scrubber: kept snapshots of every lane
     GET  /api/lab/stream?since=I            SSE: scene, then updates while it trains
 
 The routes live in :mod:`ganscope.serve.routes` (one router per area), the guards before them

@@ -3,7 +3,8 @@
 All request checks live here, not in the routes, so no route can forget one: the Host header
 must name this machine unless a token is set (DNS rebinding); with a token every ``/api``
 request needs it (``?token=`` or ``Authorization: Bearer``, compared in constant time); bodies
-over :data:`MAX_BODY` bytes and query strings over :data:`MAX_QUERY` get 413/414, a body not all
+over :data:`MAX_BODY` bytes (:data:`BODY_LIMITS` for the routes that take point sets) and
+query strings over :data:`MAX_QUERY` get 413/414, a body not all
 sent within :data:`BODY_TIMEOUT_S` 408; POST bodies must be JSON (no cross-site form posts).
 Every reply, the routes' too, gets the security headers.
 """
@@ -19,6 +20,8 @@ from urllib.parse import parse_qs
 from ganscope.serve.responses import error
 
 MAX_BODY = 16 * 1024
+# the few routes that take point sets (a drawn target, a dropped points file) take more
+BODY_LIMITS = {"/api/lab/target": 1024 * 1024, "/api/lab/target/file": 2 * 1024 * 1024}
 MAX_QUERY = 4096
 BODY_TIMEOUT_S = 10.0  # for the whole body (at most MAX_BODY bytes)
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
@@ -96,13 +99,14 @@ class Guard:
         method = scope.get("method", "GET")
         if method in ("POST", "PUT", "PATCH", "DELETE"):
             ctype = headers.get(b"content-type", b"").decode("latin-1").split(";")[0].strip()
+            limit = BODY_LIMITS.get(path, MAX_BODY)
             length = headers.get(b"content-length")
             try:
                 declared = int(length) if length is not None else 0
             except ValueError:
-                declared = MAX_BODY + 1
-            if declared > MAX_BODY:
-                await self._reply(send, 413, f"request body too large: at most {MAX_BODY} bytes")
+                declared = limit + 1
+            if declared > limit:
+                await self._reply(send, 413, f"request body too large: at most {limit} bytes")
                 return
             body, more = b"", True
             deadline = time.monotonic() + BODY_TIMEOUT_S
@@ -117,9 +121,9 @@ class Guard:
                     return
                 body += msg.get("body", b"")
                 more = msg.get("more_body", False)
-                if len(body) > MAX_BODY:
+                if len(body) > limit:
                     await self._reply(send, 413,
-                                      f"request body too large: at most {MAX_BODY} bytes")
+                                      f"request body too large: at most {limit} bytes")
                     return
             if ctype != "application/json":  # no cross-site form posts (JSON needs CORS)
                 await self._reply(send, 415, "send the request body as application/json")

@@ -565,6 +565,9 @@
   }
 
   // --- page: live 2-D lab -------------------------------------------------------------------
+  // One run or a race of up to four (lanes), every frame drawn from the server's snapshots:
+  // generated points over D's surface, G's force arrows, the latent mesh (z of size 2). The
+  // target is a shipped set or one drawn here with the mouse (or dropped as a points file).
 
   function rdbu(t) {   // RdBu reversed: low blue, middle white, high red (scored "real")
     t = Math.min(1, Math.max(0, t));
@@ -573,127 +576,328 @@
     return a.map((v, i) => Math.round(v + (b[i] - v) * u));
   }
 
+  const LAYERS = [["surface", "D surface"], ["target", "target"], ["fake", "generated"],
+                  ["arrows", "G's gradient"], ["mesh", "latent mesh"]];
+  const SPEEDS = [["max", "as fast as it goes"], ["200", "200 steps/s"], ["50", "50 steps/s"], ["20", "20 steps/s"],
+                  ["10", "10 steps/s"], ["5", "5 steps/s"], ["2", "2 steps/s"], ["1", "1 step/s"]];
+
+  function drawPanel(opts) {
+    // The target drawn with the mouse: strokes of points (undo removes the last stroke).
+    const [x0, x1, y0, y1] = opts.draw.extent;
+    const canvas = h("canvas", { id: "draw-canvas", width: 400, height: 400, title: "paint the target; drop a points file here" });
+    const brush = h("input", { id: "draw-brush", type: "range", min: 0.05, max: 1, step: 0.05, value: 0.25 });
+    const density = h("input", { id: "draw-density", type: "range", min: 1, max: 20, step: 1, value: 5 });
+    const count = h("span", { id: "draw-count", class: "muted", text: "0 points" });
+    const clear = h("button", { id: "draw-clear", type: "button", text: "Clear" });
+    const undo = h("button", { id: "draw-undo", type: "button", text: "Undo" });
+    const err = h("div", { id: "draw-error" });
+    const strokes = [];
+    let cur = null;
+    const points = () => strokes.flat();
+    gs.drawn = [];
+    const W = canvas.width, H = canvas.height;
+    const X = (x) => ((x - x0) / (x1 - x0)) * W, Y = (y) => H - ((y - y0) / (y1 - y0)) * H;
+    function redraw() {
+      const ctx = canvas.getContext("2d");
+      ctx.fillStyle = "#fff"; ctx.fillRect(0, 0, W, H);
+      ctx.strokeStyle = "#eee"; ctx.lineWidth = 1;
+      for (let v = Math.ceil(x0); v <= x1; v++) { ctx.beginPath(); ctx.moveTo(X(v), 0); ctx.lineTo(X(v), H); ctx.stroke(); }
+      for (let v = Math.ceil(y0); v <= y1; v++) { ctx.beginPath(); ctx.moveTo(0, Y(v)); ctx.lineTo(W, Y(v)); ctx.stroke(); }
+      ctx.strokeStyle = "#ccc"; ctx.beginPath(); ctx.moveTo(X(0), 0); ctx.lineTo(X(0), H); ctx.moveTo(0, Y(0)); ctx.lineTo(W, Y(0)); ctx.stroke();
+      ctx.fillStyle = "rgba(40,40,40,0.7)";
+      const pts = points();
+      for (const [x, y] of pts) ctx.fillRect(X(x) - 1, Y(y) - 1, 2, 2);
+      gs.drawn = pts;
+      count.textContent = `${pts.length} points${pts.length < opts.draw.min_points ? ` (at least ${opts.draw.min_points})` : ""}`;
+      count.dataset.n = String(pts.length);
+    }
+    function dab(ev) {
+      const r = canvas.getBoundingClientRect();
+      const cx = x0 + ((ev.clientX - r.left) / r.width) * (x1 - x0);
+      const cy = y0 + (1 - (ev.clientY - r.top) / r.height) * (y1 - y0);
+      const rad = +brush.value;
+      for (let i = 0; i < +density.value; i++) {
+        const a = Math.random() * 2 * Math.PI, d = rad * Math.sqrt(Math.random());
+        cur.push([Math.round((cx + d * Math.cos(a)) * 1e4) / 1e4, Math.round((cy + d * Math.sin(a)) * 1e4) / 1e4]);
+      }
+      redraw();
+    }
+    canvas.addEventListener("mousedown", (ev) => { cur = []; strokes.push(cur); dab(ev); });
+    canvas.addEventListener("mousemove", (ev) => { if (cur && ev.buttons & 1) dab(ev); });
+    window.addEventListener("mouseup", () => { cur = null; });
+    clear.addEventListener("click", () => { strokes.length = 0; redraw(); });
+    undo.addEventListener("click", () => { strokes.pop(); redraw(); });
+    canvas.addEventListener("dragover", (ev) => ev.preventDefault());
+    canvas.addEventListener("drop", async (ev) => {
+      ev.preventDefault();
+      const file = ev.dataTransfer && ev.dataTransfer.files[0];
+      if (!file) return;
+      const bytes = new Uint8Array(await file.arrayBuffer());
+      let bin = "";
+      for (let i = 0; i < bytes.length; i += 0x8000) bin += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
+      try {
+        const r = await postJSON("/api/lab/target/file", { name: file.name, content: btoa(bin) });
+        strokes.push(r.points); err.replaceChildren(); redraw();
+      } catch (e) { err.replaceChildren(errorCard(e.message, "Points file")); }
+    });
+    redraw();
+    const el = h("section", { id: "lab-draw", class: "card" },
+      h("h2", { text: "Draw the target" }),
+      h("div", { class: "controls" }, h("label", {}, "brush", brush), h("label", {}, "density", density), undo, clear, count),
+      canvas, h("p", { class: "muted", text: `Paint with the mouse (window ${x0}..${x1} on both axes), or drop a .csv/.txt/.npy points file on the canvas. The drawing becomes each run's target.csv (points:FILE), checked like a points file.` }), err);
+    return { el, points };
+  }
+
   async function labPage(view) {
     view.append(h("h1", { text: "Live 2-D lab" }));
     let opts;
     try { [opts] = await Promise.all([getJSON("/api/lab/options"), metricLabels()]); } catch (e) { view.append(errorCard(e.message)); return; }
     const sel = (id, items, value) => h("select", { id }, items.map((v) => h("option", { value: v, text: v, selected: v === value })));
     const num = (id, value, attrs = {}) => h("input", { id, type: "number", value, ...attrs });
+    const label = (t, el) => h("label", {}, t, " ", el);
     const dflt = opts.defaults;
     const f = {
-      data: sel("lab-data", opts.data, dflt.data), loss: sel("lab-loss", opts.loss, dflt.loss),
-      optim: sel("lab-optim", opts.optim, dflt.optim),
-      lr_g: num("lab-lr-g", "", { step: "any", min: opts.bounds.lr[0], max: opts.bounds.lr[1] }),
-      lr_d: num("lab-lr-d", "", { step: "any", min: opts.bounds.lr[0], max: opts.bounds.lr[1] }),
-      n_critic: num("lab-n-critic", "", { min: 1, max: opts.bounds.n_critic[1] }),
+      data: sel("lab-data", opts.data, dflt.data),
       steps: num("lab-steps", dflt.steps, { min: opts.bounds.steps[0], max: opts.bounds.steps[1] }),
       seed: num("lab-seed", dflt.seed, { min: 0 }),
+      speed: h("select", { id: "lab-speed" }, SPEEDS.map(([v, t]) => h("option", { value: v, text: t }))),
     };
-    const cellDefaults = () => {
-      const c = opts.cells[`${f.loss.value}-${f.optim.value}`];
-      f.lr_g.value = c.lr_g; f.lr_d.value = c.lr_d; f.n_critic.value = c.n_critic;
-    };
-    f.loss.addEventListener("change", cellDefaults); f.optim.addEventListener("change", cellDefaults);
-    cellDefaults();
+    // lanes: lane 0's inputs keep the single run's ids (lab-loss, ...), lane k's get "-k"
+    const lanesBox = h("div", { id: "lab-lanes-form" });
+    const lanes = [];
+    function addLane(loss, optim) {
+      const k = lanes.length, sfx = k ? `-${k}` : "";
+      const L = {
+        loss: sel(`lab-loss${sfx}`, opts.loss, loss), optim: sel(`lab-optim${sfx}`, opts.optim, optim),
+        lr_g: num(`lab-lr-g${sfx}`, "", { step: "any", min: opts.bounds.lr[0], max: opts.bounds.lr[1] }),
+        lr_d: num(`lab-lr-d${sfx}`, "", { step: "any", min: opts.bounds.lr[0], max: opts.bounds.lr[1] }),
+        n_critic: num(`lab-n-critic${sfx}`, "", { min: 1, max: opts.bounds.n_critic[1] }),
+      };
+      const cellDefaults = () => {
+        const c = opts.cells[`${L.loss.value}-${L.optim.value}`];
+        L.lr_g.value = c.lr_g; L.lr_d.value = c.lr_d; L.n_critic.value = c.n_critic;
+      };
+      L.loss.addEventListener("change", cellDefaults); L.optim.addEventListener("change", cellDefaults);
+      cellDefaults();
+      const remove = h("button", { type: "button", class: "small", text: "×", title: "remove this run from the race" });
+      L.row = h("div", { class: "controls lane-form", dataset: { lane: String(k) } },
+        h("strong", { text: k ? `run ${k + 1}` : "run 1" }), label("Loss", L.loss), label("Optimiser", L.optim),
+        label("lr G", L.lr_g), label("lr D", L.lr_d), label("n_critic", L.n_critic), k ? remove : "");
+      remove.addEventListener("click", () => { L.row.remove(); lanes.splice(lanes.indexOf(L), 1); addBtn.disabled = false; });
+      lanes.push(L); lanesBox.append(L.row);
+      addBtn.disabled = lanes.length >= opts.max_lanes;
+    }
+    const addBtn = h("button", { id: "lab-add-lane", type: "button", text: "+ race another run" });
+    addBtn.addEventListener("click", () => addLane("wgan-gp", "adam"));
+    addLane(dflt.loss, dflt.optim);
+
     const btn = (id, text) => h("button", { id, type: "button", text });
     const b = { start: btn("lab-start", "▶ Start"), pause: btn("lab-pause", "❚❚ Pause"), play: btn("lab-play", "▶ Play"),
                 step: btn("lab-step", "Step"), stop: btn("lab-stop", "■ Stop") };
     const status = h("p", { id: "lab-status", class: "muted", text: "Not started." });
-    const settings = h("p", { id: "lab-settings", class: "muted" });
     const err = h("div", { id: "lab-error" });
-    const canvas = h("canvas", { id: "lab-canvas", width: 480, height: 480 });
-    const metrics = h("div", { id: "lab-metrics" });
-    const charts = curveCharts(true);
-    const label = (t, el) => h("label", {}, t, " ", el);
+    const layers = {};
+    const layerBox = h("div", { class: "controls layers" }, h("span", { class: "muted", text: "show:" }),
+      LAYERS.map(([k, t]) => { layers[k] = h("input", { type: "checkbox", id: `layer-${k}`, checked: true }); return h("label", {}, layers[k], t); }));
+    const scrub = h("input", { id: "lab-scrub", type: "range", min: 0, max: 0, value: 0, step: 1, disabled: true });
+    const scrubLabel = h("span", { id: "lab-scrub-label", class: "muted", text: "live" });
+    const liveBtn = h("button", { id: "lab-live", type: "button", text: "live", disabled: true });
+    const raceTable = h("div", { id: "lab-race-table" });
+    const panelsBox = h("section", { id: "lab-panels", class: "lab-panels" });
+    const draw = drawPanel(opts);
+    draw.el.hidden = f.data.value !== "drawn";
+    f.data.addEventListener("change", () => { draw.el.hidden = f.data.value !== "drawn"; });
     view.append(
-      h("section", { class: "card controls lab-form" },
-        label("Target", f.data), label("Loss", f.loss), label("Optimiser", f.optim),
-        label("lr G", f.lr_g), label("lr D", f.lr_d), label("n_critic", f.n_critic),
-        label("G steps", f.steps), label("Seed", f.seed),
-        h("div", { class: "buttons" }, b.start, b.pause, b.play, b.step, b.stop)),
-      err,
-      h("section", { class: "lab-layout" },
-        h("div", { class: "card" }, canvas,
-          h("p", { class: "legend" }, h("i", { class: "dot target" }), "target ", h("i", { class: "dot fake" }), "generated (fixed z) ",
-            h("span", { class: "muted", text: "surface: D's output (red: scored real, blue: fake)" }))),
-        h("div", { class: "card" }, status, settings, charts.loss.el, charts.d.el, h("h2", { text: "Metrics (the run's evaluations)" }), metrics)));
+      h("section", { class: "card lab-form" },
+        h("div", { class: "controls" }, label("Target", f.data), label("G steps", f.steps), label("Seed", f.seed), label("Speed", f.speed),
+          h("div", { class: "buttons" }, b.start, b.pause, b.play, b.step, b.stop)),
+        lanesBox, h("div", { class: "controls" }, addBtn, h("span", { class: "muted", text: "runs race on the same target and seed, in lockstep" }))),
+      draw.el, err,
+      h("section", { class: "card" }, status, layerBox,
+        h("div", { class: "scrub-row" }, h("span", { class: "muted", text: "snapshots" }), scrub, scrubLabel, liveBtn),
+        h("p", { class: "legend" }, h("i", { class: "dot target" }), "target ", h("i", { class: "dot fake" }), "generated (fixed z) ",
+          h("i", { class: "swatch arrow-swatch" }), "−∇ of G's loss ", h("i", { class: "swatch mesh-swatch" }), "G(latent grid) ",
+          h("span", { class: "muted", text: "surface: D's output (red: scored real, blue: fake)" })),
+        h("h2", { text: "Live metrics (500 fixed-z points)" }), raceTable),
+      panelsBox);
 
-    let scene = null, snap = null, st = null, es = null, alive = true, retry = null;
+    let scenes = [], panels = [], race = null, es = null, alive = true, retry = null, pinned = false;
+    gs.frames = 0;
     onLeave(() => { alive = false; if (es) es.close(); clearTimeout(retry); });
     const off = document.createElement("canvas");
 
-    function draw() {
+    function makePanel(k, name) {
+      const canvas = h("canvas", { id: k ? `lab-canvas-${k}` : "lab-canvas", class: "lab-canvas", width: 480, height: 480 });
+      const title = h("h2", { class: "lane-title" });
+      const settings = h("p", { class: "muted lane-settings" });
+      const metrics = h("div", { class: "lane-metrics", id: k ? `lab-metrics-${k}` : "lab-metrics" });
+      const charts = curveCharts(true);
+      const el = h("div", { class: "card lane", dataset: { lane: String(k), run: name } }, title, canvas, settings, charts.loss.el, charts.d.el,
+        h("h2", { text: "Evaluations (the run's own)" }), metrics);
+      return { k, el, canvas, title, settings, metrics, charts, st: null, snap: null, shown: null };
+    }
+
+    function drawLane(p) {
+      const canvas = p.canvas, scene = scenes[p.k];
       const ctx = canvas.getContext("2d");
       const W = canvas.width, H = canvas.height;
       ctx.fillStyle = "#fff"; ctx.fillRect(0, 0, W, H);
       if (!scene) { ctx.fillStyle = "#888"; ctx.font = "14px system-ui"; ctx.fillText("Start a run to see it train.", 20, 30); return; }
+      const snap = p.shown;
       const [x0, x1, y0, y1] = scene.extent;
       const X = (x) => ((x - x0) / (x1 - x0)) * W, Y = (y) => H - ((y - y0) / (y1 - y0)) * H;
-      if (snap && snap.surface && snap.surface.length) {
+      if (layers.surface.checked && snap && snap.surface && snap.surface.length) {
         const n = snap.surface.length;
         off.width = n; off.height = n;
         const octx = off.getContext("2d");
         const im = octx.createImageData(n, n);
         let lo = 0, hi = 1;
-        if (!(st && st.probability)) { lo = snap.surface_min ?? 0; hi = snap.surface_max ?? 1; if (hi - lo < 1e-9) hi = lo + 1; }
+        if (!(p.st && p.st.probability)) { lo = snap.surface_min ?? 0; hi = snap.surface_max ?? 1; if (hi - lo < 1e-9) hi = lo + 1; }
         for (let r = 0; r < n; r++) {
           for (let c = 0; c < n; c++) {
             const v = snap.surface[r][c];
             const [R, G, B] = v === null ? [255, 255, 255] : rdbu((v - lo) / (hi - lo));
-            const k = ((n - 1 - r) * n + c) * 4;   // row 0 is the lowest y: draw it at the bottom
-            im.data[k] = R; im.data[k + 1] = G; im.data[k + 2] = B; im.data[k + 3] = 150;
+            const q = ((n - 1 - r) * n + c) * 4;   // row 0 is the lowest y: draw it at the bottom
+            im.data[q] = R; im.data[q + 1] = G; im.data[q + 2] = B; im.data[q + 3] = 150;
           }
         }
         octx.putImageData(im, 0, 0);
         ctx.imageSmoothingEnabled = true;
         ctx.drawImage(off, 0, 0, W, H);
       }
-      ctx.fillStyle = "rgba(70,70,70,0.55)";
-      for (const [x, y] of scene.target) ctx.fillRect(X(x) - 1, Y(y) - 1, 2, 2);
-      if (snap && snap.fake) {
+      if (layers.target.checked) {
+        ctx.fillStyle = "rgba(70,70,70,0.55)";
+        for (const [x, y] of scene.target) ctx.fillRect(X(x) - 1, Y(y) - 1, 2, 2);
+      }
+      let meshLines = 0, arrows = 0;
+      if (snap && layers.mesh.checked && snap.mesh) {
+        ctx.strokeStyle = "rgba(124,58,237,0.55)"; ctx.lineWidth = 1;
+        const m = snap.mesh, n = m.length;
+        const line = (get) => {
+          ctx.beginPath();
+          for (let j = 0; j < n; j++) { const [x, y] = get(j); if (j) ctx.lineTo(X(x), Y(y)); else ctx.moveTo(X(x), Y(y)); }
+          ctx.stroke(); meshLines++;
+        };
+        for (let i = 0; i < n; i++) { line((j) => m[i][j]); line((j) => m[j][i]); }
+      }
+      if (snap && layers.fake.checked && snap.fake) {
         ctx.fillStyle = "rgba(255,127,14,0.85)";
-        for (const p of snap.fake) if (p[0] !== null && p[1] !== null) ctx.fillRect(X(p[0]) - 1.5, Y(p[1]) - 1.5, 3, 3);
+        for (const q of snap.fake) if (q[0] !== null && q[1] !== null) ctx.fillRect(X(q[0]) - 1.5, Y(q[1]) - 1.5, 3, 3);
+      }
+      if (snap && layers.arrows.checked && snap.arrows && snap.arrows.length) {
+        // relative sizes: the longest arrow of the frame is 9% of the panel
+        let mx = 0;
+        for (const [gx, gy] of snap.arrows) if (gx !== null && gy !== null) mx = Math.max(mx, Math.hypot(gx, gy));
+        const scale = mx > 0 ? (0.09 * W) / mx : 0;
+        ctx.strokeStyle = "#111"; ctx.fillStyle = "#111"; ctx.lineWidth = 1.3;
+        snap.arrows.forEach(([gx, gy], i) => {
+          const q = snap.fake[i];
+          if (!q || gx === null || gy === null || q[0] === null) return;
+          const ax = X(q[0]), ay = Y(q[1]), dx = gx * scale, dy = -gy * scale;
+          const len = Math.hypot(dx, dy);
+          ctx.beginPath(); ctx.moveTo(ax, ay); ctx.lineTo(ax + dx, ay + dy); ctx.stroke();
+          if (len > 3) {
+            const ux = dx / len, uy = dy / len, hd = Math.min(6, len / 2);
+            ctx.beginPath(); ctx.moveTo(ax + dx, ay + dy);
+            ctx.lineTo(ax + dx - hd * ux - hd * 0.5 * uy, ay + dy - hd * uy + hd * 0.5 * ux);
+            ctx.lineTo(ax + dx - hd * ux + hd * 0.5 * uy, ay + dy - hd * uy - hd * 0.5 * ux);
+            ctx.closePath(); ctx.fill();
+          }
+          arrows++;
+        });
+      }
+      canvas.dataset.arrows = String(arrows);
+      canvas.dataset.meshLines = String(meshLines);
+      if (snap) {
         canvas.dataset.step = String(snap.step);
         ctx.fillStyle = "#333"; ctx.font = "13px system-ui";
-        ctx.fillText(`step ${snap.step} · epoch ${snap.epoch}`, 10, 20);
+        ctx.fillText(`step ${snap.step} · epoch ${snap.epoch}${pinned ? " · scrubbed" : ""}`, 10, 20);
       }
     }
 
+    function liveTable() {
+      const rows = panels.filter((p) => p.st).map((p) => {
+        const s = p.st, m = s.live || {}, set = s.settings || {};
+        return h("tr", { dataset: { lane: String(p.k) } },
+          h("td", {}, h("a", { href: `#/run/${enc(s.run)}`, text: s.run })), h("td", { text: `${set.loss} · ${set.optim}` }),
+          h("td", { class: "num", text: String(s.step) }), h("td", { text: s.status }),
+          h("td", { class: "num", text: m.modes_covered !== undefined ? `${m.modes_covered}/${m.n_modes}` : "–" }),
+          h("td", { class: "num", text: m.hq_fraction !== undefined ? `${(100 * m.hq_fraction).toFixed(0)}%` : "–" }),
+          h("td", { class: "num", text: fmt(m.reverse_kl, 3) }), h("td", { class: "num", text: fmt(m.sliced_wasserstein, 3) }));
+      });
+      raceTable.replaceChildren(h("table", { class: "metrics race" },
+        h("thead", {}, h("tr", {}, ["run", "cell", "step", "status", "modes", "HQ", "reverse KL", "sliced W1"].map((t) => h("th", { text: t })))),
+        h("tbody", {}, rows)));
+    }
+
     function buttons() {
-      const s = st ? st.status : null;
+      const s = race ? race.status : null;
       const live = s === "running" || s === "paused";
       b.pause.disabled = s !== "running"; b.play.disabled = s !== "paused";
       b.step.disabled = !live; b.stop.disabled = !live;
     }
 
-    function apply(u) {
-      const first = !st;
-      st = { ...(st || {}), ...u };
-      if (u.snapshot) snap = u.snapshot;
+    function setRace(r) {
+      race = r;
+      const steps = panels.filter((p) => p.st).map((p) => p.st.step);
+      const lead = panels[0] && panels[0].st;
+      if (!lead) return;
+      status.replaceChildren(panels.length > 1 ? `race of ${panels.length}: ` : "",
+        h("a", { href: `#/run/${enc(lead.run)}`, text: lead.run }), `: ${r.status}, step `,
+        h("span", { id: "lab-step-count", text: String(lead.step) }), ` of ${lead.total_steps} (epoch ${lead.epoch} of ${lead.epochs})`,
+        panels.length > 1 ? ` · steps ${steps.join(" / ")}` : "", r.speed ? ` · ${r.speed} steps/s` : "");
+      status.dataset.step = String(lead.step); status.dataset.status = r.status;
+      status.dataset.steps = steps.join(",");
+      buttons();
+    }
+
+    function applyLane(p, u) {
+      const first = !p.st;
+      p.st = { ...(p.st || {}), ...u };
+      if (u.snapshot) { p.snap = u.snapshot; if (!pinned) p.shown = p.snap; }
       if (u.curve && u.curve.length) {
         const keys = ["loss_d", "loss_g", "d_x", "d_g_z"];
-        charts.loss.appendRows(u.curve, keys); charts.d.appendRows(u.curve, keys);
+        p.charts.loss.appendRows(u.curve, keys); p.charts.d.appendRows(u.curve, keys);
       }
-      if (first || u.probability !== undefined) setDScale(charts.d, !!st.probability);
-      status.replaceChildren(h("a", { href: `#/run/${enc(st.run)}`, text: st.run }), `: ${st.status}, step `,
-        h("span", { id: "lab-step-count", text: String(st.step) }), ` of ${st.total_steps} (epoch ${st.epoch} of ${st.epochs})`);
-      status.dataset.step = String(st.step); status.dataset.status = st.status;
-      const s = st.settings || {};
-      settings.textContent = `${s.data} (${s.n_points} points) · loss ${s.loss} · ${s.optim} lr G ${fmt(s.lr_g)} / D ${fmt(s.lr_d)}, betas (${(s.betas || []).join(", ")}) · n_critic ${s.n_critic} · batch ${s.batch_size}`;
+      if (first || u.probability !== undefined) setDScale(p.charts.d, !!p.st.probability);
+      const s = p.st.settings || {};
+      p.title.textContent = `${s.loss} · ${s.optim}`;
+      p.settings.textContent = `${p.st.run} · ${s.data} (${s.n_points} points) · lr G ${fmt(s.lr_g)} / D ${fmt(s.lr_d)}, betas (${(s.betas || []).join(", ")}) · n_critic ${s.n_critic} · batch ${s.batch_size} · ${p.st.status}`;
       if (u.metrics) {
+        const st = p.st;
         const every = st.eval_every ? `every ${st.eval_every} epoch${st.eval_every > 1 ? "s" : ""} (${st.eval_every * st.steps_per_epoch} steps)` : "at the end";
-        metrics.replaceChildren(metricsTable(u.metrics, null, [["step", (r) => r.step]],
-          `No evaluation yet: the run scores itself ${every}.`));
+        p.metrics.replaceChildren(metricsTable(u.metrics, null, [["step", (r) => r.step]], `No evaluation yet: the run scores itself ${every}.`));
       }
-      err.replaceChildren(st.error ? errorCard(st.error, "Training failed") : "");
-      buttons(); draw();
+      if (p.st.error) err.replaceChildren(errorCard(p.st.error, `Training failed (${p.st.run})`));
+    }
+
+    function apply(u) {   // an update: {race, lanes: [...]}
+      let fresh = false;
+      u.lanes.forEach((lu, k) => { if (panels[k]) { if (lu.snapshot) fresh = true; applyLane(panels[k], lu); } });
+      if (fresh) gs.frames++;
+      setRace(u.race);
+      const hl = panels[0].st.history_len || 0;
+      scrub.max = String(Math.max(0, hl - 1)); scrub.disabled = hl < 1;
+      if (!pinned) { scrub.value = scrub.max; scrubLabel.textContent = `live (${hl} snapshots)`; }
+      liveTable();
+      for (const p of panels) drawLane(p);
+    }
+
+    function setup(s) {   // a started (or found) race: its panels, scenes and first state
+      scenes = s.scenes || [{ target: s.target, extent: s.extent }];
+      pinned = false; liveBtn.disabled = true;
+      panels = s.lanes.map((l, k) => makePanel(k, l.run));
+      panelsBox.replaceChildren(...panels.map((p) => p.el));
+      panelsBox.style.gridTemplateColumns = `repeat(${Math.min(panels.length, 2)}, minmax(0, 1fr))`;
+      err.replaceChildren();
+      apply({ race: s.race, lanes: s.lanes });
     }
 
     function connect() {
       if (!alive) return;
-      const since = charts.loss.x.length;
+      const since = panels[0] ? panels[0].charts.loss.x.length : 0;
       es = new EventSource(url("/api/lab/stream", { since }));
-      es.addEventListener("scene", (ev) => { scene = JSON.parse(ev.data); draw(); });
+      es.addEventListener("scene", (ev) => { const sc = JSON.parse(ev.data); scenes = sc.lanes; for (const p of panels) drawLane(p); });
       es.addEventListener("update", (ev) => apply(JSON.parse(ev.data)));
       es.addEventListener("end", (ev) => {
         es.close(); es = null;
@@ -703,35 +907,62 @@
       es.onerror = () => { if (es) es.close(); es = null; retry = setTimeout(connect, 2000); };
     }
 
+    async function showFrame(i) {
+      try {
+        const fr = await getJSON("/api/lab/frame", { index: i });
+        pinned = true; liveBtn.disabled = false;
+        fr.lanes.forEach((snap, k) => { if (panels[k]) panels[k].shown = snap; });
+        scrubLabel.textContent = `snapshot ${fr.index + 1} of ${fr.history_len} · step ${fr.step}`;
+        scrubLabel.dataset.step = String(fr.step);
+        for (const p of panels) drawLane(p);
+      } catch (e) { err.replaceChildren(errorCard(e.message)); }
+    }
+    scrub.addEventListener("input", () => showFrame(+scrub.value));
+    liveBtn.addEventListener("click", () => {
+      pinned = false; liveBtn.disabled = true; scrubLabel.dataset.step = "";
+      for (const p of panels) p.shown = p.snap;
+      scrub.value = scrub.max; scrubLabel.textContent = "live";
+      for (const p of panels) drawLane(p);
+    });
+    for (const cb of Object.values(layers)) cb.addEventListener("change", () => { for (const p of panels) drawLane(p); });
+
+    const speedValue = () => (f.speed.value === "max" ? null : +f.speed.value);
+    f.speed.addEventListener("change", async () => {
+      if (!race || race.status === "completed" || race.status === "stopped") return;
+      try { setRace(await postJSON("/api/lab/speed", { speed: speedValue() })); } catch (e) { err.replaceChildren(errorCard(e.message)); }
+    });
     async function control(action) {
-      try { apply(await postJSON(`/api/lab/${action}`)); } catch (e) { err.replaceChildren(errorCard(e.message)); }
+      try { const s = await postJSON(`/api/lab/${action}`); apply({ race: s.race, lanes: s.lanes }); } catch (e) { err.replaceChildren(errorCard(e.message)); }
     }
     b.pause.addEventListener("click", () => control("pause"));
     b.play.addEventListener("click", () => control("play"));
     b.step.addEventListener("click", () => control("step"));
     b.stop.addEventListener("click", () => control("stop"));
     b.start.addEventListener("click", async () => {
-      const body = { data: f.data.value, loss: f.loss.value, optim: f.optim.value, steps: +f.steps.value, seed: +f.seed.value };
-      for (const k of ["lr_g", "lr_d"]) if (f[k].value !== "") body[k] = +f[k].value;
-      if (f.n_critic.value !== "") body.n_critic = +f.n_critic.value;
+      const body = { data: f.data.value, steps: +f.steps.value, seed: +f.seed.value, speed: speedValue() };
+      const laneBody = (L) => {
+        const o = { loss: L.loss.value, optim: L.optim.value };
+        for (const k of ["lr_g", "lr_d"]) if (L[k].value !== "") o[k] = +L[k].value;
+        if (L.n_critic.value !== "") o.n_critic = +L.n_critic.value;
+        return o;
+      };
+      if (lanes.length === 1) Object.assign(body, laneBody(lanes[0])); else body.runs = lanes.map(laneBody);
       b.start.disabled = true;
       try {
+        if (body.data === "drawn") await postJSON("/api/lab/target", { points: draw.points() });
         const s = await postJSON("/api/lab/start", body);
         if (es) { es.close(); es = null; }
-        st = null; snap = null; charts.loss.clear(); charts.d.clear(); metrics.replaceChildren();
-        scene = { target: s.target, extent: s.extent };
-        apply({ ...s, curve: [] });
+        setup(s);
         connect();
       } catch (e) { err.replaceChildren(errorCard(e.message)); }
       b.start.disabled = false;
     });
 
-    buttons(); draw();
-    try {   // a run already live on this server: show it
+    buttons(); liveTable();
+    try {   // a race already live on this server: show it
       const s = await getJSON("/api/lab/state", { since: 0 });
-      scene = { target: s.target, extent: s.extent };
-      apply(s);
-      if (s.status === "running" || s.status === "paused") connect();
+      setup(s);
+      if (s.race.status === "running" || s.race.status === "paused") connect();
     } catch (e) { /* none yet */ }
   }
 
