@@ -222,7 +222,8 @@ def test_eval_every_on_a_non_fashion_mnist_run_fails_before_training(tmp_path, m
     with pytest.raises(ConfigError) as e:
         train(run, progress=False)
     assert str(e.value) == ("run 'f' trains on faces-test: `ganscope eval` measures "
-                            "Fashion-MNIST runs with the shipped Fashion-MNIST extractor")
+                            "CelebA, Fashion-MNIST and image folder runs only, each in its "
+                            "own domain's feature extractor")
     assert not run.events_path.exists()
 
 

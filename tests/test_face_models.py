@@ -134,13 +134,16 @@ def test_training_loop_runs_on_rgb(tmp_path, name, size, loss):
     assert ck["model"] == name
 
 
-def test_eval_refuses_non_fashion_mnist_runs(tmp_path):
-    """The quality metrics use the Fashion-MNIST extractor; a face run is refused in one line
-    up front (before any training) rather than failing on RGB shapes later."""
+def test_eval_takes_face_runs_and_refuses_point_runs(tmp_path):
+    """Face runs are scored in the attribute classifier's features (issue 17); a run whose
+    domain has no feature extractor (2-D points) is refused in one line up front."""
     from ganscope.training.evaluation import check_evaluable
 
     cfg = apply_overrides(RunConfig(), ["model.name=dcgan32", "data.name=celeba"])
+    check_evaluable(cfg, "faces")
+    pts = apply_overrides(RunConfig(), ["model.name=mlp2d", "data.name=ring8"])
     with pytest.raises(ConfigError) as e:
-        check_evaluable(cfg, "faces")
-    assert str(e.value) == ("run 'faces' trains on celeba: `ganscope eval` measures "
-                            "Fashion-MNIST runs with the shipped Fashion-MNIST extractor")
+        check_evaluable(pts, "points")
+    assert str(e.value) == ("run 'points' trains on ring8: `ganscope eval` measures CelebA, "
+                            "Fashion-MNIST and image folder runs only, each in its own "
+                            "domain's feature extractor")

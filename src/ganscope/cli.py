@@ -132,6 +132,16 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--data-dir", metavar="DIR",
                    help="folder with the real images' original files (default: the run's "
                         "data.dir)")
+    e.add_argument("--against", metavar="DIR|FILE",
+                   help="with --images: score them against these real images (a folder or "
+                        ".npy/.npz, as data.name=folder reads them) in Inception features")
+    e.add_argument("--image-size", type=int, metavar="S",
+                   help="with --against: the square size both sets are cut and resized to "
+                        "(default: the images' own size)")
+    e.add_argument("--inception-weights", metavar="FILE",
+                   help="the FID Inception weights pt_inception-2015-12-05-6726825d.pth "
+                        "(image-folder runs; default: $GANSCOPE_INCEPTION_WEIGHTS, else torch "
+                        "hub's cache, else downloaded)")
     e.add_argument("--json", action="store_true", help="print the records as JSON")
     e.add_argument("--no-progress", action="store_true", help="no progress bars")
     e.add_argument("--no-save", action="store_true",

@@ -24,6 +24,7 @@ from ganscope.errors import ConfigError
 from ganscope.losses import LOSSES
 from ganscope.metrics.registry import METRICS
 from ganscope.models import MODELS, check_sizes
+from ganscope.models.user import D_OUTPUTS, check_user_model, is_user_model
 from ganscope.optim import OPTIMIZERS
 from ganscope.sinks import check_sink_names
 
@@ -47,8 +48,9 @@ class DataConfig:
     dir: str | None = None  # overrides the search order (also --data-dir)
     limit: int | None = None  # use only the first N images (quick runs, tests)
     n_points: int = 20000  # point sets (ring8, grid25, ...): how many points to draw
-    image_size: int = 64  # face images: side of the square images, 32 or 64
+    image_size: int = 64  # face images (32 or 64) and image folders (8..512): the square's side
     crop: float = 0.8  # face images: side of the centre square cut, as a fraction of the width
+    channels: int = 0  # image folders: 1 grey, 3 RGB, 0 = auto (from the files: RGB if any is)
 
 
 @dataclass
@@ -58,6 +60,8 @@ class ModelConfig:
     init: str = "default"  # default (PyTorch's, as the seeds) | dcgan (N(0, 0.02))
     g_hidden: tuple[int, ...] = ()  # mlp2d only: G's hidden widths, () = the seed's (512, 256)
     d_hidden: tuple[int, ...] = ()  # mlp2d only: D's hidden widths, () = the seed's (256, 256)
+    # your own nets (name: path/to/nets.py:build): what D outputs, auto | probability | logit
+    d_output: str = "auto"
 
 
 @dataclass
@@ -128,9 +132,18 @@ class EvalConfig:
     reference: str = "test"  # the real split compared against: test (held out) | train
     seed: int = 0  # latents: torch.manual_seed(seed); randn(n, z_dim) — same z at every epoch
     metrics: str = "fid,kid,prdc,classes"  # comma-separated names from `ganscope metrics`
+    # Early stopping on a plateau: training ends (status completed, meta `stopped_early`) once
+    # `patience` evaluations in a row improved none of the watched metrics by more than
+    # `min_delta` x |its best so far|; train.epochs is then the cap. 0 = off.
+    patience: int = 0
+    plateau: str = ""  # watched metrics, comma-separated; "" = every one with a better direction
+    min_delta: float = 0.0  # relative: 0.02 = an improvement must beat the best by 2 %
 
     def metric_names(self) -> tuple[str, ...]:
         return tuple(m.strip() for m in self.metrics.split(",") if m.strip())
+
+    def plateau_names(self) -> tuple[str, ...]:
+        return tuple(m.strip() for m in self.plateau.split(",") if m.strip())
 
 
 @dataclass
@@ -160,7 +173,9 @@ class RunConfig:
     def validate(self) -> RunConfig:
         """Check values that types alone cannot; raise ConfigError with the fix."""
         check_sink_names(self.log.sinks)
-        MODELS.get(self.model.name)
+        user = is_user_model(self.model.name)  # a user's nets (ganscope.models.user)
+        if not user:
+            MODELS.get(self.model.name)
         check_sizes(self.model.name, {k: v for k, v in (("g_hidden", self.model.g_hidden),
                                                         ("d_hidden", self.model.d_hidden)) if v})
         for m in self.eval.metric_names():
@@ -185,8 +200,9 @@ class RunConfig:
             (all(w <= MAX_WIDTH for w in self.model.g_hidden + self.model.d_hidden),
              f"model.g_hidden and model.d_hidden widths must be at most {MAX_WIDTH}"),
             (self.model.init in ("default", "dcgan"), "model.init must be 'default' or 'dcgan'"),
+            (self.model.d_output in D_OUTPUTS if user else self.model.d_output == "auto",
+             f"model.d_output must be {', '.join(D_OUTPUTS)} (it applies to your own nets)"),
             *self._domain().config_checks(self),  # its splits and settings
-            (self.data.image_size in (32, 64), "data.image_size must be 32 or 64"),
             (0 < self.data.crop <= 1, "data.crop must lie in (0, 1] (a fraction of the width)"),
             (self.data.limit is None or self.data.limit >= 1, "data.limit must be at least 1"),
             (self.data.n_points >= 1, "data.n_points must be at least 1"),
@@ -203,6 +219,10 @@ class RunConfig:
             (self.eval.n <= MAX_EVAL_N, f"eval.n must be at most {MAX_EVAL_N}"),
             (self.eval.reference in ("train", "test"), "eval.reference must be 'train' or 'test'"),
             (bool(self.eval.metric_names()), "eval.metrics must name at least one metric"),
+            (self.eval.patience >= 0, "eval.patience must be >= 0 (0 turns early stopping off)"),
+            (self.eval.patience == 0 or self.eval.every > 0,
+             "eval.patience needs evaluations: set eval.every (--eval-every) too"),
+            (self.eval.min_delta >= 0, "eval.min_delta must be >= 0"),
         ]
         for net in ("g", "d"):
             r = self.optim.resolved(net)
@@ -238,6 +258,11 @@ class RunConfig:
         """
         name = self.data.name
         gives = self._domain().sample_shape(self.data)
+        if is_user_model(self.model.name):  # built and run once on a few latents
+            if not kinds_only:
+                check_user_model(self.model, gives, LOSSES.get(self.loss.name).sigmoid,
+                                 self.loss.name, name)
+            return
         takes = MODELS.get(self.model.name).takes
         if takes == gives or (kinds_only and (takes == "points") == (gives == "points")):
             return

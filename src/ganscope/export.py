@@ -46,8 +46,9 @@ import ganscope
 from ganscope.domains import domain_for
 from ganscope.errors import RunError, UserError
 from ganscope.io import atomic_write_bytes, file_sha256
-from ganscope.models import MODELS, build_models
-from ganscope.training.run import Run, checkpoint_epoch, load_checkpoint
+from ganscope.models import MODELS
+from ganscope.models import user as user_models
+from ganscope.training.run import Run, build_nets, checkpoint_epoch, load_checkpoint
 
 FORMATS = ("safetensors", "onnx", "pt2")
 SUFFIXES = {".safetensors": "safetensors", ".onnx": "onnx", ".pt2": "pt2"}
@@ -97,7 +98,7 @@ def load_exportable(run: Run, src: Source) -> tuple[nn.Module, dict[str, Any]]:
     """G (eval mode, float32, contiguous NCHW weights, on the CPU) and its checkpoint."""
     ck = load_checkpoint(src.path)
     kw = build_kwargs(run)
-    G, _ = build_models(kw["name"], kw["z_dim"], g_hidden=tuple(kw.get("g_hidden", ())))
+    G, _ = build_nets(run)  # the one resolver: registered nets or the run's own copy
     try:
         G.load_state_dict(ck["G"])  # copies into G's own (contiguous NCHW) tensors
     except (KeyError, RuntimeError) as e:
@@ -152,7 +153,9 @@ def output_spec(run: Run, G: nn.Module, kw: dict[str, Any]) -> dict[str, Any]:
         return {"name": "points", "kind": "points", "shape": shape, "dtype": "float32",
                 "value_range": None,
                 "meaning": "2-D points on the training data's own scale (no squashing)"}
-    bounded = kw["name"] not in UNBOUNDED_IMAGE_MODELS
+    # a user's own G may end in anything: say "clamp first" rather than promise tanh
+    bounded = (kw["name"] not in UNBOUNDED_IMAGE_MODELS
+               and not user_models.is_user_model(kw["name"]))
     return {"name": "images", "kind": "images", "layout": "NCHW", "shape": shape,
             "dtype": "float32", "value_range": [-1.0, 1.0], "bounded": bounded,
             "to_uint8": "round((clamp(x, -1, 1) + 1) * 127.5)",
@@ -164,17 +167,31 @@ def describe(run: Run, src: Source, G: nn.Module, ck: dict[str, Any], fmt: str,
              out: Path) -> dict[str, Any]:
     """The sidecar record: what the file holds and how to use or rebuild it."""
     kw = build_kwargs(run)
-    spec = MODELS.get(kw["name"])
     weights = (f"safetensors.torch.load_file({out.name!r})" if fmt == "safetensors" else
                f"torch.load({str(src.path.relative_to(run.path))!r}, weights_only=True)['G']")
-    args = ", ".join([repr(kw["name"]), str(kw["z_dim"])]
-                     + ([f"g_hidden={tuple(kw['g_hidden'])!r}"] if "g_hidden" in kw else []))
+    # the code runs as it stands: it imports what loads the weights
+    imports = "import safetensors.torch\n" if fmt == "safetensors" else "import torch\n"
+    if user_models.is_user_model(kw["name"]):
+        # the user's own nets: rebuilt from the run's copy of their source (RUN/model/)
+        summary = f"the user's own networks ({kw['name']}), kept in the run's model/"
+        rebuild = {"run_copy": user_models.STORE_DIR, "ref": kw["name"],
+                   "code": imports + "from ganscope.training.run import Run, build_nets\n"
+                           f"G, _ = build_nets(Run({str(run.path)!r}))\n"
+                           f"G.load_state_dict({weights}); G.eval()"}
+    else:
+        summary = MODELS.get(kw["name"]).summary
+        args = ", ".join([repr(kw["name"]), str(kw["z_dim"])]
+                         + ([f"g_hidden={tuple(kw['g_hidden'])!r}"] if "g_hidden" in kw else []))
+        rebuild = {"registry": "ganscope.models.build_models", "kwargs": kw,
+                   "code": imports + "from ganscope.models import build_models\n"
+                           f"G, _ = build_models({args})\n"
+                           f"G.load_state_dict({weights}); G.eval()"}
     record = {
         "format": SIDECAR_FORMAT,
         "file": out.name,
         "file_format": fmt,
         "model": {"name": kw["name"], "class": f"{type(G).__module__}.{type(G).__qualname__}",
-                  "summary": spec.summary},
+                  "summary": summary},
         "z_dim": kw["z_dim"],
         "inputs": input_specs(kw),
         "output": output_spec(run, G, kw),
@@ -186,10 +203,7 @@ def describe(run: Run, src: Source, G: nn.Module, ck: dict[str, Any], fmt: str,
         "selected": src.which,
         "ganscope_version": ganscope.__version__,
         "torch_version": torch.__version__.split("+")[0],
-        "rebuild": {"registry": "ganscope.models.build_models", "kwargs": kw,
-                    "code": f"from ganscope.models import build_models\n"
-                            f"G, _ = build_models({args})\n"
-                            f"G.load_state_dict({weights}); G.eval()"},
+        "rebuild": rebuild,
     }
     if ck.get("iter"):  # last.pt of a run stopped mid-epoch: steps into the next epoch
         record["iter"] = int(ck["iter"])

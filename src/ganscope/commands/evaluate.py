@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 
 from ganscope.config import MIN_EVAL_N, DataConfig, EvalConfig
 from ganscope.errors import UserError
@@ -56,9 +57,19 @@ def cmd_eval(a: argparse.Namespace) -> int:
 
     if bool(a.run) == bool(a.images):
         raise UserError("give a run to evaluate, or --images FILE.npy|DIR, but not both")
+    if getattr(a, "inception_weights", None):  # read where the Inception extractor loads
+        from ganscope.metrics.inception import WEIGHTS_ENV, resolve_weights
+
+        os.environ[WEIGHTS_ENV] = str(resolve_weights(a.inception_weights).resolve())
+    against = getattr(a, "against", None)
+    if (against or getattr(a, "image_size", None)) and not (a.images and against):
+        raise UserError("--against and --image-size go with --images: ganscope eval "
+                        "--images GENERATED --against REAL")
     if a.images:
         if a.checkpoint != "last" or a.no_save:
             raise UserError("--checkpoint and --no-save apply to runs, not to --images")
+        if against:
+            return _eval_against(a)
         ec = _eval_config(a, EvalConfig())  # bad options fail before any file is read
         images = load_image_set(a.images)
         if a.n is not None:
@@ -76,6 +87,13 @@ def cmd_eval(a: argparse.Namespace) -> int:
         return 0
     run = resolve_run(a.run, a.runs_dir)
     ec = _eval_config(a, run.config().eval)
+    domain = domain_for(run.config().data.name)
+    asked = domain.no_metrics_asked(ec)
+    if asked:
+        raise UserError(f"--metrics {asked[0]} does not apply to {domain.title} runs (their "
+                        "extractor has no class probabilities): leave it out")
+    if not domain.eval_metrics(ec):
+        raise UserError("--metrics must name at least one metric (see `ganscope metrics`)")
     records = evaluate_run(run, a.checkpoint, ec, data_dir=a.data_dir,
                            progress=not a.no_progress,
                            save=not a.no_save)
@@ -87,6 +105,43 @@ def cmd_eval(a: argparse.Namespace) -> int:
         best = run.meta().get("best")
         where = f"; best FID {best['fid']:.2f} at epoch {best['epoch']}" if best else ""
         print(f"saved to {run.metrics_path}{where}")
+    return 0
+
+
+def _eval_against(a: argparse.Namespace) -> int:
+    """Two image sets (folders or arrays) in Inception features, as ``python -m pytorch_fid
+    GENERATED REAL`` compares them: both read as an image folder is (RGB, the largest centred
+    square, at ``--image-size``, by default the images' own size, so square images are not
+    resized before Inception's own resize to 299)."""
+    from ganscope.data.folder import load_folder, own_size
+    from ganscope.domains import domain_for
+    from ganscope.metrics.evaluate import evaluate_images, reference_from_images
+
+    ec = _eval_config(a, EvalConfig())
+    dom = domain_for("folder")
+    asked = dom.no_metrics_asked(ec)
+    if asked:
+        raise UserError(f"--metrics {asked[0]} does not apply to Inception features (no class "
+                        "probabilities): leave it out")
+    size = a.image_size or own_size(a.images)
+    if not 8 <= size <= 512:
+        raise UserError(f"--image-size {size} is out of range: use 8..512")
+    progress = not a.no_progress
+    ex = dom.extractor()  # the weights first: a missing file is one line before any decoding
+    fake = load_folder(a.images, size, 3, progress=progress or None).images
+    if a.n is not None:
+        fake = fake[:a.n]
+    real = load_folder(a.against, size, 3, progress=progress or None)
+    ex.accepts = (3, size, size)
+    ref = reference_from_images(real.images, dataset="folder", split="all", n=ec.n,
+                                extractor=ex, source=real.source, progress=progress)
+    rec = evaluate_images(fake, ref, metrics=dom.eval_metrics(ec), seed=ec.seed,
+                          progress=progress, what=str(a.images))
+    rec = {"images": str(a.images), "against": str(a.against), **rec}
+    if a.json:
+        print(json.dumps([rec], indent=2))
+    else:
+        _print_records([rec], "images")
     return 0
 
 

@@ -14,6 +14,7 @@ from ganscope.data.points import POINT_SETS
 from ganscope.domains.base import Domain
 from ganscope.domains.faces import CelebA
 from ganscope.domains.fashion_mnist import FashionMNIST
+from ganscope.domains.folder import Folder
 from ganscope.domains.points import Points, is_point_spec
 from ganscope.errors import ConfigError
 from ganscope.registry import Registry
@@ -25,6 +26,7 @@ DOMAINS: Registry[Domain] = Registry("domain")
 DOMAINS.register("fashion-mnist")(FashionMNIST())
 DOMAINS.register("celeba")(CelebA())
 DOMAINS.register("points")(Points())
+DOMAINS.register("folder")(Folder())
 
 __all__ = ["DOMAINS", "Domain", "class_domain", "domain_for", "domain_of_kind", "is_point_spec",
            "load_dataset", "user_folder_domains"]

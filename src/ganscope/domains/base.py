@@ -23,7 +23,7 @@ from ganscope.render import save_grid
 from ganscope.sampling import sample, to_images
 
 if TYPE_CHECKING:  # annotations only: the config module asks domains for its checks
-    from ganscope.config import DataConfig, RunConfig
+    from ganscope.config import DataConfig, EvalConfig, RunConfig
     from ganscope.metrics.evaluate import Extractor, Reference
     from ganscope.training.run import Run
 
@@ -56,6 +56,11 @@ class Domain:
     folder_hint: str = ""
     #: ``data.name`` is the domain's name (a point set is named by its spec instead)
     named_by_name: bool = True
+    #: registered metrics its extractor cannot give (``classes`` needs a softmax classifier):
+    #: dropped from the default list, a config error when asked for by name
+    no_metrics: tuple[str, ...] = ()
+    #: the ``data.image_size`` values it takes (empty: the domain checks the size itself)
+    image_sizes: tuple[int, ...] = (32, 64)
 
     def claims(self, data_name: str) -> bool:
         """Whether ``data.name`` means this domain (a point set spec is not a plain name)."""
@@ -67,8 +72,26 @@ class Domain:
 
     def config_checks(self, cfg: RunConfig) -> list[tuple[bool, str]]:
         """Checks of this domain's settings, as (ok, message) pairs for ``RunConfig.validate``."""
-        return [(cfg.data.split in self.splits,
-                 f"data.split must be {_or(self.splits)}" + self._split_note())]
+        checks = [(cfg.data.split in self.splits,
+                   f"data.split must be {_or(self.splits)}" + self._split_note())]
+        if self.image_sizes:
+            sizes = _or(tuple(map(str, self.image_sizes)), quote=False)
+            checks.append((cfg.data.image_size in self.image_sizes,
+                           f"data.image_size must be {sizes}"))
+        asked = self.no_metrics_asked(cfg.eval)
+        if asked:
+            checks.append((False, f"eval.metrics: {asked[0]} does not apply to "
+                                  f"{self.title or self.name} (its extractor has no class "
+                                  "probabilities)"))
+        return checks
+
+    def no_metrics_asked(self, ec: EvalConfig) -> list[str]:
+        """Metrics in ``no_metrics`` that ``ec`` names explicitly (not as the default list)."""
+        from ganscope.metrics.registry import DEFAULT_METRICS
+
+        if ec.metric_names() == DEFAULT_METRICS:
+            return []
+        return [m for m in ec.metric_names() if m in self.no_metrics]
 
     def _split_note(self) -> str:
         return ""
@@ -95,6 +118,20 @@ class Domain:
         features, cached (``offline_eval``)."""
         raise NotImplementedError(f"{self.name} runs are not scored offline")
 
+    def eval_metrics(self, ec: EvalConfig) -> tuple[str, ...]:
+        """The metrics to compute of ``ec.metrics``: the default list less ``no_metrics``
+        (an explicit list is checked by :meth:`config_checks` and ``ganscope eval``)."""
+        return tuple(m for m in ec.metric_names() if m not in self.no_metrics)
+
+    def run_reference(self, cfg: RunConfig, ec: EvalConfig, data_dir: str | None = None, *,
+                      progress: bool = False) -> tuple[Extractor, Reference]:
+        """The extractor and the real side that score a run of this domain (``ganscope eval``).
+        Domains whose images depend on the run's data settings (size, channels) override it;
+        this default knows only the folder."""
+        ex = self.extractor()
+        return ex, self.reference(ec.reference, ec.n, data_dir or cfg.data.dir, extractor=ex,
+                                  progress=progress)
+
     def scorer(self, cfg: RunConfig, data: Dataset) -> Scorer:
         """The function that scores G during training (``trains_with_eval``)."""
         raise NotImplementedError(f"{self.name} runs are not scored during training")
@@ -110,6 +147,6 @@ class Domain:
         return []
 
 
-def _or(items: tuple[str, ...]) -> str:
-    quoted = [f"'{s}'" for s in items] if len(items) <= 2 else list(items)
+def _or(items: tuple[str, ...], quote: bool = True) -> str:
+    quoted = [f"'{s}'" for s in items] if len(items) <= 2 and quote else list(items)
     return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " or " + quoted[-1]

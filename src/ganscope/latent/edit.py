@@ -195,9 +195,12 @@ def draw_image_rows(ax: Axes, images: np.ndarray, row_labels: Sequence[str] | No
     One imshow per panel instead of one Axes per image: 120 images stay fast to draw and the
     labels line up with the tiles.
     """
-    R, C, H, W = images.shape
-    grid = grid_array(np.ascontiguousarray(images.reshape(R * C, H, W)), nrow=C, pad=PAD)
-    ax.imshow(grid, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+    R, C = images.shape[:2]
+    H, W = images.shape[-2:]  # grey (R, C, H, W), or colour (R, C, 3, H, W): an image folder
+    grid = grid_array(np.ascontiguousarray(images.reshape(R * C, *images.shape[2:])), nrow=C,
+                      pad=PAD)
+    ax.imshow(grid, cmap="gray" if grid.ndim == 2 else None, vmin=0, vmax=255,
+              interpolation="nearest")
     ys = [PAD + r * (H + PAD) + (H - 1) / 2 for r in range(R)]
     xs = [PAD + c * (W + PAD) + (W - 1) / 2 for c in range(C)]
     ax.set_yticks(ys, list(row_labels) if row_labels is not None else [])

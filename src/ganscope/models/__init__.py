@@ -2,7 +2,9 @@
 
 Builders take the latent size and whether D should end in a sigmoid (BCE-type losses want
 probabilities, Wasserstein/hinge/LS losses want raw scores). Importing this package registers
-the seeds' nets.
+the seeds' nets. A user's own nets (``model.name: path/to/nets.py:build``) are not registered:
+``ganscope.models.user`` builds, checks and stores them, and ``ganscope.training.run.build_nets``
+is the one resolver that rebuilds any run's nets.
 """
 
 from __future__ import annotations
@@ -69,7 +71,12 @@ def eval_mode(net: nn.Module) -> Iterator[nn.Module]:
 
 def check_sizes(name: str, sizes: dict[str, tuple[int, ...]]) -> None:
     """ConfigError when hidden sizes are given to a model whose layer sizes are fixed."""
-    if sizes and "g_hidden" not in inspect.signature(MODELS.get(name).build).parameters:
+    if not sizes:
+        return
+    if ":" in name or name == "modules":  # a user's nets (ganscope.models.user) size themselves
+        raise ConfigError(f"bad config: model.{next(iter(sizes))} applies to mlp2d; your own "
+                          f"nets ({name}) set their sizes in their build function")
+    if "g_hidden" not in inspect.signature(MODELS.get(name).build).parameters:
         raise ConfigError(f"bad config: model '{name}' has fixed layer sizes; "
                           f"model.{next(iter(sizes))} applies to mlp2d")
 

@@ -7,6 +7,7 @@ training (``--eval-every``) and ``ganscope eval RUN``.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,11 +26,11 @@ if TYPE_CHECKING:  # annotations only
 def check_evaluable(cfg: RunConfig, run_name: str) -> None:
     """ConfigError unless the run's domain is scored offline (in its shipped features)."""
     if not domain_for(cfg.data.name).offline_eval:
-        titles = " or ".join(DOMAINS.get(n).title for n in DOMAINS.names()
-                             if DOMAINS.get(n).offline_eval)
+        titles = [DOMAINS.get(n).title for n in DOMAINS.names() if DOMAINS.get(n).offline_eval]
+        which = titles[0] if len(titles) == 1 else f"{', '.join(titles[:-1])} and {titles[-1]}"
         raise ConfigError(
-            f"run '{run_name}' trains on {cfg.data.name}: `ganscope eval` measures {titles} "
-            f"runs with the shipped {titles} extractor"
+            f"run '{run_name}' trains on {cfg.data.name}: `ganscope eval` measures {which} "
+            "runs only, each in its own domain's feature extractor"
         )
 
 
@@ -95,12 +96,11 @@ def evaluate_run(run: Run, which: str | int = "last", ec: EvalConfig | None = No
     """Evaluate a run's checkpoint(s); append the records to its metrics.jsonl when ``save``."""
     cfg = run.config()
     check_evaluable(cfg, run.name)
-    ec = ec or cfg.eval
-    chosen = select_checkpoints(run, which)
     domain = domain_for(cfg.data.name)
-    ex = domain.extractor()
-    ref = domain.reference(ec.reference, ec.n, data_dir or cfg.data.dir, extractor=ex,
-                           progress=progress)
+    ec = ec or cfg.eval
+    ec = dataclasses.replace(ec, metrics=",".join(domain.eval_metrics(ec)))  # what it can give
+    chosen = select_checkpoints(run, which)
+    ex, ref = domain.run_reference(cfg, ec, data_dir, progress=progress)
     records = []
     for epoch, path in chosen:
         G = load_generator(run, None if path == run.last_checkpoint else epoch)

@@ -26,7 +26,7 @@ from typing import Any
 import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
-from tqdm import tqdm
+from tqdm.auto import tqdm  # a widget in Jupyter (with ipywidgets), text elsewhere
 
 from ganscope.config import RunConfig, TrainConfig
 from ganscope.data import Dataset
@@ -36,14 +36,14 @@ from ganscope.environment import environment, now_iso
 from ganscope.errors import ConfigError, TrainingInterrupted, UserError
 from ganscope.io import atomic_save_npy, atomic_torch_save
 from ganscope.losses import build_loss
-from ganscope.metrics.labels import eval_line_parts
-from ganscope.models import build_models, has_conv
+from ganscope.metrics.labels import eval_line_parts, lower_is_better
+from ganscope.models import has_conv
 from ganscope.optim import build_optimizer
 from ganscope.sinks import SinkGroup, build_sinks
 from ganscope.training import distributed
 from ganscope.training.distributed import SINGLE, DistInfo
-from ganscope.training.evaluation import check_evaluable, record_best, run_record
-from ganscope.training.run import CHECKPOINT_FORMAT, EVENT_KEYS, Run, load_checkpoint
+from ganscope.training.evaluation import check_evaluable, comparable, record_best, run_record
+from ganscope.training.run import CHECKPOINT_FORMAT, EVENT_KEYS, Run, build_nets, load_checkpoint
 
 FLUSH_EVERY = 200  # generator steps between event flushes (live curves), besides epoch ends
 
@@ -228,8 +228,7 @@ def _train(run: Run, *, dataset: Dataset | None, resume: bool, progress: bool,
 
     loss = build_loss(cfg.loss)
     torch.manual_seed(cfg.seed)
-    G, D = build_models(cfg.model.name, cfg.model.z_dim, loss.sigmoid, cfg.model.init,
-                        cfg.model.g_hidden, cfg.model.d_hidden)
+    G, D = build_nets(run, cfg, loss.sigmoid)  # registered nets, or the user's (RUN/model/)
     G.to(device)
     D.to(device)
     if tc.channels_last and (has_conv(G) or has_conv(D)):
@@ -292,7 +291,7 @@ def _train(run: Run, *, dataset: Dataset | None, resume: bool, progress: bool,
         "status": "running", "pid": os.getpid(), "host": os.uname().nodename,
         "seed": cfg.seed, "preset": cfg.preset, "device": str(device),
         "epochs_planned": tc.epochs, "steps_per_epoch": steps_per_epoch,
-        "environment": environment(), "data": data.source, "d_output": (
+        "environment": environment(), "data": data.source, "stopped_early": None, "d_output": (
             "probability" if loss.sigmoid else "raw critic score"),
         "execution": {"threads": threads, "precision": tc.precision, "compile": tc.compile,
                       "channels_last": tc.channels_last, "world_size": info.world,
@@ -420,6 +419,15 @@ def _train(run: Run, *, dataset: Dataset | None, resume: bool, progress: bool,
                 checkpoint(epoch + 1, 0, data_gen.get_state())
                 if evaluator is not None and evaluator.due(epoch + 1):
                     evaluator(epoch + 1, G, bar, step)
+                plateau = evaluator is not None and evaluator.plateaued
+                if distributed.any_rank(plateau, info, device):  # eval.patience ran out
+                    if info.main:
+                        run.update_meta(epochs_done=epoch + 1, step=step,
+                                        last=dict(zip(EVENT_KEYS, last_row)),
+                                        stopped_early={"reason": "plateau", "epoch": epoch + 1,
+                                                       "step": step,
+                                                       "patience": cfg.eval.patience})
+                    break
                 if info.main:
                     run.update_meta(epochs_done=epoch + 1, step=step,
                                     last=dict(zip(EVENT_KEYS, last_row)))
@@ -475,6 +483,7 @@ class _Evaluator:
         self.run, self.cfg, self.verbose = run, cfg, verbose
         self.score: Scorer | None = None  # the domain's, once the data are loaded
         self.sinks = SinkGroup()  # --log: the metrics go to the dashboards too
+        self.plateaued = False  # eval.patience: the latest evaluations stopped improving
 
     def due(self, epoch: int) -> bool:
         return epoch % self.cfg.eval.every == 0 or epoch == self.cfg.train.epochs
@@ -486,6 +495,7 @@ class _Evaluator:
         res = self.score(G)
         self.run.append_metrics([run_record(self.run, epoch, ckpt, res, source="train")])
         best = record_best(self.run)
+        self.plateaued = plateau_reached(self.run.read_metrics(), self.cfg.eval)
         m = res["metrics"]
         if step is not None:
             self.sinks.metrics(step, m)
@@ -493,6 +503,9 @@ class _Evaluator:
                 + f" ({res['seconds']:.1f} s)")
         if best is not None and best["epoch"] == epoch:
             line += " - best so far"
+        if self.plateaued:
+            line += (f" - plateau: stopping ({self.cfg.eval.patience} evaluations without "
+                     "improvement)")
         if not self.verbose:
             return
         if bar is not None:
@@ -501,10 +514,56 @@ class _Evaluator:
             print(line, file=sys.stderr)
 
 
+def plateau_reached(records: list[dict[str, Any]], ec) -> bool:
+    """``eval.patience``: True when none of the last ``patience`` evaluations improved on the
+    best earlier value of any watched metric (``eval.plateau``, else every metric with a better
+    direction) by more than ``min_delta`` x |that best|.
+
+    Why a plateau and not a fixed length: methods converge at very different speeds (WGAN with
+    clipping needs many times the steps of WGAN-GP), so a fixed length compares a finished run
+    with an unfinished one. Records are taken in epoch order, only those comparable with the
+    latest (same reference and sample sizes); a metric that is missing or not finite in a record
+    is skipped there, so a diverged run (all NaN) stops after ``patience`` evaluations.
+    """
+    if ec.patience <= 0 or not records:
+        return False
+    recs = sorted((r for r in records if comparable(r, records[-1])), key=lambda r: r["epoch"])
+    if len(recs) <= ec.patience:
+        return False
+    keys = ec.plateau_names() or [
+        k for k, v in recs[-1]["metrics"].items()
+        if isinstance(v, (int, float)) and not isinstance(v, bool)
+        and lower_is_better(k) is not None]
+
+    def value(r: dict[str, Any], k: str) -> float | None:
+        v = r["metrics"].get(k)
+        ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+        return float(v) if ok else None
+
+    def improved(i: int) -> bool:
+        for k in keys:
+            lower = lower_is_better(k) is not False  # a metric of no direction: lower
+            prev = [v for r in recs[:i] if (v := value(r, k)) is not None]
+            v = value(recs[i], k)
+            if v is None:
+                continue
+            if not prev:
+                return True
+            best = min(prev) if lower else max(prev)
+            margin = ec.min_delta * abs(best)
+            if (v < best - margin) if lower else (v > best + margin):
+                return True
+        return False
+
+    return not any(improved(i) for i in range(len(recs) - ec.patience, len(recs)))
+
+
 def _progress_bar(total: int, initial: int, enabled: bool):
     if not enabled:
         return None
 
-    interactive = sys.stderr.isatty()
+    # a terminal, or Jupyter's widget (tqdm.auto): redraw often; a log file: rarely
+    interactive = sys.stderr.isatty() or any(c.__module__ == "tqdm.notebook"
+                                             for c in tqdm.__mro__)
     return tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True, leave=True,
                 mininterval=0.2 if interactive else 15.0, file=sys.stderr)

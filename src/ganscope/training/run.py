@@ -48,7 +48,9 @@ from ganscope.config import RunConfig, from_dict, save_yaml
 from ganscope.environment import now_iso
 from ganscope.errors import ConfigError, RunError, UserError
 from ganscope.io import atomic_write_text, file_mode, unlink_quietly, write_failed
-from ganscope.models import build_models, has_conv
+from ganscope.losses import LOSSES
+from ganscope.models import build_models, dcgan_init, has_conv
+from ganscope.models import user as user_models
 
 CHECKPOINT_FORMAT = "ganscope-checkpoint-v1"
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
@@ -96,14 +98,38 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     return obj
 
 
+_WARNED: set[str] = set()  # the changed-source lines already shown in this process
+
+
+def build_nets(run: Run, cfg: RunConfig | None = None, sigmoid: bool = True
+               ) -> tuple[nn.Module, nn.Module]:
+    """A run's G and D, freshly initialised: the one resolver of every caller that rebuilds a
+    run's nets (training, resuming, ``load_generator`` and so every command over a run).
+
+    Registered models come from ``build_models``; a user's own (``model.name:
+    path/to/nets.py:build``, or modules from ``ganscope.train(G=..., D=...)``) from the copy
+    in ``RUN/model/`` (``ganscope.models.user``), with a RunWarning when the original file has
+    changed since. ``sigmoid``: whether the loss wants D's outputs as probabilities."""
+    cfg = cfg or run.config()
+    m = cfg.model
+    if user_models.is_user_model(m.name):
+        store = run.path / user_models.STORE_DIR
+        note = user_models.changed_source(store, run.name)
+        if note and note not in _WARNED:  # once per process, not once per checkpoint read
+            _WARNED.add(note)
+            warnings.warn(note, RunWarning, stacklevel=2)
+        return user_models.load_user_nets(store, m, sigmoid, run.name,
+                                          init=dcgan_init if m.init == "dcgan" else None)
+    return build_models(m.name, m.z_dim, sigmoid, m.init, m.g_hidden, m.d_hidden)
+
+
 def load_generator(run: Run, epoch: int | None = None, device: str | torch.device = "cpu"
                    ) -> nn.Module:
     """G in eval mode, from epoch ``epoch``'s weights or (default) the latest checkpoint."""
     cfg = run.config()
     _, path = run.checkpoint_for(epoch)
     ck = load_checkpoint(path)
-    G, _ = build_models(cfg.model.name, cfg.model.z_dim, g_hidden=cfg.model.g_hidden,
-                        d_hidden=cfg.model.d_hidden)
+    G, _ = build_nets(run, cfg)
     try:
         G.load_state_dict(ck["G"])
     except (KeyError, RuntimeError) as e:
@@ -423,8 +449,20 @@ class Run:
     # creation
     @classmethod
     def create(cls, cfg: RunConfig, runs_dir: str | os.PathLike | None = None,
-               name: str | None = None) -> Run:
+               name: str | None = None, nets: tuple[nn.Module, nn.Module] | None = None) -> Run:
+        """A new run directory holding ``cfg``. A user's own nets (a file, or ``nets`` from
+        Python with ``model.name: modules``) are checked against the data before it exists
+        and kept in RUN/model/ (``ganscope.models.user``)."""
         root = runs_root(runs_dir)
+        own = user_models.is_user_model(cfg.model.name)
+        if own:
+            # local: the domains pull in the data sets, metrics and render (PIL)
+            from ganscope.domains import domain_for
+
+            shape = domain_for(cfg.data.name).sample_shape(cfg.data)
+            wants = LOSSES.get(cfg.loss.name).sigmoid
+            kind = user_models.check_user_model(cfg.model, shape, wants, cfg.loss.name,
+                                                cfg.data.name, nets)
         name = name or auto_name(cfg.preset)
         if not _NAME_RE.match(name):
             raise ConfigError(
@@ -446,6 +484,8 @@ class Run:
         try:
             for sub in (run.checkpoints, run.samples, run.figures):
                 sub.mkdir()
+            if own:
+                user_models.store(path / user_models.STORE_DIR, cfg.model, shape, kind, nets)
             atomic_write_text(run.config_path, save_yaml(cfg))
         except BaseException as e:  # nothing half-made is left behind
             shutil.rmtree(path, ignore_errors=True)
