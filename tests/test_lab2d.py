@@ -30,17 +30,18 @@ def test_literature_and_same_settings_per_cell():
         "wgan", "rmsprop", 5e-5, 0.01, 5)
     gp = cell_config("ring8", Cell("wgan-gp", "adam"), 0, 1000)
     assert (gp.optim.lr, gp.optim.betas, gp.train.n_critic, gp.loss.gp_lambda) == (
-        1e-4, (0.5, 0.9), 5, 10.0)
+        1e-4, (0.5, 0.9), 5, 0.1)  # the WGAN-GP toy script's lambda, not the image-data 10
     gan = cell_config("ring8", Cell("gan", "adam"), 0, 1000)
     assert (gan.loss.name, gan.train.n_critic, gan.model.name, gan.model.z_dim) == (
         "bce", 1, "mlp2d", 2)
+    assert (gan.optim.lr, gan.optim.betas) == (2e-4, (0.5, 0.999))  # DCGAN's Adam
     # Length is in generator steps: 20000 points / 64 = 313 batches -> 313 G steps per epoch for
     # a GAN, 62 with n_critic 5; epochs round up.
     assert gan.train.epochs == 4 and c.train.epochs == 17
     assert c.seed == 3 and c.preset == "lab2d-wgan-rmsprop"
     for cell in (Cell("gan", "rmsprop"), Cell("wgan-gp", "adam")):
         same = cell_config("ring8", cell, 0, 1000, setup="same")
-        assert (same.optim.lr, same.train.n_critic) == (1e-4, 1)
+        assert (same.optim.lr, same.train.n_critic, same.loss.gp_lambda) == (1e-4, 1, 10.0)
     with pytest.raises(ConfigError, match="unknown setup"):
         cell_config("ring8", Cell("gan", "adam"), 0, 10, setup="best")
 
@@ -83,8 +84,11 @@ def test_user_point_file_through_the_cli(capsys, tmp_path):
     assert rc == 0, err
     run = Run(tmp_path / "runs" / "u")
     assert "figures/training.gif" in out and Image.open(run.figures / "training.gif").n_frames == 2
-    m = run.read_metrics()[-1]["metrics"]
-    assert "modes_covered" not in m and m["energy_distance"] >= 0  # no modes for user data
+    rec = run.read_metrics()[-1]
+    m = rec["metrics"]
+    # one Gaussian blob: BIC finds one mode in the file's points
+    assert m["n_modes"] == 1 and 0 <= m["hq_fraction"] <= 1 and m["energy_distance"] >= 0
+    assert rec["reference"]["modes"].startswith("found")
     assert run.meta()["data"]["n"] == 300
     bad = tmp_path / "bad.csv"
     bad.write_text("1,2,3\n" * 40)
@@ -99,7 +103,7 @@ def test_unknown_dataset_lists_the_choices(capsys, tmp_path):
     rc, _, err = run_cli(capsys, "train", "e1-mlp", "--set", "data.name=ring9",
                          "--runs-dir", str(tmp_path))
     assert rc == 2
-    assert err == ("error: unknown dataset 'ring9': choose one of celeba, fashion-mnist, a point set "
+    assert err == ("error: unknown dataset 'ring9': choose one of celeba, fashion-mnist, folder, a point set "
                    "(circles, grid25, moons, ring8, spiral, swissroll) or points:FILE\n")
 
 
@@ -125,7 +129,12 @@ def test_lab2d_matrix_end_to_end_and_resume(capsys, tmp_path):
     assert summary["cells"]["gan-rmsprop"]["final"]["sliced_wasserstein"]["mean"] == (
         pytest.approx(np.mean(finals)))
     assert (out / "table.csv").read_text().startswith("cell,seeds,")
-    assert "* marks the best cell" in (out / "table.md").read_text()
+    md = (out / "table.md").read_text()
+    assert "* marks the best converged cell" in md
+    # 16 steps: the GAN has 2 evaluations, too few for the plateau rule (patience 6), so it
+    # hits the cap; at most one cell converged: inconclusive, no winner named
+    assert summary["cells"]["gan-rmsprop"]["converged"] == 0
+    assert "\ninconclusive: " in md and summary["winners"] == {}
     assert Image.open(out / "matrix.png").size[0] > 500
     gif = Image.open(out / "gifs" / "gan-rmsprop.gif")
     assert gif.n_frames >= 2
@@ -140,10 +149,12 @@ def test_lab2d_matrix_end_to_end_and_resume(capsys, tmp_path):
 
 def test_summary_winners_and_ties(tmp_path):
     def fake_run(name, cell, vals):
-        cfg = apply_overrides(RunConfig(), ["data.name=ring8", "model.name=mlp2d"])
+        cfg = apply_overrides(RunConfig(), ["data.name=ring8", "model.name=mlp2d",
+                                            "eval.every=1", "eval.patience=6"])
         cfg.preset = f"lab2d-{cell}"
         r = Run.create(cfg, tmp_path, name)
         r.append_metrics([{"epoch": e + 1, "metrics": v} for e, v in enumerate(vals)])
+        r.update_meta(step=100, stopped_early={"reason": "plateau", "step": 100})  # converged
         return r
 
     runs = [fake_run("a", "gan-adam", [{"modes_covered": 3, "sliced_wasserstein": 0.5}]),

@@ -58,8 +58,10 @@ def cmd_lab2d(a: argparse.Namespace) -> int:
     gifs = cell_gifs(runs, out)
     head, rows = table_rows(summary)
     print(format_table(head, rows))
-    print(f"mean ± std over {len(seeds)} seeds, {a.steps} generator steps, {a.setup} settings; "
-          "* = best cell per metric")
+    print(f"mean ± std over {len(seeds)} seeds of each run's last evaluation, {a.setup} "
+          f"settings; each run trains until its evaluations stop improving, at most {a.steps} "
+          "generator steps (converged: seeds stopped by that rule); * = best converged cell")
+    print(summary["verdict"])
     print(f"wrote {out}: {', '.join(p.name for p in paths)}, {fig.name}, {len(gifs)} GIFs, "
           f"runs/ ({len(runs)} runs) in {summary['seconds']:.0f} s")
     return 0

@@ -45,7 +45,10 @@ class PointSet:
 
     ``params`` holds every shape parameter of a built-in (defaults filled in) or ``{"path": ...}``
     for a file; ``n`` and ``seed`` live in ``source``. ``modes`` (K, 2) and ``std`` (per-axis std
-    of every isotropic component) are set for Gaussian mixtures only.
+    of every isotropic component) are set for the built-in Gaussian mixtures. For a file the
+    points domain sets ``modes`` from a fitted mixture instead (``modes_found``), with each
+    component's ``covs`` (K, 2, 2) and ``weights`` (K,) and no single ``std``
+    (``ganscope.domains.points.modes``).
     """
 
     points: np.ndarray  # float32 (N, 2)
@@ -54,6 +57,9 @@ class PointSet:
     modes: np.ndarray | None = None
     std: float | None = None
     source: dict = field(default_factory=dict)
+    covs: np.ndarray | None = None
+    weights: np.ndarray | None = None
+    modes_found: bool = False
 
     def __len__(self) -> int:
         return int(self.points.shape[0])

@@ -15,8 +15,11 @@ from ganscope.experiments.sweep import format_seeds
 from ganscope.lab.base import LabState, plural, seed_list
 from ganscope.lab.pages import bullets, exp_page, ran_box, status_block
 from ganscope.lab2d.matrix import (
+    CAP_STEPS,
+    EVAL_STEPS,
     LOSS_NAMES,
     OPTIMS,
+    PATIENCE,
     Cell,
     cell_gifs,
     matrix_figure,
@@ -37,9 +40,13 @@ TITLE = "E5: GAN vs WGAN vs WGAN-GP, Adam vs RMSprop, on 2-D points"
 SEEDS_DID = ("Seed 004 fitted a 2-D point set with an MLP GAN, WGAN (weight clipping) and "
              "WGAN-GP under Adam and under RMSprop, and judged stability and fit from the point "
              "clouds of one run per cell.")
-# The full lab and --quick; e5_extra: overrides for every 2-D run (tests shrink the data).
-FULL: dict[str, Any] = {"e5_steps": 2000, "e5_seeds": [0, 1, 2], "e5_extra": []}
-QUICK: dict[str, Any] = {"e5_steps": 500, "e5_seeds": [0, 1], "e5_extra": []}
+# The full lab and --quick; e5_steps: the cap of each run (it stops earlier at its plateau);
+# e5_extra: overrides for every 2-D run (tests shrink the data).
+FULL: dict[str, Any] = {"e5_steps": CAP_STEPS, "e5_seeds": [0, 1, 2], "e5_extra": []}
+QUICK: dict[str, Any] = {"e5_steps": 4000, "e5_seeds": [0, 1], "e5_extra": []}
+# What the seed concluded about this matrix, judged on the page with the numbers.
+SEED_CLAIM = "WGAN-GP is stable with Adam"
+CLAIM_CELL = "wgan-gp-adam"
 USES_RUNS_OF: tuple[str, ...] = ()  # trains its own 2-D runs
 # the comparison's significance notes the page keeps (by the metric's label)
 NOTE_LABELS = tuple(metric_label(k) for k in ("modes_covered", "hq_fraction",
@@ -50,7 +57,7 @@ def shortened(s: Settings) -> list[str]:
     """The exact differences from the full lab, one line each."""
     out = []
     if s.e5_steps != FULL["e5_steps"]:
-        out.append(f"{plural(s.e5_steps, 'generator step')} per run instead of "
+        out.append(f"a cap of {plural(s.e5_steps, 'generator step')} per run instead of "
                    f"{FULL['e5_steps']}")
     if s.e5_seeds != FULL["e5_seeds"]:
         out.append(f"seeds {seed_list(s.e5_seeds)} instead of {seed_list(FULL['e5_seeds'])}")
@@ -84,19 +91,71 @@ def measure(lab: LabState) -> dict[str, Any]:
             "runs": [r.name for r in runs]}
 
 
+def _ms(c: dict[str, Any], k: str) -> tuple[float, float] | None:
+    v = c["final"].get(k)
+    return (v["mean"], v["std"]) if v else None
+
+
+def claim_check(summary: dict[str, Any]) -> tuple[str, str]:
+    """The seed's claim against the matrix: (verdict word, the sentence with the numbers).
+
+    "holds" when the WGAN-GP + Adam cell converged in every seed and covered every mode in
+    every seed; "fails" when it converged but did not; "undecided" when a seed hit the cap (a
+    run still improving says nothing yet about where it ends).
+    """
+    cells = summary.get("cells", {})
+    c = cells.get(CLAIM_CELL)
+    if c is None:
+        return "undecided", f"{CLAIM_CELL} was not in this matrix."
+    st = c["steps"]
+    parts = [f"{CLAIM_CELL} converged in {c['converged']}/{c['seeds']} seeds after "
+             f"{st['mean']:.0f} ± {st['std']:.0f} generator steps"]
+    modes, hq, kl = _ms(c, "modes_covered"), _ms(c, "hq_fraction"), _ms(c, "reverse_kl")
+    n_modes = c.get("n_modes")
+    if modes is not None and hq is not None:
+        of = f" of {n_modes:.0f}" if n_modes else ""
+        parts.append(f"covering {modes[0]:.1f} ± {modes[1]:.1f}{of} modes with "
+                     f"{100 * hq[0]:.0f} ± {100 * hq[1]:.0f} % high-quality samples")
+    if kl is not None:
+        parts.append(f"reverse KL {kl[0]:.3f} ± {kl[1]:.3f}")
+    spread = c["late_spread"].get("sliced_wasserstein")
+    if spread is not None:
+        parts.append(f"late spread of sliced W1 {spread:.3g}")
+    others = [f"{n} {100 * m[0]:.0f} % HQ, {mo[0]:.1f} modes" for n, o in cells.items()
+              if n != CLAIM_CELL and (m := _ms(o, "hq_fraction")) and (mo := _ms(o,
+                                                                               "modes_covered"))]
+    text = "; ".join(parts) + "."
+    if others:
+        text += " Other cells: " + "; ".join(others) + "."
+    if c["converged"] < c["seeds"]:
+        return "undecided", text + " A seed hit the cap, so the claim is not decided yet."
+    all_modes = (modes is not None and n_modes is not None and modes[0] == n_modes
+                 and modes[1] == 0)
+    if all_modes:
+        return "holds", text
+    return "fails", text + " Converged runs that miss modes are not what 'stable' claims."
+
+
 def answer(r: dict[str, Any]) -> str:
     """The index's one-line answer."""
+    word, _ = claim_check(r["summary"])
     w = r["summary"].get("winners", {})
-    return ("best " + "; ".join(f"{short_label(k)}: {v}" for k, v in w.items())
-            if w else "no cell wins on any metric")
+    best = ("best converged " + "; ".join(f"{short_label(k)}: {v}" for k, v in w.items())
+            if w else "no winner named (" + r["summary"].get("verdict", "").split(":")[0] + ")")
+    return f'"{SEED_CLAIM}": {word}; {best}'
 
 
 def page(lab: LabState) -> None:
     s, r = lab.s, lab.results["e5"]
     items = [("data", "ring8: 8 Gaussians on a circle of radius 2, std 0.02"),
-             ("cells", "GAN (BCE), WGAN (clipping 0.01, n_critic 5), WGAN-GP (lambda 10, "
-                       "n_critic 5) x Adam, RMSprop, each with its published settings"),
-             ("seeds", seed_list(s.e5_seeds)), ("length", f"{s.e5_steps} generator steps"),
+             ("cells", "GAN (BCE; DCGAN's Adam 2e-4, betas (0.5, 0.999)), WGAN (clipping "
+                       "0.01, n_critic 5, lr 5e-5), WGAN-GP (the toy script's lambda 0.1, "
+                       "n_critic 5, Adam 1e-4, betas (0.5, 0.9)) x Adam, RMSprop; sources in "
+                       "configs/e5-*.yaml"),
+             ("seeds", seed_list(s.e5_seeds)),
+             ("length", f"until converged: an evaluation every ~{EVAL_STEPS} generator steps, "
+                        f"stop after {PATIENCE} in a row without a 2 % gain in modes covered or "
+                        f"sliced W1; at most {s.e5_steps} steps (the cap)"),
              ("command", f"ganscope lab2d --seeds {format_seeds(s.e5_seeds)} "
                          f"--steps {s.e5_steps}")]
     body: list[Any] = [ran_box(lab, shortened(s), items)]
@@ -106,14 +165,18 @@ def page(lab: LabState) -> None:
         return exp_page(lab, "e5", TITLE, SEEDS_DID, body)
     head, rows = r["table"]
     winners = r["summary"].get("winners", {})
-    answers = [f"best {short_label(k)}: {c}" for k, c in winners.items()]
+    word, claim = claim_check(r["summary"])
+    answers = [f'Seed 004\'s claim "{SEED_CLAIM}": {word}. {claim}',
+               r["summary"].get("verdict", "")]
+    answers += [f"best converged {short_label(k)}: {c}" for k, c in winners.items()]
     res = r["comparison"]
     notes = [n for n in C.significance_notes(res)
              if n.split(" (")[0].split(":")[0] in NOTE_LABELS]
     parts: list[Any] = [
-        H.p("mean ± std over seeds of each cell's final evaluation; * marks the best cell per "
-            "metric; late spread: std of sliced W1 over the last quarter of training "
-            "(stability)."),
+        H.p("mean ± std over seeds of each cell's final evaluation; converged: seeds whose "
+            "evaluations stopped improving before the cap; steps: generator steps trained; "
+            "* marks the best converged cell per metric; late spread: std of sliced W1 over "
+            "the last quarter of training (stability)."),
         H.table(head, rows, cls="e5", tid="e5-table"),
         bullets(answers + notes),
         H.img_file(r["matrix"], "final points per cell",

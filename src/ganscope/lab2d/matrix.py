@@ -6,6 +6,13 @@ these nets are too small for intra-op threads to pay; ``ganscope.experiments.run
 with ``ganscope sweep``). The comparison reads only those run directories: final metrics per
 run, mean +- std over seeds per cell, the spread over the last quarter of training as
 stability, and which cell wins on each metric.
+
+Convergence, not a fixed guess: a cell trains until its evaluations stop improving (the loop's
+``eval.patience`` rule, every ``EVAL_STEPS`` generator steps), with ``--steps`` as the cap. A
+fixed length compares a finished method with an unfinished one (WGAN-GP at 2000 steps looked
+like the worst cell while still climbing). The table says per cell how many seeds converged and
+after how many steps; a winner is named only among cells whose every seed converged, and the
+summary's ``verdict`` says when the comparison is inconclusive.
 """
 
 from __future__ import annotations
@@ -15,12 +22,14 @@ import io
 import json
 import math
 import statistics
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ganscope.config import RunConfig, apply_overrides, load_config
+from ganscope.data.points import load_points
 from ganscope.domains import load_dataset
 from ganscope.domains.points.evaluate import generate_points
 from ganscope.errors import ConfigError
@@ -37,11 +46,19 @@ LOSS_NAMES = {"gan": "bce", "wgan": "wgan", "wgan-gp": "wgan-gp"}
 OPTIMS = ("adam", "rmsprop")
 SETUPS = ("literature", "same")
 
-# Each cell's literature settings live in its preset, configs/e5-<loss>-<optim>.yaml (WGAN:
-# Arjovsky et al. 2017; WGAN-GP: Gulrajani et al. 2017; GAN: DCGAN's Adam). The seed's own
-# set-up instead used one optimiser setting for every objective:
+# Each cell's literature settings live in its preset, configs/e5-<loss>-<optim>.yaml, with its
+# source (WGAN: Arjovsky et al. 2017; WGAN-GP: the toy script of Gulrajani et al. 2017; GAN:
+# DCGAN's Adam). The seed's own set-up instead used one optimiser setting for every objective:
 SAME = ["optim.lr=1e-4", "optim.betas=[0.9,0.999]", "train.n_critic=1", "loss.clip=0.01",
         "loss.gp_lambda=10"]
+# The plateau rule of the matrix (the loop's eval.patience; what it watches, eval.plateau and
+# eval.min_delta, is in the presets): an evaluation every EVAL_STEPS generator steps; a run
+# stops once PATIENCE evaluations in a row (3000 steps) improved neither modes covered nor
+# sliced W1 by more than 2 % of its best (% HQ is not watched: on a generator collapsed onto
+# two modes it keeps creeping up while the fit gets worse). CAP_STEPS: the default cap.
+EVAL_STEPS = 500
+PATIENCE = 6
+CAP_STEPS = 20000
 
 # the point metrics; labels, formats and which way is better: ganscope.metrics.labels
 TABLE_METRICS: tuple[str, ...] = metric_keys("points")
@@ -67,17 +84,32 @@ def parse_list(text: str, allowed: Sequence[str], what: str) -> list[str]:
 
 
 def cell_config(data: str, cell: Cell, seed: int, steps: int, setup: str = "literature",
-                eval_points: int = 10, extra: Sequence[str] = ()) -> RunConfig:
-    """The run config of one cell and seed: ``steps`` generator steps, evaluated ~eval_points
-    times, snapshots at the same epochs."""
+                eval_points: int = 10, extra: Sequence[str] = (),
+                patience: int | None = None) -> RunConfig:
+    """The run config of one cell and seed: at most ``steps`` generator steps, snapshots at the
+    evaluations. Without ``patience``: a fixed length, evaluated ~``eval_points`` times (the
+    live lab's lanes). With it (the matrix): an evaluation every ~``EVAL_STEPS`` steps and the
+    plateau rule on (``eval.patience``), ``steps`` being the cap; ``--set eval.patience=0`` in
+    ``extra`` gives a fixed length again."""
     if setup not in SETUPS:
         raise ConfigError(f"unknown setup {setup!r}: choose literature or same")
     over = [f"data.name={data}", f"seed={seed}", *(SAME if setup == "same" else [])]
     cfg = apply_overrides(load_config(f"e5-{cell.name}"), [*over, *extra])
-    n_batches = math.ceil(cfg.data.n_points / cfg.train.batch_size)
+    # a file holds its own number of points (data.n_points draws only the built-in shapes)
+    n = (len(load_points(cfg.data.name, cfg.data.n_points, seed))
+         if cfg.data.name.strip().startswith("points:") else cfg.data.n_points)
+    if cfg.data.limit is not None:
+        n = min(n, cfg.data.limit)
+    n_batches = math.ceil(n / cfg.train.batch_size)
     per_epoch = max(1, n_batches // cfg.train.n_critic)
     epochs = max(1, math.ceil(steps / per_epoch))
-    every = max(1, epochs // eval_points)
+    if patience is None:
+        every = max(1, epochs // eval_points)
+    else:
+        # every ~EVAL_STEPS steps, and at least ~eval_points evaluations in a short run
+        every = max(1, min(round(EVAL_STEPS / per_epoch), epochs // eval_points))
+        if not any(e.strip().startswith("eval.patience=") for e in extra):
+            cfg.eval.patience = patience
     cfg.train.epochs = epochs
     cfg.train.sample_every = every
     cfg.eval.every = every
@@ -92,10 +124,12 @@ def run_matrix(out: Path, data: str, cells: list[Cell], seeds: list[int], steps:
     interrupted ones resumed, so a matrix started again only trains what is missing.
     ``extra``: --set overrides applied to every cell."""
     # Data first: a bad spec or file fails before anything is written.
-    load_dataset(cell_config(data, cells[0], seeds[0], steps, setup, extra=extra).data, seeds[0])
+    load_dataset(cell_config(data, cells[0], seeds[0], steps, setup, extra=extra,
+                             patience=PATIENCE).data, seeds[0])
     out.mkdir(parents=True, exist_ok=True)
     plan = plan_runs([(out / "runs" / f"{cell.name}-s{seed}",
-                       cell_config(data, cell, seed, steps, setup, extra=extra))
+                       cell_config(data, cell, seed, steps, setup, extra=extra,
+                                   patience=PATIENCE))
                       for cell in cells for seed in seeds])
     raise_on_failure(execute(plan.todo, "local", workers=workers, desc="lab2d runs",
                              progress=progress))
@@ -105,8 +139,21 @@ def run_matrix(out: Path, data: str, cells: list[Cell], seeds: list[int], steps:
 # --- comparison ---------------------------------------------------------------------------------
 
 
+def run_outcome(run: Run) -> dict[str, Any]:
+    """How a run ended: ``converged`` (its plateau rule stopped it), or not (it hit the cap, or
+    it ran a fixed length without the rule), after how many generator steps, of what cap."""
+    meta = run.meta()
+    stopped = meta.get("stopped_early") or {}
+    cap = int(meta.get("epochs_planned", 0)) * int(meta.get("steps_per_epoch", 0))
+    return {"converged": stopped.get("reason") == "plateau",
+            "steps": int(meta.get("step", stopped.get("step", 0)) or 0), "cap": cap,
+            "rule": run.config().eval.patience > 0}
+
+
 def summarize(runs: list[Run]) -> dict[str, Any]:
-    """Per cell: mean/std over seeds of the final metrics, and the late-training spread."""
+    """Per cell: mean/std over seeds of the final metrics, the late-training spread, how many
+    seeds converged and after how many steps; winners among the converged cells only, and a
+    ``verdict`` that says when the comparison is inconclusive."""
     by_cell: dict[str, list[Run]] = {}
     for r in runs:
         by_cell.setdefault(r.config().preset.removeprefix("lab2d-"), []).append(r)
@@ -114,36 +161,64 @@ def summarize(runs: list[Run]) -> dict[str, Any]:
     for name, rs in by_cell.items():
         finals: dict[str, list[float]] = {k: [] for k in TABLE_METRICS}
         spread: dict[str, list[float]] = {k: [] for k in TABLE_METRICS}
+        n_modes: set[int] = set()
         for r in rs:
             recs = sorted(r.read_metrics(), key=lambda x: x["epoch"])
             if not recs:
                 continue
+            if "n_modes" in recs[-1]["metrics"]:
+                n_modes.add(int(recs[-1]["metrics"]["n_modes"]))
             for k in TABLE_METRICS:
                 if k in recs[-1]["metrics"]:
                     finals[k].append(recs[-1]["metrics"][k])
                     late = [x["metrics"][k] for x in recs[-max(2, len(recs) // 4):]]
                     spread[k].append(statistics.pstdev(late) if len(late) > 1 else 0.0)
+        outcomes = [run_outcome(r) for r in rs]
+        steps = [float(o["steps"]) for o in outcomes]
         cells[name] = {
             "seeds": len(rs),
+            "n_modes": n_modes.pop() if len(n_modes) == 1 else None,
+            "converged": sum(o["converged"] for o in outcomes),
+            "rule": all(o["rule"] for o in outcomes),
+            "cap": max((o["cap"] for o in outcomes), default=0),
+            "steps": dict(zip(("mean", "std"), _mean_std(steps))),
             "final": {k: dict(zip(("mean", "std"), _mean_std(v))) for k, v in finals.items()
                       if v},
             "late_spread": {k: _mean_std(v)[0] for k, v in spread.items() if v},
         }
+    done = [c for c, v in cells.items() if v["converged"] == v["seeds"]]
     winners = {}
     for k in TABLE_METRICS:
         higher = not lower_is_better(k)
-        have = {c: v["final"][k]["mean"] for c, v in cells.items()
-                if k in v["final"] and math.isfinite(v["final"][k]["mean"])}
+        have = {c: cells[c]["final"][k]["mean"] for c in done
+                if k in cells[c]["final"] and math.isfinite(cells[c]["final"][k]["mean"])}
         if len(set(have.values())) > 1:  # a tie across all cells names no winner
             best = (max if higher else min)(have.values())
             tied = [c for c, v in have.items() if v == best]
             winners[k] = tied[0] if len(tied) == 1 else " = ".join(tied)
-    return {"cells": cells, "winners": winners}
+    return {"cells": cells, "winners": winners, "converged_cells": done,
+            "verdict": verdict(cells, done)}
+
+
+def verdict(cells: dict[str, Any], done: list[str]) -> str:
+    """One sentence: is the comparison conclusive, and if not, which cells keep it open."""
+    open_ = [c for c in cells if c not in done]
+    if not open_:
+        return ("every cell converged in all its seeds: the winners compare finished runs")
+    what = ", ".join(
+        f"{c} ({cells[c]['converged']}/{cells[c]['seeds']} seeds converged)" if cells[c]["rule"]
+        else f"{c} (fixed length, eval.patience=0: convergence not checked)" for c in open_)
+    if len(done) < 2:
+        first = f"only {done[0]} converged" if done else "no cell converged"
+        return (f"inconclusive: {first} in all its seeds ({what}); no winner is named: raise "
+                "the cap (--steps)")
+    return (f"inconclusive for {what}: winners are named among the converged cells only "
+            f"({', '.join(done)}); raise the cap (--steps) to compare the others")
 
 
 def table_rows(summary: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     keys = [k for k in TABLE_METRICS if any(k in c["final"] for c in summary["cells"].values())]
-    head = ["cell", "seeds", *[short_label(k) for k in keys],
+    head = ["cell", "seeds", "converged", "steps", *[short_label(k) for k in keys],
             f"late spread ({short_label('sliced_wasserstein')})"]
     rows = []
     for name, c in summary["cells"].items():
@@ -152,7 +227,14 @@ def table_rows(summary: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
         cells = [v + (" *" if name in summary["winners"].get(k, "").split(" = ") else "")
                  for v, k in zip(cells, keys)]
         sp = c["late_spread"].get("sliced_wasserstein", math.nan)
-        rows.append([name, str(c["seeds"]), *cells, "-" if not math.isfinite(sp) else f"{sp:.3g}"])
+        conv = c.get("converged", 0)
+        status = (f"{conv}/{c['seeds']}" if conv == c["seeds"]
+                  else f"{conv}/{c['seeds']} (cap {c.get('cap', 0)})")
+        st = c.get("steps", {"mean": math.nan, "std": math.nan})
+        steps = (f"{st['mean']:.0f}" + (f" ± {st['std']:.0f}" if math.isfinite(st["std"])
+                                        else "")) if math.isfinite(st["mean"]) else "-"
+        rows.append([name, str(c["seeds"]), status, steps, *cells,
+                     "-" if not math.isfinite(sp) else f"{sp:.3g}"])
     return head, rows
 
 
@@ -165,7 +247,11 @@ def write_tables(out: Path, summary: dict[str, Any]) -> list[Path]:
     md = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     md += ["| " + " | ".join(r) + " |" for r in rows]
     md.append("")
-    md.append("mean ± std over seeds of the final evaluation; * marks the best cell per metric.")
+    md.append("mean ± std over seeds of the final evaluation; converged: seeds whose plateau "
+              "rule stopped them (else the cap in generator steps); steps: generator steps "
+              "trained; * marks the best converged cell per metric.")
+    md.append("")
+    md.append(summary.get("verdict", ""))
     for k, cell in summary["winners"].items():
         md.append(f"- {short_label(k)}: {cell}")
     paths = [out / "table.csv", out / "table.md", out / "summary.json"]
@@ -207,7 +293,9 @@ def matrix_figure(runs: list[Run], out: Path, seed: int | None = None) -> Path:
     fig = Figure(figsize=(3.6 * ncols, 3.8 * nrows), layout="constrained")
     axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
     first = by_cell[names[0]].config()
-    target = load_dataset(first.data, first.seed).images.numpy()
+    data = load_dataset(first.data, first.seed)
+    target, ps = data.images.numpy(), data.point_set
+    found = ps is not None and ps.modes_found  # a file's modes: drawn with their HQ ellipses
     ext = plot_extent(target)
     for ax, name in zip(axes, names):
         run = by_cell[name]
@@ -216,15 +304,22 @@ def matrix_figure(runs: list[Run], out: Path, seed: int | None = None) -> Path:
         fake = generate_points(G, cfg.model.z_dim, 1000, 0)
         recs = run.read_metrics()
         m = recs[-1]["metrics"] if recs else {}
-        sub = ""
+        o = run_outcome(run)
+        sub = (f"\n{'converged' if o['converged'] else 'hit the cap'} at {o['steps']} steps"
+               if o["rule"] else f"\n{o['steps']} steps")
         if "modes_covered" in m:
-            sub = f"\n{m['modes_covered']}/{m['n_modes']} modes, {100 * m['hq_fraction']:.0f}% HQ"
+            sub += f", {m['modes_covered']}/{m['n_modes']} modes, {100 * m['hq_fraction']:.0f}% HQ"
         draw_cell(ax, target, fake, D=D, probability=sigmoid, extent=ext,
-                  title=f"{name} (seed {cfg.seed}){sub}")
+                  title=f"{name} (seed {cfg.seed}){sub}",
+                  modes=ps.modes if found else None, covs=ps.covs if found else None)
     for ax in axes[len(names):]:
         ax.set_visible(False)
-    fig.suptitle(f"{first.data.name}: final generated points (orange) over the target (grey)\n"
-                 "D / critic surface underneath (red: scored real)", fontsize="medium")
+    lines = [f"{first.data.name}: final points (orange) over the target (grey)",
+             *(["found modes: green, with their 3-sigma HQ ellipses"] if found else []),
+             "D / critic surface underneath (red: scored real)",
+             "dashed: the target's frame, where a panel is widened to show its points"]
+    width = 40 + 45 * (ncols - 1)  # characters that fit over ncols panels
+    fig.suptitle("\n".join(textwrap.fill(t, width) for t in lines), fontsize="medium")
     path = out / "matrix.png"
     atomic_write_bytes(path, figure_png(fig, dpi=90))
     return path

@@ -5,6 +5,7 @@ them; the plots, and matplotlib with them, load only when a figure is drawn)."""
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -12,9 +13,10 @@ import torch
 from torch import nn
 
 from ganscope.data import Dataset
-from ganscope.data.points import POINT_SETS, load_points
+from ganscope.data.points import POINT_SETS, PointSet, load_points
 from ganscope.domains.base import Domain, Scorer
 from ganscope.domains.points.evaluate import evaluate_points
+from ganscope.domains.points.modes import ModeFit, find_modes
 from ganscope.io import atomic_write_bytes
 from ganscope.render import figure_png
 from ganscope.sampling import sample, to_floats
@@ -24,6 +26,19 @@ if TYPE_CHECKING:
     from ganscope.training.run import Run
 
 
+_FOUND: dict[str, ModeFit] = {}  # file SHA-256 -> its modes, once per process
+
+
+def with_modes(ps: PointSet) -> PointSet:
+    """Set ``ps``'s modes from the mixture found in its points (same file, same modes)."""
+    key = ps.source.get("sha256") or hashlib.sha256(ps.points.tobytes()).hexdigest()
+    if key not in _FOUND:
+        _FOUND[key] = find_modes(ps.points)
+    fit = _FOUND[key]
+    ps.modes, ps.covs, ps.weights, ps.modes_found = fit.means, fit.covs, fit.weights, True
+    return ps
+
+
 def is_point_spec(name: str) -> bool:
     head = name.partition(":")[0].strip()
     return head == "points" or head in POINT_SETS
@@ -31,6 +46,7 @@ def is_point_spec(name: str) -> bool:
 
 class Points(Domain):
     name = "points"
+    title = "2-D points"
     kind = "points"
     trains_with_eval = True
     named_by_name = False
@@ -42,8 +58,12 @@ class Points(Domain):
         return "points"
 
     def load(self, data: DataConfig, seed: int) -> Dataset:
-        """Point sets are drawn with ``seed`` (the run's seed)."""
+        """Point sets are drawn with ``seed`` (the run's seed). A file's modes are found here
+        (a Gaussian mixture, components by BIC: :mod:`.modes`), so its runs report mode
+        coverage, % high quality and reverse KL as the built-in mixtures do."""
         ps = load_points(data.name, data.n_points, seed)
+        if ps.modes is None and ps.source.get("kind") == "file":
+            with_modes(ps)
         pts = torch.from_numpy(ps.points.astype("float32"))
         if data.limit is not None:
             pts = pts[:data.limit]
@@ -65,7 +85,11 @@ class Points(Domain):
         from ganscope.domains.points.plots import snapshot_figure
 
         fake = sample(G, fixed_z, to_samples=self, batch_size=None).numpy()
-        fig = snapshot_figure(data.images.numpy(), fake, D, probability, title)
+        ps = data.point_set
+        found = ps is not None and ps.modes_found
+        fig = snapshot_figure(data.images.numpy(), fake, D, probability, title,
+                              modes=ps.modes if found else None,
+                              covs=ps.covs if found else None)
         atomic_write_bytes(path, figure_png(fig, dpi=100))
 
     def extra_figures(self, run: Run) -> list[Path]:

@@ -29,10 +29,11 @@ def generate_points(G: nn.Module, z_dim: int, n: int, seed: int) -> np.ndarray:
 
 def score_points(fake: np.ndarray, ps: PointSet, target: np.ndarray, seed: int = 0
                  ) -> dict[str, Any]:
-    """Mode statistics (mixtures only) plus the three distances to the target points."""
+    """Mode statistics (a built-in mixture's modes, or those found in a file) plus the three
+    distances to the target points."""
     out: dict[str, Any] = {}
-    if ps.modes is not None and ps.std is not None:
-        ms = mode_stats(fake, ps.modes, ps.std)
+    if ps.modes is not None and (ps.std is not None or ps.covs is not None):
+        ms = mode_stats(fake, ps.modes, ps.std, covs=ps.covs, weights=ps.weights)
         out.update({k: ms[k] for k in ("modes_covered", "modes_covered_any", "hq_fraction",
                                        "reverse_kl", "mode_hist")})
         out["n_modes"] = int(len(ps.modes))
@@ -51,6 +52,8 @@ def evaluate_points(G: nn.Module, z_dim: int, ps: PointSet, target: np.ndarray, 
         "extractor": None,
         "reference": {"dataset": ps.source.get("spec") or ps.name, "split": "target",
                       "n": int(len(target)),
+                      "modes": ("found: Gaussian mixture, components by BIC" if ps.modes_found
+                                else "known" if ps.modes is not None else None),
                       "images_sha256": hashlib.sha256(
                           np.ascontiguousarray(target, dtype=np.float32).tobytes()).hexdigest()},
         "n_real": int(len(target)), "n_fake": int(n), "seed": seed,

@@ -20,6 +20,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ganscope.domains.points.modes import mahalanobis2
+
 _BLOCK = 1 << 17  # pairs per block: 128K float64 = 1 MB per buffer, stays in cache
 # Default MMD bandwidths, as multiples of the median pairwise distance of the pooled sample.
 # Leaning small: on mixtures the median is the distance *between* modes, far above their std.
@@ -50,9 +52,16 @@ def _finite(*arrays: np.ndarray) -> bool:
 # Mixtures
 
 
-def mode_stats(samples: np.ndarray, modes: np.ndarray, std: float, *, radius_std: float = 3.0,
-               min_share: float = 0.01) -> dict:
+def mode_stats(samples: np.ndarray, modes: np.ndarray, std: float | None, *,
+               radius_std: float = 3.0, min_share: float = 0.01,
+               covs: np.ndarray | None = None, weights: np.ndarray | None = None) -> dict:
     """Mode coverage of ``samples`` for a mixture of isotropic Gaussians at ``modes`` (K, D).
+
+    With ``covs`` (K, 2, 2), the modes found in a user's points (``.modes.find_modes``), the
+    distance is the Mahalanobis distance to each component instead (``std`` is then unused):
+    nearest component by it, HQ within ``radius_std`` of it -- the same 98.9 % for samples of
+    the component itself. With ``weights`` (K,) the reverse KL is taken against those weights
+    instead of the uniform p (a found mixture's components need not be equally heavy).
 
     Each sample goes to its nearest mode; it is high quality (HQ) when its Euclidean distance to
     that mode is <= ``radius_std * std`` (VEEGAN / PacGAN: 3 std). Returns:
@@ -77,18 +86,21 @@ def mode_stats(samples: np.ndarray, modes: np.ndarray, std: float, *, radius_std
     m = _points(modes, "modes")
     if s.shape[1] != m.shape[1]:
         raise ValueError(f"samples and modes differ in dimension: {s.shape[1]} vs {m.shape[1]}")
-    if not (math.isfinite(std) and std >= 0):
+    if covs is None and not (std is not None and math.isfinite(std) and std >= 0):
         raise ValueError(f"std must be finite and >= 0, got {std}")
     if not _finite(m):
         raise ValueError("modes must be finite")
     n, k = len(s), len(m)
-    radius = float(radius_std) * float(std)
+    radius = float(radius_std) * (1.0 if covs is not None else float(std))
+    p = (np.full(k, 1.0 / k) if weights is None
+         else np.asarray(weights, dtype=np.float64) / float(np.sum(weights)))
     counts = np.zeros(k, dtype=np.int64)
     rows = max(1, _BLOCK // k)
     for i0 in range(0, n, rows):
         blk = s[i0:i0 + rows]
         ok = np.isfinite(blk).all(axis=1)
-        d2 = _sqdist(np.where(ok[:, None], blk, 0.0), m)
+        safe = np.where(ok[:, None], blk, 0.0)
+        d2 = _sqdist(safe, m) if covs is None else mahalanobis2(safe, m, covs)
         nearest = d2.argmin(axis=1)
         hq = ok & (np.sqrt(d2[np.arange(len(blk)), nearest]) <= radius)
         counts += np.bincount(nearest[hq], minlength=k)
@@ -97,9 +109,9 @@ def mode_stats(samples: np.ndarray, modes: np.ndarray, std: float, *, radius_std
     strict = (counts > 0) & (counts >= min_share * n * (1 - 1e-9))
     if n_hq:
         q = counts[counts > 0] / n_hq
-        rkl = float(np.sum(q * np.log(q * k)))
+        rkl = float(np.sum(q * np.log(q / p[counts > 0])))
     else:
-        rkl = math.log(k)
+        rkl = float(np.log(1.0 / p.min()))  # the largest KL(q || p) any q can have
     return {
         "modes_covered": int(strict.sum()),
         "modes_covered_any": int((counts > 0).sum()),
