@@ -38,7 +38,7 @@ CONSTRAINTS = ROOT / "constraints.txt"
 TORCH = "torch==2.13.0"  # the CPU wheel on this project's machines; any other spec fetches CUDA
 
 CORE_DEPS = {"torch", "numpy", "pyyaml", "matplotlib", "pillow", "tqdm", "platformdirs",
-             "safetensors"}
+             "safetensors", "threadpoolctl"}
 EXTRAS = {"serve", "ray", "tensorboard", "wandb", "onnx", "dev"}
 # Packages that must never come with a plain `pip install ganscope`.
 OPTIONAL_MODULES = ("fastapi", "uvicorn", "starlette", "pydantic", "ray", "tensorboard", "wandb",
