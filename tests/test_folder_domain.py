@@ -249,7 +249,7 @@ def test_npz_with_labels_floats_and_bad_arrays(tmp_path):
                                "C 1 or 3")
     np.save(bad, np.full((3, 8, 8), 2.0))
     assert data_error(bad) == (f"{bad.resolve()} holds floats in [2, 2]: float images must "
-                               "lie in [0, 1] (or [-1, 1])")
+                               "lie in [0, 1] (or [-1, 1] for tanh output)")
     bad.write_bytes(b"garbage")
     assert data_error(bad).startswith(f"cannot read {bad.resolve()} as a .npy array (")
     two = tmp_path / "two.npz"

@@ -10,6 +10,7 @@ stepped. Screenshots go to the test's tmp dir and, for people to look at, to
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import threading
@@ -51,6 +52,38 @@ class ReadyServer(uvicorn.Server):
             self.ready.set()  # also on failure: the fixture then sees started False at once
 
 
+@contextlib.contextmanager
+def serve_app(app):
+    """``app`` served by uvicorn in a thread on a free port: yields its base URL; stopped after."""
+    sock = bind("127.0.0.1", 0)
+    srv = ReadyServer(uvicorn.Config(app, log_level="warning", access_log=False,
+                                     timeout_graceful_shutdown=2))
+    t = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
+    t.start()
+    assert srv.ready.wait(30) and srv.started, "uvicorn did not start"
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}/"
+    finally:
+        srv.should_exit = True
+        t.join(15)
+        sock.close()
+
+
+@contextlib.contextmanager
+def open_page(browser, tmp_path: Path, height: int):
+    """A fresh page (1280 x ``height``) that fails the test on any JavaScript error."""
+    # bypass_csp: Playwright's wait_for_function evaluates strings, which the page's CSP forbids
+    ctx = browser.new_context(viewport={"width": 1280, "height": height}, bypass_csp=True)
+    pg = ctx.new_page()
+    pg.set_default_timeout(WAIT_MS)
+    errors: list[str] = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    pg.shots = tmp_path  # type: ignore[attr-defined]
+    yield pg
+    ctx.close()
+    assert errors == [], f"JavaScript errors on the page: {errors}"
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     root = tmp_path_factory.mktemp("browser") / "runs"
@@ -61,31 +94,14 @@ def server(tmp_path_factory):
     (root / "broken").mkdir()
     (root / "broken" / "config.yaml").write_text("::: not yaml [\n")
     app = create_app(root, poll_s=0.1, lab_plots=False)
-    sock = bind("127.0.0.1", 0)
-    port = sock.getsockname()[1]
-    srv = ReadyServer(uvicorn.Config(app, log_level="warning", access_log=False,
-                                     timeout_graceful_shutdown=2))
-    t = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
-    t.start()
-    assert srv.ready.wait(30) and srv.started, "uvicorn did not start"
-    yield f"http://127.0.0.1:{port}/", root, app
-    srv.should_exit = True
-    t.join(15)
-    sock.close()
+    with serve_app(app) as url:
+        yield url, root, app
 
 
 @pytest.fixture
 def page(browser, tmp_path):
-    # bypass_csp: Playwright's wait_for_function evaluates strings, which the page's CSP forbids
-    ctx = browser.new_context(viewport={"width": 1280, "height": 900}, bypass_csp=True)
-    pg = ctx.new_page()
-    pg.set_default_timeout(WAIT_MS)
-    errors: list[str] = []
-    pg.on("pageerror", lambda e: errors.append(str(e)))
-    pg.shots = tmp_path  # type: ignore[attr-defined]
-    yield pg
-    ctx.close()
-    assert errors == [], f"JavaScript errors on the page: {errors}"
+    with open_page(browser, tmp_path, 900) as pg:
+        yield pg
 
 
 def shot(page, name: str) -> Path:

@@ -7,18 +7,14 @@ test's tmp dir and to ``$GANSCOPE_UI_SHOTS`` when set.
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 import pytest
 
-from test_serve_browser import CHROMIUM, WAIT_MS, ReadyServer, shot
+from test_serve_browser import CHROMIUM, open_page, serve_app, shot
 
 if not CHROMIUM.exists():
     pytest.skip("Debian's chromium is not installed (/usr/bin/chromium)", allow_module_level=True)
-import uvicorn  # noqa: E402
 
-from ganscope.commands.serve import bind  # noqa: E402
 from ganscope.data.points import read_points  # noqa: E402
 from ganscope.serve import create_app  # noqa: E402
 from ganscope.serve.lab import ARROW_POINTS, MESH_LINES  # noqa: E402
@@ -30,29 +26,14 @@ def server(tmp_path_factory):
     root = tmp_path_factory.mktemp("labbrowser") / "runs"
     root.mkdir()
     app = create_app(root, poll_s=0.1, lab_plots=False)
-    sock = bind("127.0.0.1", 0)
-    srv = ReadyServer(uvicorn.Config(app, log_level="warning", access_log=False,
-                                     timeout_graceful_shutdown=2))
-    t = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
-    t.start()
-    assert srv.ready.wait(30) and srv.started, "uvicorn did not start"
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}/", root, app
-    srv.should_exit = True
-    t.join(15)
-    sock.close()
+    with serve_app(app) as url:
+        yield url, root, app
 
 
 @pytest.fixture
 def page(browser, tmp_path):
-    ctx = browser.new_context(viewport={"width": 1280, "height": 1000}, bypass_csp=True)
-    pg = ctx.new_page()
-    pg.set_default_timeout(WAIT_MS)
-    errors: list[str] = []
-    pg.on("pageerror", lambda e: errors.append(str(e)))
-    pg.shots = tmp_path  # type: ignore[attr-defined]
-    yield pg
-    ctx.close()
-    assert errors == [], f"JavaScript errors on the page: {errors}"
+    with open_page(browser, tmp_path, 1000) as pg:
+        yield pg
 
 
 def status(page) -> dict:

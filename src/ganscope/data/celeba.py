@@ -35,6 +35,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
+from ganscope.data.cache import read_image_cache
 from ganscope.errors import DataError
 from ganscope.io import atomic_torch_save
 from ganscope.paths import cache_root
@@ -235,25 +236,6 @@ def cache_key(d: Path, attrs: AttributeFile, image_size: int, crop: float, split
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
 
 
-def _read_cache(path: Path, key: str) -> dict | None:
-    if not path.is_file():
-        return None
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-        if not isinstance(obj, dict) or obj.get("format") != CACHE_FORMAT or obj.get("key") != key:
-            raise ValueError("not this cache's format or key")
-        images, attributes = obj["images"], obj["attributes"]
-        n = len(obj["files"])
-        if (images.dtype != torch.uint8 or images.ndim != 4 or images.shape[0] != n
-                or attributes.shape[0] != n or attributes.dtype != torch.uint8):
-            raise ValueError("tensor shapes do not match")
-        return obj
-    except Exception as e:  # noqa: BLE001  (a cache is disposable: any failure means rebuild)
-        print(f"warning: ignoring damaged CelebA cache {path} ({type(e).__name__}); "
-              "rebuilding it from the JPEGs", file=sys.stderr)
-        return None
-
-
 def load_celeba(data_dir: str | os.PathLike | None = None, split: str = "train",
                 image_size: int = 64, crop: float = 0.8, limit: int | None = None,
                 progress: bool | None = None, use_cache: bool = True) -> CelebA:
@@ -291,7 +273,8 @@ def load_celeba(data_dir: str | os.PathLike | None = None, split: str = "train",
 
     key = cache_key(d, attrs, image_size, crop, split, limit, partition_sha)
     cpath = cache_dir() / f"{key[:24]}.pt"
-    obj = _read_cache(cpath, key) if use_cache else None
+    obj = (read_image_cache(cpath, CACHE_FORMAT, key, what="CelebA cache", source="JPEGs",
+                            per_image=("attributes",)) if use_cache else None)
     cached = obj is not None
     if obj is None:
         files = [attrs.files[i] for i in idx]

@@ -44,6 +44,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from tqdm.auto import tqdm
 
+from ganscope.data.cache import read_image_cache
 from ganscope.errors import DataError
 from ganscope.io import atomic_torch_save, atomic_write_text
 from ganscope.paths import cache_root
@@ -251,10 +252,13 @@ def _layout(path: Path, shape: tuple[int, ...]) -> tuple[str, int]:
                     "(N, C, H, W) or (N, H, W, C) with C 1 or 3")
 
 
-def _to_uint8(a: np.ndarray, path: Path) -> np.ndarray:
+def to_uint8(a: np.ndarray, path: Path) -> np.ndarray:
+    """An array of images as uint8 0..255: uint8 as it is, integers in 0..255, floats in
+    [0, 1] or in [-1, 1] (a generator's tanh output) scaled; anything else one DataError line
+    naming ``path``. Shared by image folders' arrays and ``ganscope eval --images``."""
     if a.dtype == np.uint8:
-        return a
-    if a.dtype.kind in "iu":
+        return np.ascontiguousarray(a)
+    if a.dtype.kind in "iu":  # not np.issubdtype(.., np.integer): timedelta64 is one too
         if a.min() < 0 or a.max() > 255:
             raise DataError(f"{path} holds integers outside 0..255: scale them to uint8 images")
         return a.astype(np.uint8)
@@ -265,11 +269,11 @@ def _to_uint8(a: np.ndarray, path: Path) -> np.ndarray:
     lo, hi = float(a.min()), float(a.max())
     if lo >= 0.0 and hi <= 1.0:
         x = a.astype(np.float64) * 255.0
-    elif lo >= -1.0 and hi <= 1.0:
+    elif lo >= -1.0 and hi <= 1.0:  # a generator's tanh output
         x = (a.astype(np.float64) + 1.0) * 127.5
     else:
         raise DataError(f"{path} holds floats in [{lo:.3g}, {hi:.3g}]: float images must lie "
-                        "in [0, 1] (or [-1, 1])")
+                        "in [0, 1] (or [-1, 1] for tanh output)")
     return np.round(x).astype(np.uint8)
 
 
@@ -388,7 +392,8 @@ def load_folder(data_dir: str | os.PathLike | None, image_size: int = 64, channe
             "channels": c, "limit": limit}
     key = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
     cpath = cache_dir() / f"{key[:24]}.pt"
-    obj = _read_cache(cpath, key) if use_cache else None
+    obj = (read_image_cache(cpath, CACHE_FORMAT, key, what="image cache", source="files")
+           if use_cache else None)
     cached = obj is not None
     if obj is None:
         chosen = [files[i] for i in idx]
@@ -423,27 +428,10 @@ def load_folder(data_dir: str | os.PathLike | None, image_size: int = 64, channe
     )
 
 
-def _read_cache(path: Path, key: str) -> dict | None:
-    if not path.is_file():
-        return None
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-        if not isinstance(obj, dict) or obj.get("format") != CACHE_FORMAT or obj.get("key") != key:
-            raise ValueError("not this cache's format or key")
-        images, n = obj["images"], len(obj["files"])
-        if images.dtype != torch.uint8 or images.ndim != 4 or images.shape[0] != n:
-            raise ValueError("tensor shapes do not match")
-        return obj
-    except Exception as e:  # noqa: BLE001  (a cache is disposable: any failure means rebuild)
-        print(f"warning: ignoring damaged image cache {path} ({type(e).__name__}); "
-              "rebuilding it from the files", file=sys.stderr)
-        return None
-
-
 def _load_array(p: Path, image_size: int, channels: int, limit: int | None) -> ImageFolder:
     raw, labels, class_names = _read_array(p)
     layout, _ = _layout(p, tuple(raw.shape))
-    a = _to_uint8(raw, p)
+    a = to_uint8(raw, p)
     a = {"nhw": lambda x: x[:, None], "nchw": lambda x: x,
          "nhwc": lambda x: x.transpose(0, 3, 1, 2)}[layout](a)
     if labels is not None:

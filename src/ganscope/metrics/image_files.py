@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
+from ganscope.data.folder import to_uint8
 from ganscope.errors import UserError
 
 PNG_SUFFIXES = (".png",)
@@ -41,29 +42,7 @@ def load_image_set(path: str | os.PathLike) -> torch.Tensor:
         a = a[:, 0]
     if a.ndim != 3 or 0 in a.shape:
         raise UserError(f"{p} holds an array of shape {a.shape}: expected images (N, 28, 28)")
-    return torch.from_numpy(_to_uint8(a, p))
-
-
-def _to_uint8(a: np.ndarray, p: Path) -> np.ndarray:
-    if a.dtype == np.uint8:
-        return np.ascontiguousarray(a)
-    if a.dtype.kind in "iu":  # not np.issubdtype(.., np.integer): timedelta64 is one too
-        if a.min() < 0 or a.max() > 255:
-            raise UserError(f"{p} holds integers outside 0..255: scale them to uint8 images")
-        return a.astype(np.uint8)
-    if a.dtype.kind != "f":
-        raise UserError(f"{p} holds {a.dtype} values: expected uint8 or float images")
-    if not np.isfinite(a).all():
-        raise UserError(f"{p} holds non-finite values (nan or inf): fix the images first")
-    lo, hi = float(a.min()), float(a.max())
-    if lo >= 0.0 and hi <= 1.0:
-        x = a.astype(np.float64) * 255.0
-    elif lo >= -1.0 and hi <= 1.0:  # a generator's tanh output
-        x = (a.astype(np.float64) + 1.0) * 127.5
-    else:
-        raise UserError(f"{p} holds floats in [{lo:.3g}, {hi:.3g}]: float images must lie in "
-                        "[0, 1] (or [-1, 1] for tanh output)")
-    return np.round(x).astype(np.uint8)
+    return torch.from_numpy(to_uint8(a, p))
 
 
 def _load_png_dir(d: Path) -> torch.Tensor:
