@@ -25,7 +25,7 @@ demo: setup data
 	@echo "  E3 grid:      runs/$(DEMO_RUN)/figures/e3-seed23231.png (torch.manual_seed(23231), 8 images)"
 
 test: setup data browser
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks examples
 	$(BIN)/lint-imports
 	$(BIN)/pytest -q
 
@@ -63,7 +63,7 @@ browser:
 	fi
 
 lint: setup
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks examples
 	$(BIN)/lint-imports
 
 bench: setup data

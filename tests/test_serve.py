@@ -425,7 +425,8 @@ def test_the_metric_labels_are_the_one_table_the_cli_and_reports_use(client, run
 # --- live 2-D lab -------------------------------------------------------------------------------
 
 
-def wait_for(fn, timeout: float = 30.0, every: float = 0.02):
+def wait_for(fn, timeout: float = 60.0, every: float = 0.02):
+    """Poll ``fn`` until it returns something true (the server's state, not a fixed sleep)."""
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         v = fn()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import json
-import time
 import warnings
 
 import numpy as np
@@ -27,6 +26,7 @@ from ganscope.losses import LOSSES
 from ganscope.serve import create_app
 from ganscope.serve.lab import ARROW_POINTS, MESH_LINES, SNAPSHOT_POINTS, point_forces
 from ganscope.training.run import Run
+from test_serve import wait_for
 
 BASE = "http://127.0.0.1"
 
@@ -45,16 +45,6 @@ def client(runs):
 
 def err(resp) -> str:
     return resp.json()["error"]
-
-
-def wait_for(fn, timeout: float = 60.0, every: float = 0.02):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        v = fn()
-        if v:
-            return v
-        time.sleep(every)
-    raise AssertionError("timed out")
 
 
 # --- the forces -----------------------------------------------------------------------------------

@@ -87,6 +87,12 @@ def make_config(preset: str, over: list[str], data_dir: str | None) -> RunConfig
     return cfg.validate()
 
 
+def length_overrides(epochs: int | None, limit: int | None) -> list[str]:
+    """The ``--set`` lines that shorten a preset's run (None / 0: the preset's own)."""
+    over = [] if epochs is None else [f"train.epochs={epochs}"]
+    return over + ([f"data.limit={limit}"] if limit else [])
+
+
 def preset_domain(preset: str) -> Domain:
     """The domain a preset trains on: its title goes into the pages' prose, its folder option
     decides whether an experiment can run."""

@@ -15,6 +15,7 @@ from ganscope.experiments import stats
 from ganscope.lab.base import (
     LabState,
     PlannedRun,
+    length_overrides,
     make_config,
     plural,
     preset_domain,
@@ -72,11 +73,7 @@ def eval_shortened(s: Settings) -> list[str]:
 def planned_runs(lab: LabState, planned: list[PlannedRun]) -> list[PlannedRun]:
     """One e1-mlp run per seed, evaluated every epoch."""
     s = lab.s
-    over = ["eval.every=1", f"eval.n={s.eval_n}"]
-    if s.e1_epochs is not None:
-        over.append(f"train.epochs={s.e1_epochs}")
-    if s.e1_limit:
-        over.append(f"data.limit={s.e1_limit}")
+    over = ["eval.every=1", f"eval.n={s.eval_n}", *length_overrides(s.e1_epochs, s.e1_limit)]
     out = []
     for seed in s.seeds:
         cfg = make_config("e1-mlp", [*over, f"seed={seed}"], lab.data_dir)

@@ -16,6 +16,7 @@ from ganscope.lab import e1
 from ganscope.lab.base import (
     LabState,
     PlannedRun,
+    length_overrides,
     make_config,
     plural,
     preset_epochs,
@@ -66,11 +67,7 @@ def shortened(s: Settings) -> list[str]:
 
 def _configs(lab: LabState) -> list[PlannedRun]:
     s = lab.s
-    over = ["eval.every=1", f"eval.n={s.eval_n}"]
-    if s.e2_epochs is not None:
-        over.append(f"train.epochs={s.e2_epochs}")
-    if s.e2_limit:
-        over.append(f"data.limit={s.e2_limit}")
+    over = ["eval.every=1", f"eval.n={s.eval_n}", *length_overrides(s.e2_epochs, s.e2_limit)]
     out = []
     for preset in s.e2_presets:
         short = "mlp" if preset == "e1-mlp" else preset.removeprefix("e2-")

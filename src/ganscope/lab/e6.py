@@ -16,6 +16,7 @@ from ganscope.errors import UserError
 from ganscope.lab.base import (
     LabState,
     PlannedRun,
+    length_overrides,
     make_config,
     plural,
     preset_domain,
@@ -72,11 +73,7 @@ def planned_runs(lab: LabState, planned: list[PlannedRun]) -> list[PlannedRun]:
     if not lab.folder(FACES):
         return []
     s = lab.s
-    over = ["seed=0"]
-    if s.e6_epochs is not None:
-        over.append(f"train.epochs={s.e6_epochs}")
-    if s.e6_limit:
-        over.append(f"data.limit={s.e6_limit}")
+    over = ["seed=0", *length_overrides(s.e6_epochs, s.e6_limit)]
     cfg = make_config(PRESET, over, lab.folder(FACES))
     return [PlannedRun(RUN, cfg, run_cost(STEP_COST, cfg, TRAIN_IMAGES))]
 
