@@ -56,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--dir", type=Path, default=Path("runs") / "bench-lab2d-convergence")
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                    help="a config override for every cell (as lab2d --set), e.g. tech.ema=0.999")
     a = ap.parse_args(argv)
     seeds = parse_seeds(a.seeds)
     cells = []
@@ -65,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     with OtherLoad() as load:
         t0 = time.perf_counter()
         runs = run_matrix(a.dir, a.data, cells, seeds, a.steps, workers=a.workers,
-                          progress=False)
+                          progress=False, extra=a.overrides)
         wall = time.perf_counter() - t0
     summary = summarize(runs)
     summary.update({"data": a.data, "steps": a.steps, "seeds": len(seeds), "seed_list": seeds})
@@ -84,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         "benchmark": "lab2d_convergence", "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "machine": {"cpu": cpu_model(), "cores": os.cpu_count()},
         "data": a.data, "seeds": seeds, "cap_steps": a.steps, "workers": a.workers,
+        "overrides": a.overrides,
         "wall_s": round(wall, 1), "other_load": load.fraction,
         "target": {"cell": TARGET_CELL, "modes": TARGET_MODES, "hq": TARGET_HQ,
                    "met": met if a.data == "ring8" else None},

@@ -61,7 +61,7 @@ from ganscope.viz.run_figures import write_run_figures
 __all__ = ["Figures", "Images", "Metrics", "Run", "Table", "compare", "load_run", "run_config",
            "resume", "runs", "train"]
 
-_SECTIONS = ("data", "model", "loss", "optim", "train", "eval", "log")
+_SECTIONS = ("data", "model", "loss", "optim", "train", "eval", "tech", "log")
 _NAMED = ("data", "model", "loss", "optim")  # a string for the section sets its name
 
 
@@ -221,9 +221,11 @@ class Run(_run.Run):
     def cfg(self) -> RunConfig:
         return self.config()
 
-    def generator(self, epoch: int | None = None, device: str = "cpu") -> nn.Module:
-        """G in eval mode (the last checkpoint, or epoch ``epoch``'s), as every command loads it."""
-        return _run.load_generator(self, epoch, device)
+    def generator(self, epoch: int | None = None, device: str = "cpu", raw: bool = False
+                  ) -> nn.Module:
+        """G in eval mode (the last checkpoint, or epoch ``epoch``'s), as every command loads
+        it: G's moving average for a run with ``tech.ema``, its trained weights with ``raw``."""
+        return _run.load_generator(self, epoch, device, raw)
 
     def plot(self) -> Figures:
         """Write and show the loss and D-output curves (``ganscope plot``)."""

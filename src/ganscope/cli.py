@@ -110,6 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("-n", type=int, default=8, help="number of images (default 8)")
     g.add_argument("--z", metavar="FILE.npy", help="use these latent vectors (N, z_dim) instead")
     g.add_argument("--epoch", type=int, help="generator of this epoch (default: the latest)")
+    g.add_argument("--no-ema", action="store_true",
+                   help="the trained weights, not their moving average (runs with tech.ema)")
     g.add_argument("--out", required=True, help="grid.png, or samples.npy for raw uint8 (N, H, W)")
     g.add_argument("--nrow", type=int, help="images per grid row")
     g.add_argument("--scale", type=int, default=3, help="pixel size in the PNG grid (default 3)")

@@ -27,6 +27,8 @@ from ganscope.models import MODELS, check_sizes
 from ganscope.models.user import D_OUTPUTS, check_user_model, is_user_model
 from ganscope.optim import OPTIMIZERS
 from ganscope.sinks import check_sink_names
+from ganscope.techniques.augment import parse_policy
+from ganscope.techniques.spectral import SN_TARGETS
 
 MIN_EVAL_N = 10  # PRDC's k=5 nearest neighbours need a few more samples than k
 # Upper bounds that turn absurd sizes into a config error instead of an overflow or an
@@ -147,6 +149,26 @@ class EvalConfig:
 
 
 @dataclass
+class TechConfig:
+    """Techniques of the one loop (``ganscope.techniques``), each one option, all off by default
+    so the seeds' set-ups train exactly as before. They act on modules and tensors, so they work
+    with every image model, registered or your own."""
+
+    spectral_norm: str = "none"  # none | d | gd: spectral normalisation of D (and G)
+    ema: float = 0.0  # decay of an exponential moving average of G (e.g. 0.999); 0 = off
+    ema_start: int = 0  # generator steps during which the EMA is a plain copy of G (warm-up)
+    r1: float = 0.0  # R1 gradient penalty weight gamma on real samples; 0 = off
+    r2: float = 0.0  # R2: the same on generated samples
+    reg_every: int = 1  # lazy R1/R2: on every k-th discriminator step, weighted by k
+    augment: str = ""  # DiffAugment of D's inputs: any of color,translation,cutout
+    augment_p: float = 1.0  # probability per op and image (with ADA: its starting value)
+    augment_same: bool = False  # real and generated batches get the very same transforms
+    ada_target: float = 0.0  # > 0: ADA adapts augment_p so E[sign D(real)] -> target (0.6)
+    ada_interval: int = 4  # discriminator steps between ADA's adjustments
+    ada_speed: int = 500_000  # images it takes ADA to move p by 1 (the paper's 500k)
+
+
+@dataclass
 class LogConfig:
     """Where training's numbers go besides events.jsonl and metrics.jsonl (the record): live
     dashboards, written at the loop's flush points. How a run is watched, not what it trains, so
@@ -165,6 +187,7 @@ class RunConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    tech: TechConfig = field(default_factory=TechConfig)
     log: LogConfig = field(default_factory=LogConfig)
 
     def to_dict(self) -> dict[str, Any]:
@@ -224,6 +247,7 @@ class RunConfig:
              "eval.patience needs evaluations: set eval.every (--eval-every) too"),
             (self.eval.min_delta >= 0, "eval.min_delta must be >= 0"),
         ]
+        checks += self._tech_checks()
         for net in ("g", "d"):
             r = self.optim.resolved(net)
             checks += [
@@ -239,6 +263,28 @@ class RunConfig:
                 raise ConfigError(f"bad config: {msg}")
         self.check_model_fits_data(kinds_only=True)
         return self
+
+    def _tech_checks(self) -> list[tuple[bool, str]]:
+        t = self.tech
+        policy = parse_policy(t.augment)  # ConfigError naming the unknown augmentation
+        images = self._domain().kind == "images"
+        return [
+            (t.spectral_norm in SN_TARGETS,
+             f"tech.spectral_norm must be {', '.join(SN_TARGETS)} (which nets get it)"),
+            (t.ema == 0 or 0 < t.ema < 1, "tech.ema must lie in (0, 1), e.g. 0.999 (0 = off)"),
+            (t.ema_start >= 0, "tech.ema_start must be >= 0 generator steps"),
+            (t.r1 >= 0 and t.r2 >= 0, "tech.r1 and tech.r2 must be >= 0 (0 = off)"),
+            (t.reg_every >= 1, "tech.reg_every must be at least 1"),
+            (0 <= t.augment_p <= 1, "tech.augment_p must lie in [0, 1]"),
+            (0 <= t.ada_target < 1, "tech.ada_target must lie in [0, 1), e.g. 0.6 (0 = off)"),
+            (t.ada_interval >= 1, "tech.ada_interval must be at least 1"),
+            (t.ada_speed >= 1, "tech.ada_speed must be at least 1 image"),
+            (not t.ada_target or bool(policy),
+             "tech.ada_target adapts the augmentation: give tech.augment too, e.g. "
+             "color,translation,cutout"),
+            (not policy or images, f"tech.augment transforms images; {self.data.name} holds "
+             "points: drop tech.augment"),
+        ]
 
     def _domain(self):
         """The data's domain (``ganscope.domains``), asked at validation time."""

@@ -48,7 +48,14 @@ from ganscope.errors import RunError, UserError
 from ganscope.io import atomic_write_bytes, file_sha256
 from ganscope.models import MODELS
 from ganscope.models import user as user_models
-from ganscope.training.run import Run, build_nets, checkpoint_epoch, load_checkpoint
+from ganscope.techniques.spectral import remove_spectral_norm
+from ganscope.training.run import (
+    Run,
+    build_nets,
+    checkpoint_epoch,
+    generator_state,
+    load_checkpoint,
+)
 
 FORMATS = ("safetensors", "onnx", "pt2")
 SUFFIXES = {".safetensors": "safetensors", ".onnx": "onnx", ".pt2": "pt2"}
@@ -100,11 +107,12 @@ def load_exportable(run: Run, src: Source) -> tuple[nn.Module, dict[str, Any]]:
     kw = build_kwargs(run)
     G, _ = build_nets(run)  # the one resolver: registered nets or the run's own copy
     try:
-        G.load_state_dict(ck["G"])  # copies into G's own (contiguous NCHW) tensors
+        G.load_state_dict(generator_state(ck))  # into G's own (contiguous NCHW) tensors
     except (KeyError, RuntimeError) as e:
         raise RunError(
             f"checkpoint {src.path} does not match model '{kw['name']}' in the run's config "
             f"({str(e).splitlines()[0][:80]}): the run directory is inconsistent") from None
+    remove_spectral_norm(G)  # plain weights: the exported files load without ganscope
     return G.float().to(memory_format=torch.contiguous_format).eval(), ck
 
 

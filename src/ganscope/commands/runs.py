@@ -73,7 +73,7 @@ def cmd_generate(a: argparse.Namespace) -> int:
         raise UserError("-n must be at least 1")
     check_output_path(a.out)
     run = resolve_run(a.run, a.runs_dir)
-    G = load_generator(run, a.epoch)
+    G = load_generator(run, a.epoch, raw=a.no_ema)
     z_dim = run.config().model.z_dim
     z = load_latents(a.z, z_dim) if a.z else latents_from_seed(a.seed, a.n, z_dim)
     images = generate_images(G, z, progress=not a.no_progress)

@@ -38,9 +38,8 @@ from ganscope.experiments.stats import mean_std as _mean_std
 from ganscope.io import atomic_write_bytes, atomic_write_text
 from ganscope.losses import build_loss
 from ganscope.metrics.labels import lower_is_better, metric_keys, short_label, spread_text
-from ganscope.models import build_models
 from ganscope.render import figure_png
-from ganscope.training.run import Run, load_checkpoint
+from ganscope.training.run import Run, build_nets, generator_state, load_checkpoint
 
 LOSS_NAMES = {"gan": "bce", "wgan": "wgan", "wgan-gp": "wgan-gp"}
 OPTIMS = ("adam", "rmsprop")
@@ -267,10 +266,9 @@ def write_tables(out: Path, summary: dict[str, Any]) -> list[Path]:
 def _load_nets(run: Run):
     cfg = run.config()
     sigmoid = build_loss(cfg.loss).sigmoid
-    G, D = build_models(cfg.model.name, cfg.model.z_dim, sigmoid, g_hidden=cfg.model.g_hidden,
-                        d_hidden=cfg.model.d_hidden)
+    G, D = build_nets(run, cfg, sigmoid)
     ck = load_checkpoint(run.last_checkpoint)
-    G.load_state_dict(ck["G"])
+    G.load_state_dict(generator_state(ck))  # the EMA generator when the run kept one
     D.load_state_dict(ck["D"])
     return G.eval(), D.eval(), sigmoid
 

@@ -40,6 +40,9 @@ from ganscope.metrics.labels import eval_line_parts, lower_is_better
 from ganscope.models import has_conv
 from ganscope.optim import build_optimizer
 from ganscope.sinks import SinkGroup, build_sinks
+from ganscope.techniques.augment import AdaptiveP, Augment, parse_policy
+from ganscope.techniques.ema import GeneratorEMA
+from ganscope.techniques.penalties import gradient_penalty_r
 from ganscope.training import distributed
 from ganscope.training.distributed import SINGLE, DistInfo
 from ganscope.training.evaluation import check_evaluable, comparable, record_best, run_record
@@ -238,6 +241,17 @@ def _train(run: Run, *, dataset: Dataset | None, resume: bool, progress: bool,
         if x_all.dim() == 4:
             x_all = x_all.contiguous(memory_format=torch.channels_last)
     amp = Precision(tc.precision, device)
+    tech = cfg.tech
+    # G's moving average: what sampling, evaluation and every reader of the run use
+    ema = GeneratorEMA(G, tech.ema, tech.ema_start) if tech.ema > 0 else None
+    G_out = ema.G if ema is not None else G
+    policy = parse_policy(tech.augment)
+    augment = Augment(policy, tech.augment_p) if policy else None
+    ada = (AdaptiveP(tech.ada_target, tech.ada_interval, tech.ada_speed, p=tech.augment_p)
+           if tech.ada_target > 0 else None)
+    # its own stream, so switching augmentation on leaves the data order and latents unchanged
+    aug_gen = torch.Generator().manual_seed(cfg.seed + 3)
+    ada_threshold = 0.5 if loss.sigmoid else 0.0  # sign(D's logit) when D gives probabilities
     # Without BatchNorm, D treats each sample independently, so scoring real and fake in one
     # batch is the same function; with it, batch statistics would mix the two, as the seeds
     # never did, so BN nets keep two forwards.
@@ -267,6 +281,12 @@ def _train(run: Run, *, dataset: Dataset | None, resume: bool, progress: bool,
         opt_d.load_state_dict(ck["opt_d"])
         data_gen.set_state(ck["data_state"])
         noise_gen.set_state(ck["noise_state"].cpu())
+        if ema is not None:
+            ema.load_state_dict(ck["G_ema"])
+        if "aug_state" in ck:
+            aug_gen.set_state(ck["aug_state"])
+        if ada is not None:
+            ada.load_state_dict(ck["ada"])
         start_epoch, start_k, step = ck["epoch"], ck["iter"], ck["step"]
         if info.main:
             run.truncate_events(step)
@@ -318,6 +338,9 @@ def _train(run: Run, *, dataset: Dataset | None, resume: bool, progress: bool,
             "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
             "data_state": epoch_start_state, "noise_state": noise_gen.get_state(),
             "model": cfg.model.name, "z_dim": cfg.model.z_dim,
+            **({"G_ema": ema.state_dict()} if ema is not None else {}),
+            **({"aug_state": aug_gen.get_state()} if augment is not None else {}),
+            **({"ada": ada.state_dict()} if ada is not None else {}),
         }, run.last_checkpoint)
 
     flushed = start_k
@@ -376,6 +399,11 @@ def _train(run: Run, *, dataset: Dataset | None, resume: bool, progress: bool,
                         real = x_all.index_select(0, rows)
                         with torch.no_grad(), amp.autocast():
                             fake = g_fake(z)
+                        if augment is not None:  # D only ever sees augmented images
+                            if ada is not None:
+                                augment.p = ada.p
+                            real, fake = augment.pair(real, fake.to(real.dtype), aug_gen,
+                                                      same=tech.augment_same)
                         with amp.autocast():
                             if joint_d:  # one forward (and backward) of 2B rows, not two of B
                                 d_out = d_step(torch.cat([real, fake.to(real.dtype)]))
@@ -384,6 +412,14 @@ def _train(run: Run, *, dataset: Dataset | None, resume: bool, progress: bool,
                                 d_real, d_fake = d_step(real).float(), d_step(fake).float()
                         loss_d = loss.d_loss(d_real, d_fake, real=real, fake=fake.float(), D=D,
                                              generator=noise_gen)
+                        reg = gradient_penalty_r(D, real, fake, r1=tech.r1, r2=tech.r2,
+                                                 every=tech.reg_every,
+                                                 d_step=step * tc.n_critic + c)
+                        if reg is not None:
+                            loss_d = loss_d + reg
+                        if ada is not None:  # D's overfitting signal: how sure it is of reals
+                            ada.observe(torch.sign(d_real.detach() - ada_threshold),
+                                        real.size(0))
                         amp.step(loss_d, opt_d, amp.scaler_d)
                         loss.after_d_step(D)
                     # --- generator: one step on a fresh z; D's weights need no gradients ---
@@ -393,17 +429,22 @@ def _train(run: Run, *, dataset: Dataset | None, resume: bool, progress: bool,
                         z = z[info.shard(n_global)]
                     _set_requires_grad(D, False)
                     with amp.autocast():
-                        d_gz = d_judge(g_step(z))
+                        g_z = g_step(z)
+                        if augment is not None:  # G is judged through the same augmentation
+                            g_z = augment(g_z, aug_gen)
+                        d_gz = d_judge(g_z)
                     loss_g = loss.g_loss(d_gz.float())
                     amp.step(loss_g, opt_g, amp.scaler_g)
                     _set_requires_grad(D, True)
                     step += 1
+                    if ema is not None:
+                        ema.update(G, step)
                     stats[k] = torch.stack([loss_d.detach(), loss_g.detach(),
                                             d_real.detach().mean(), d_fake.detach().mean()])
                     if (k + 1) % FLUSH_EVERY == 0:
                         flush(epoch, k + 1)
                     if on_step is not None:  # one sync per step, paid only by live viewers
-                        on_step(StepView(step, epoch + 1, G, D, *stats[k].tolist()))
+                        on_step(StepView(step, epoch + 1, G_out, D, *stats[k].tolist()))
                     if bar is not None and (k % 20 == 19 or k == steps_per_epoch - 1):
                         ld, lg = stats[k, :2].tolist()
                         bar.set_postfix_str(
@@ -413,12 +454,12 @@ def _train(run: Run, *, dataset: Dataset | None, resume: bool, progress: bool,
                 flush(epoch, steps_per_epoch)
                 if info.main:
                     grid = _end_of_epoch(run, cfg, epoch, G, fixed_z, D, data, loss.sigmoid,
-                                          domain)
+                                          domain, ema)
                     if grid is not None:
                         sinks.image_file(step, "samples", grid, f"epoch {epoch + 1}")
                 checkpoint(epoch + 1, 0, data_gen.get_state())
                 if evaluator is not None and evaluator.due(epoch + 1):
-                    evaluator(epoch + 1, G, bar, step)
+                    evaluator(epoch + 1, G_out, bar, step)
                 plateau = evaluator is not None and evaluator.plateaued
                 if distributed.any_rank(plateau, info, device):  # eval.patience ran out
                     if info.main:
@@ -430,7 +471,8 @@ def _train(run: Run, *, dataset: Dataset | None, resume: bool, progress: bool,
                     break
                 if info.main:
                     run.update_meta(epochs_done=epoch + 1, step=step,
-                                    last=dict(zip(EVENT_KEYS, last_row)))
+                                    last=dict(zip(EVENT_KEYS, last_row)),
+                                    **({"ada": {"p": ada.p, "r_t": ada.r_t}} if ada else {}))
                 start_k = 0
         ok = True
     except TrainingInterrupted:
@@ -453,18 +495,20 @@ def _train(run: Run, *, dataset: Dataset | None, resume: bool, progress: bool,
 
 
 def _end_of_epoch(run: Run, cfg: RunConfig, epoch: int, G: nn.Module, fixed_z: torch.Tensor,
-                  D: nn.Module, data: Dataset, probability: bool, domain: Domain
-                  ) -> Path | None:
-    """Write the epoch's sample figure (when due) and generator; return the figure's path."""
+                  D: nn.Module, data: Dataset, probability: bool, domain: Domain,
+                  ema: GeneratorEMA | None = None) -> Path | None:
+    """Write the epoch's sample figure (when due, from the EMA generator when there is one)
+    and generator(s); return the figure's path."""
     tc = cfg.train
     grid = None
     if (epoch + 1) % tc.sample_every == 0 or epoch + 1 == tc.epochs:
         grid = run.sample_grid(epoch + 1)
-        domain.save_samples(grid, G, fixed_z, D=D, data=data, probability=probability,
-                            title=f"{run.name}: epoch {epoch + 1}")
+        domain.save_samples(grid, ema.G if ema is not None else G, fixed_z, D=D, data=data,
+                            probability=probability, title=f"{run.name}: epoch {epoch + 1}")
     if tc.save_generators:
         atomic_torch_save({"format": CHECKPOINT_FORMAT, "G": G.state_dict(), "epoch": epoch + 1,
-                           "model": cfg.model.name, "z_dim": cfg.model.z_dim},
+                           "model": cfg.model.name, "z_dim": cfg.model.z_dim,
+                           **({"G_ema": ema.state_dict()} if ema is not None else {})},
                           run.generator_checkpoint(epoch + 1))
     return grid
 

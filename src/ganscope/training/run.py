@@ -51,6 +51,7 @@ from ganscope.io import atomic_write_text, file_mode, unlink_quietly, write_fail
 from ganscope.losses import LOSSES
 from ganscope.models import build_models, dcgan_init, has_conv
 from ganscope.models import user as user_models
+from ganscope.techniques.spectral import apply_spectral_norm
 
 CHECKPOINT_FORMAT = "ganscope-checkpoint-v1"
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
@@ -118,20 +119,39 @@ def build_nets(run: Run, cfg: RunConfig | None = None, sigmoid: bool = True
         if note and note not in _WARNED:  # once per process, not once per checkpoint read
             _WARNED.add(note)
             warnings.warn(note, RunWarning, stacklevel=2)
-        return user_models.load_user_nets(store, m, sigmoid, run.name,
+        G, D = user_models.load_user_nets(store, m, sigmoid, run.name,
                                           init=dcgan_init if m.init == "dcgan" else None)
-    return build_models(m.name, m.z_dim, sigmoid, m.init, m.g_hidden, m.d_hidden)
+    else:
+        G, D = build_models(m.name, m.z_dim, sigmoid, m.init, m.g_hidden, m.d_hidden)
+    # after the init: spectral norm divides the initialised weights, and it changes the state
+    # dict's keys, so every rebuilder must apply it for a checkpoint to load
+    sn = cfg.tech.spectral_norm
+    if sn in ("d", "gd"):
+        apply_spectral_norm(D)
+    if sn == "gd":
+        apply_spectral_norm(G)
+    return G, D
 
 
-def load_generator(run: Run, epoch: int | None = None, device: str | torch.device = "cpu"
-                   ) -> nn.Module:
-    """G in eval mode, from epoch ``epoch``'s weights or (default) the latest checkpoint."""
+def generator_state(ck: dict[str, Any], raw: bool = False) -> dict[str, torch.Tensor]:
+    """The generator weights a reader of checkpoint ``ck`` means: G's moving average when the
+    run kept one (``tech.ema``), G's trained weights when it did not or ``raw`` asks."""
+    return ck["G"] if raw or "G_ema" not in ck else ck["G_ema"]
+
+
+def load_generator(run: Run, epoch: int | None = None, device: str | torch.device = "cpu",
+                   raw: bool = False) -> nn.Module:
+    """G in eval mode, from epoch ``epoch``'s weights or (default) the latest checkpoint.
+
+    A run trained with ``tech.ema`` stores the moving average of G beside G; it is the one
+    every reader gets (sampling, evaluation, the latent tools, the server), as it is the one
+    training evaluated. ``raw=True`` gives the trained weights themselves."""
     cfg = run.config()
     _, path = run.checkpoint_for(epoch)
     ck = load_checkpoint(path)
     G, _ = build_nets(run, cfg)
     try:
-        G.load_state_dict(ck["G"])
+        G.load_state_dict(generator_state(ck, raw))
     except (KeyError, RuntimeError) as e:
         raise RunError(
             f"checkpoint {path} does not match model '{cfg.model.name}' in the run's config "

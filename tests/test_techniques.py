@@ -1,0 +1,237 @@
+"""The loop's techniques (ganscope.techniques): each one's math against a hand computation or
+autograd, and what switching it on does to a run (checkpoints, readers, exact resume)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from ganscope.config import RunConfig, apply_overrides
+from ganscope.data import Dataset
+from ganscope.errors import ConfigError, TrainingInterrupted
+from ganscope.techniques.ema import GeneratorEMA
+from ganscope.techniques.penalties import gradient_norm_sq, gradient_penalty_r
+from ganscope.techniques.spectral import apply_spectral_norm
+from ganscope.training.loop import train
+from ganscope.training.run import Run, build_nets, load_checkpoint, load_generator
+
+
+def tiny_images(n: int = 128, seed: int = 0) -> Dataset:
+    g = torch.Generator().manual_seed(seed)
+    imgs = torch.randint(0, 256, (n, 1, 28, 28), generator=g, dtype=torch.uint8)
+    return Dataset(images=imgs, labels=None, source={"synthetic": True})
+
+
+def make_run(tmp_path, name: str, *overrides: str) -> Run:
+    cfg = apply_overrides(RunConfig(), ["train.epochs=2", "train.batch_size=32",
+                                        "train.n_samples=16", "seed=5", *overrides])
+    return Run.create(cfg.validate(), tmp_path / "runs", name)
+
+
+def top_singular(m: nn.Module) -> float:
+    w = m.weight  # the parametrised (normalised) weight
+    if isinstance(m, nn.ConvTranspose2d):
+        w = w.transpose(0, 1)
+    return float(torch.linalg.matrix_norm(w.detach().reshape(w.size(0), -1), ord=2))
+
+
+# --- spectral normalisation ------------------------------------------------------------------
+
+def test_spectral_norm_makes_every_layers_largest_singular_value_one():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.ConvTranspose2d(8, 4, 4, 2),
+                        nn.Flatten(), nn.Linear(4 * 22 * 22, 5))
+    layers = [net[0], net[2], net[4]]
+    with torch.no_grad():
+        for m in layers:
+            m.weight.mul_(4.0)  # make every layer's norm far from 1
+    before = [top_singular(m) for m in layers]
+    assert apply_spectral_norm(net) == 3
+    assert apply_spectral_norm(net) == 0  # twice is once
+    x = torch.randn(2, 3, 12, 12)
+    for _ in range(60):  # one power iteration per training forward
+        net(x)
+    after = [top_singular(m) for m in layers]
+    # the unnormalised norms were 2.3-3.7; 60 power iterations converge to 3e-4 here
+    assert all(b > 2 for b in before)
+    assert after == pytest.approx([1.0, 1.0, 1.0], abs=2e-3)
+
+
+def test_spectral_norm_option_reaches_the_nets_every_reader_rebuilds(tmp_path):
+    run = make_run(tmp_path, "sn", "tech.spectral_norm=gd")
+    G, D = build_nets(run)
+    assert sum(hasattr(m, "parametrizations") for m in D.modules()) == 2  # mlp D: 2 linears
+    assert sum(hasattr(m, "parametrizations") for m in G.modules()) == 2
+    run_d = make_run(tmp_path, "sn-d", "tech.spectral_norm=d")
+    G, D = build_nets(run_d)
+    assert not any(hasattr(m, "parametrizations") for m in G.modules())
+    train(run, dataset=tiny_images(), progress=False)
+    G = load_generator(run)  # the checkpoint's parametrised keys load into the rebuilt G
+    assert G(torch.zeros(3, 100)).shape == (3, 1, 28, 28)
+    _, D = build_nets(run)
+    D.load_state_dict(load_checkpoint(run.last_checkpoint)["D"])
+    assert [top_singular(m) for m in D.modules() if isinstance(m, nn.Linear)] == pytest.approx(
+        [1.0] * 2, abs=0.05)
+
+
+# --- EMA of G ---------------------------------------------------------------------------------
+
+def test_ema_equals_the_hand_computed_average_after_its_warm_up():
+    G = nn.Linear(1, 1, bias=False)
+    ema = GeneratorEMA(G, decay=0.9, start=2)
+    values = [1.0, 2.0, 4.0, 8.0, 16.0]
+    expected, avg = [], None
+    for step, v in enumerate(values, 1):
+        G.weight.data.fill_(v)
+        ema.update(G, step)
+        avg = v if step <= 2 else 0.9 * avg + 0.1 * v  # a copy for the first `start` steps
+        expected.append(avg)
+        assert float(ema.G.weight) == pytest.approx(avg, rel=1e-6)
+    assert expected == pytest.approx([1.0, 2.0, 2.2, 2.78, 4.102])
+    assert not ema.G.weight.requires_grad
+
+
+def test_ema_copies_batchnorm_statistics_and_refuses_bad_decay():
+    G = nn.Sequential(nn.Linear(2, 3), nn.BatchNorm1d(3))
+    ema = GeneratorEMA(G, 0.99)
+    G(torch.randn(16, 2) * 5 + 3)  # running stats move
+    ema.update(G, 1)
+    assert torch.equal(ema.G[1].running_mean, G[1].running_mean)
+    with pytest.raises(ValueError):
+        GeneratorEMA(G, 1.0)
+
+
+def test_ema_run_trains_the_same_weights_and_readers_get_the_average(tmp_path):
+    ds = tiny_images()
+    plain = train(make_run(tmp_path, "plain"), dataset=ds, progress=False)
+    ema = train(make_run(tmp_path, "ema", "tech.ema=0.8"), dataset=ds, progress=False)
+    a, b = load_checkpoint(plain.last_checkpoint), load_checkpoint(ema.last_checkpoint)
+    for k in a["G"]:  # averaging only reads G: the trained weights are bit-identical
+        assert torch.equal(a["G"][k], b["G"][k])
+    assert "G_ema" not in a
+    w, w_ema = b["G"]["fc1.weight"], b["G_ema"]["fc1.weight"]
+    assert not torch.equal(w, w_ema)
+    assert torch.equal(load_generator(ema).fc1.weight, w_ema)
+    assert torch.equal(load_generator(ema, raw=True).fc1.weight, w)
+    per_epoch = load_checkpoint(ema.generator_checkpoint(2))
+    assert torch.equal(per_epoch["G_ema"]["fc1.weight"], w_ema)
+
+
+# --- R1 / R2 ----------------------------------------------------------------------------------
+
+class TinyD(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = nn.Linear(3, 4)
+        self.b = nn.Linear(4, 1)
+
+    def forward(self, x):
+        return self.b(torch.tanh(self.a(x.flatten(1))))
+
+
+def test_r1_equals_autograds_per_sample_gradient_norm():
+    torch.manual_seed(1)
+    D, x = TinyD(), torch.randn(5, 3)
+    got = gradient_norm_sq(D, x)
+    want = []
+    for i in range(5):  # each sample alone, no batching at all
+        xi = x[i:i + 1].clone().requires_grad_(True)
+        (g,) = torch.autograd.grad(D(xi).sum(), xi)
+        want.append(float(g.pow(2).sum()))
+    assert got.tolist() == pytest.approx(want, rel=1e-5)
+    r1 = gradient_penalty_r(D, x, x * 0, r1=10.0, r2=0.0, every=1, d_step=0)
+    assert float(r1) == pytest.approx(5.0 * sum(want) / 5, rel=1e-5)
+
+
+def test_r1_trains_d_and_lazy_steps_weigh_by_k():
+    D = nn.Linear(3, 1)  # grad_x D = w for every x: R1 = gamma/2 |w|^2, d/dw = gamma w
+    x = torch.randn(4, 3)
+    w = D.weight.detach().clone()
+    pen = gradient_penalty_r(D, x, x, r1=2.0, r2=0.0, every=1, d_step=0)
+    assert float(pen) == pytest.approx(float(w.pow(2).sum()), rel=1e-6)
+    pen.backward()
+    assert torch.allclose(D.weight.grad, 2.0 * w, rtol=1e-6)
+    both = gradient_penalty_r(D, x, x, r1=2.0, r2=4.0, every=1, d_step=0)
+    assert float(both) == pytest.approx(3 * float(w.pow(2).sum()), rel=1e-6)
+    assert gradient_penalty_r(D, x, x, r1=2.0, r2=0, every=4, d_step=1) is None
+    lazy = gradient_penalty_r(D, x, x, r1=2.0, r2=0, every=4, d_step=8)
+    assert float(lazy) == pytest.approx(4 * float(w.pow(2).sum()), rel=1e-6)
+    assert gradient_penalty_r(D, x, x, r1=0, r2=0, every=1, d_step=0) is None
+
+
+# --- the options together: resume is exact, configs are checked ------------------------------
+
+ALL_ON = ("tech.ema=0.9", "tech.ema_start=3", "tech.spectral_norm=d", "tech.r1=1.0",
+          "tech.reg_every=2", "tech.augment=color,translation,cutout", "tech.ada_target=0.6",
+          "tech.ada_interval=2", "tech.ada_speed=2000", "tech.augment_p=0.2")
+
+
+@pytest.mark.parametrize("stop_at", [3, 6])  # mid-epoch 1, mid-epoch 2
+def test_every_technique_on_resumes_exactly(tmp_path, stop_at):
+    ds = tiny_images()
+    full = train(make_run(tmp_path, "full", *ALL_ON), dataset=ds, progress=False)
+    part = make_run(tmp_path, "part", *ALL_ON)
+    with pytest.raises(TrainingInterrupted):
+        train(part, dataset=ds, progress=False, should_stop=lambda step: step == stop_at)
+    train(part, dataset=ds, resume=True, progress=False)
+    a, b = load_checkpoint(full.last_checkpoint), load_checkpoint(part.last_checkpoint)
+    for net in ("G", "D", "G_ema"):
+        for k in a[net]:
+            assert torch.equal(a[net][k], b[net][k]), f"{net}.{k} differs"
+    assert a["ada"] == b["ada"]
+    assert full.read_events() == part.read_events()
+    # ADA moved p from its start (0.2) by whole increments of batch * interval / speed
+    p = full.meta()["ada"]["p"]
+    assert p != pytest.approx(0.2)
+    assert ((p - 0.2) / (32 * 2 / 2000)) == pytest.approx(round((p - 0.2) / (32 * 2 / 2000)))
+
+
+@pytest.mark.parametrize("setting, message", [
+    ("tech.spectral_norm=g", "bad config: tech.spectral_norm must be none, d, gd (which nets "
+                             "get it)"),
+    ("tech.ema=1.5", "bad config: tech.ema must lie in (0, 1), e.g. 0.999 (0 = off)"),
+    ("tech.ada_target=0.6", "bad config: tech.ada_target adapts the augmentation: give "
+                            "tech.augment too, e.g. color,translation,cutout"),
+    ("tech.augment=flip", "bad config: unknown augmentation 'flip' (known: color, "
+                          "translation, cutout)"),
+])
+def test_technique_settings_are_checked_with_one_line(setting, message):
+    with pytest.raises(ConfigError) as e:
+        apply_overrides(RunConfig(), [setting]).validate()
+    assert str(e.value) == message
+
+
+def test_augmenting_points_is_refused():
+    cfg = apply_overrides(RunConfig(), ["data.name=ring8", "model.name=mlp2d", "model.z_dim=2",
+                                        "tech.augment=translation"])
+    with pytest.raises(ConfigError, match="tech.augment transforms images; ring8 holds points"):
+        cfg.validate()
+
+
+def test_export_and_generate_use_the_average_with_spectral_norm_baked_in(tmp_path, capsys):
+    from safetensors.torch import load_file
+
+    from ganscope.cli import main
+    from ganscope.export import export_generator
+    from ganscope.models import build_models
+
+    run = train(make_run(tmp_path, "sn-ema", "tech.spectral_norm=gd", "tech.ema=0.8"),
+                dataset=tiny_images(), progress=False)
+    got = load_file(export_generator(run, "safetensors", tmp_path / "g.safetensors"))
+    G, _ = build_models("mlp", 100)  # a plain G, as the sidecar's recipe rebuilds it
+    G.load_state_dict(got)
+    z = torch.randn(4, 100, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        want = load_generator(run)(z)  # the EMA generator, spectral norm applied
+        assert torch.allclose(G.eval()(z), want, atol=1e-6)
+        assert not torch.allclose(load_generator(run, raw=True)(z), want, atol=1e-3)
+    runs_dir = str(tmp_path / "runs")
+    for flag, name in (([], "ema.npy"), (["--no-ema"], "raw.npy")):
+        assert main(["generate", "sn-ema", "--runs-dir", runs_dir, "-n", "4", "--no-progress",
+                     "--out", str(tmp_path / name), *flag]) == 0
+    import numpy as np
+
+    ema_img, raw_img = (np.load(tmp_path / n) for n in ("ema.npy", "raw.npy"))
+    assert ema_img.shape == raw_img.shape == (4, 28, 28)
+    assert not np.array_equal(ema_img, raw_img)
