@@ -218,8 +218,9 @@ def test_resume_through_the_cli(capsys, tmp_path, data_dir, monkeypatch):
     rc, _, err = run_cli(capsys, "train", "--resume", "r", "--runs-dir", str(tmp_path),
                          "--set", "optim.lr=1", "--no-progress")
     assert rc == 2
-    assert err == ("error: only train.epochs and how to run (device, precision, compile, "
-                   "threads, channels_last) can change when resuming (got --set optim.lr=1): "
+    assert err == ("error: only train.epochs, train.minutes and how to run (device, precision, "
+                   "compile, threads, channels_last, log.sinks) can change when resuming (got "
+                   "--set optim.lr=1): "
                    "start a new run for other changes\n")
     rc, _, err = run_cli(capsys, "train", "--resume", "r", "--runs-dir", str(tmp_path),
                          "--set", "train.epochs=3", "--no-progress", "--no-plot")
@@ -235,14 +236,14 @@ ERROR_CASES = [
      "or give a path to a YAML config"),
     (["train", "e1-mlp", "--set", "train.epoch=3"],
      "error: unknown config key 'train.epoch' in --set train.epoch=3: valid keys under 'train' "
-     "are epochs, batch_size, n_critic, shuffle, drop_last, device, precision, compile, "
+     "are epochs, minutes, batch_size, n_critic, shuffle, drop_last, device, precision, compile, "
      "channels_last, threads, sample_every, n_samples, save_generators"),
     (["train", "e1-mlp", "--set", "train.epochs=ten"],
      "error: bad value for train.epochs: expected an integer, got 'ten' (in --set "
      "train.epochs=ten)"),
     (["train", "e1-mlp", "--set", "model.name=resnet"],
      "error: unknown model 'resnet': choose one of cnn, dcgan, dcgan32, dcgan64, mlp, mlp2d, "
-     "tiny-cnn"),
+     "sngan-resnet28, sngan-resnet32, tiny-cnn"),
     (["train", "e1-mlp", "--set", "loss.name=ns"],
      "error: unknown loss 'ns': choose one of bce, hinge, lsgan, minimax, wgan, wgan-gp"),
     (["train", "e1-mlp", "--set", "optim.d.name=adamw"],
@@ -336,7 +337,7 @@ def test_console_script_has_no_traceback_on_errors(tmp_path):
                         "--runs-dir", str(tmp_path)], capture_output=True, text=True, timeout=120)
     assert p.returncode == 2
     assert p.stderr == ("error: unknown config key 'x' in --set x=1: valid keys at the top level "
-                        "are preset, seed, data, model, loss, optim, train, eval, log\n")
+                        "are preset, seed, data, model, loss, optim, train, eval, tech, log\n")
     assert p.stdout == ""
 
 

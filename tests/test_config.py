@@ -20,8 +20,8 @@ from ganscope.config import (
 )
 from ganscope.errors import ConfigError
 
-TRAIN_KEYS = ("epochs, batch_size, n_critic, shuffle, drop_last, device, precision, compile, "
-              "channels_last, threads, sample_every, n_samples, save_generators")
+TRAIN_KEYS = ("epochs, minutes, batch_size, n_critic, shuffle, drop_last, device, precision, "
+              "compile, channels_last, threads, sample_every, n_samples, save_generators")
 
 
 def config_error(fn, *args) -> str:
@@ -138,7 +138,7 @@ def test_override_float_forms():
 def test_override_unknown_top_level_key():
     assert set_error("bogus=1") == (
         "unknown config key 'bogus' in --set bogus=1: valid keys at the top level are "
-        "preset, seed, data, model, loss, optim, train, eval, log"
+        "preset, seed, data, model, loss, optim, train, eval, tech, log"
     )
 
 
@@ -207,7 +207,7 @@ def test_validate_unknown_names():
     cfg = load_config("e1-mlp")
     assert invalid(dataclasses.replace(cfg, model=ModelConfig(name="vae"))) == (
         "unknown model 'vae': choose one of cnn, dcgan, dcgan32, dcgan64, mlp, "
-        "mlp2d, tiny-cnn")
+        "mlp2d, sngan-resnet28, sngan-resnet32, tiny-cnn")
     assert invalid(dataclasses.replace(cfg, loss=LossConfig(name="l1"))) == (
         "unknown loss 'l1': choose one of bce, hinge, lsgan, minimax, wgan, wgan-gp")
     assert invalid(dataclasses.replace(cfg, optim=OptimConfig(name="lbfgs"))) == (
@@ -251,7 +251,8 @@ def test_validate_values(override, msg):
     (["data.name=ring8"], "model mlp takes 1x28x28 images but data ring8 gives 2-D points: "
                           "set model.name to mlp2d"),
     (["model.name=mlp2d"], "model mlp2d takes 2-D points but data fashion-mnist gives 1x28x28 "
-                           "images: set model.name to cnn, dcgan, mlp or tiny-cnn"),
+                           "images: set model.name to cnn, dcgan, mlp, sngan-resnet28 or "
+                           "tiny-cnn"),
 ])
 def test_validate_refuses_what_would_crash_later(overrides, msg):
     assert invalid(apply_overrides(load_config("e1-mlp"), overrides)) == f"bad config: {msg}"
@@ -262,11 +263,12 @@ def test_check_model_fits_data_checks_image_sizes_too():
     assert cfg.validate() is cfg  # validate() checks only points against images
     assert config_error(cfg.check_model_fits_data) == (
         "bad config: model mlp takes 1x28x28 images but data celeba gives 3x32x32 images: set "
-        "model.name to dcgan32")
+        "model.name to dcgan32 or sngan-resnet32")
     cfg = apply_overrides(load_config("e1-mlp"), ["model.name=dcgan64"])
     assert config_error(cfg.check_model_fits_data) == (
         "bad config: model dcgan64 takes 3x64x64 images but data fashion-mnist gives 1x28x28 "
-        "images: set model.name to cnn, dcgan, mlp or tiny-cnn")
+        "images: set model.name to cnn, dcgan, mlp, sngan-resnet28 or "
+                           "tiny-cnn")
     load_config("e6-faces").check_model_fits_data()
 
 
@@ -346,7 +348,7 @@ def test_yaml_file_errors(tmp_path):
     top.write_text("trian: {epochs: 3}\n")
     assert config_error(load_config, str(top)) == (
         "unknown config key 'trian': valid keys at the top level are "
-        "preset, seed, data, model, loss, optim, train, eval, log")
+        "preset, seed, data, model, loss, optim, train, eval, tech, log")
     section = tmp_path / "section.yaml"
     section.write_text("train: 3\n")
     assert config_error(load_config, str(section)) == (

@@ -110,11 +110,13 @@ TANH = ["mlp", "cnn", "dcgan"]
 
 
 def test_registry():
-    assert MODELS.names() == sorted([*ALL, "mlp2d", "dcgan32", "dcgan64"])  # faces: own tests
+    assert MODELS.names() == sorted([*ALL, "mlp2d", "dcgan32", "dcgan64",  # faces, resnets:
+                                     "sngan-resnet28", "sngan-resnet32"])  # their own tests
     with pytest.raises(ConfigError) as excinfo:
         build_models("resnet")
     assert str(excinfo.value) == ("unknown model 'resnet': choose one of cnn, dcgan, dcgan32, "
-                                  "dcgan64, mlp, mlp2d, tiny-cnn")
+                                  "dcgan64, mlp, mlp2d, sngan-resnet28, sngan-resnet32, "
+                                  "tiny-cnn")
 
 
 def test_mlp_prints_exactly_as_e1():

@@ -235,3 +235,71 @@ def test_export_and_generate_use_the_average_with_spectral_norm_baked_in(tmp_pat
     ema_img, raw_img = (np.load(tmp_path / n) for n in ("ema.npy", "raw.npy"))
     assert ema_img.shape == raw_img.shape == (4, 28, 28)
     assert not np.array_equal(ema_img, raw_img)
+
+
+# --- train.minutes: a wall-clock budget --------------------------------------------------------
+
+def test_time_budget_ends_a_run_mid_epoch_evaluated_and_extendable(tmp_path, monkeypatch):
+    import itertools
+
+    from ganscope.training import loop
+
+    ticks = itertools.count()  # a clock that moves 1 s each time the loop reads it
+    monkeypatch.setattr(loop, "_clock", lambda: float(next(ticks)))
+    ds = tiny_images()  # 128 images / 32 = 4 steps an epoch
+    run = make_run(tmp_path, "timed", "train.minutes=0.1", "train.epochs=5",
+                   "train.sample_every=5")
+    train(run, dataset=ds, progress=False)
+    meta = run.meta()
+    # the clock is read at the start, after each step but an epoch's last, at the epoch's
+    # end and by its checkpoint: 1, 2, 3, (epoch end) 4, 5, then 6 s after step 5
+    assert meta["status"] == "completed" and meta["step"] == 5
+    assert meta["stopped_early"] == {"reason": "time", "epoch": 2, "step": 5, "minutes": 0.1}
+    assert meta["epochs_done"] == 1.25
+    assert run.sample_epochs() == [2]  # the part epoch's samples, as at a last epoch
+    assert run.generator_epochs() == [1, 2]
+    ck = load_checkpoint(run.last_checkpoint)
+    assert (ck["epoch"], ck["iter"], ck["step"]) == (1, 1, 5)
+    # more time continues the very run: the same weights as an untimed run of 5 epochs
+    ticks2 = itertools.count()
+    monkeypatch.setattr(loop, "_clock", lambda: float(next(ticks2)))
+    cfg = apply_overrides(run.config(), ["train.minutes=10"])
+    run.config_path.write_text(__import__("ganscope.config", fromlist=["x"]).save_yaml(cfg))
+    train(run, dataset=ds, resume=True, progress=False)
+    full = train(make_run(tmp_path, "untimed", "train.epochs=5", "train.sample_every=5"),
+                 dataset=ds, progress=False)
+    a, b = load_checkpoint(full.last_checkpoint), load_checkpoint(run.last_checkpoint)
+    assert b["step"] == 20 and run.meta()["stopped_early"] is None
+    for k in a["G"]:
+        assert torch.equal(a["G"][k], b["G"][k])
+
+
+def test_time_budget_records_an_evaluation_of_the_part_epoch(tmp_path, monkeypatch):
+    import itertools
+
+    from ganscope.training import loop
+
+    ticks = itertools.count()
+    monkeypatch.setattr(loop, "_clock", lambda: float(next(ticks)))
+    cfg = apply_overrides(RunConfig(), [
+        "data.name=ring8", "data.n_points=512", "model.name=mlp2d", "model.z_dim=2",
+        "train.batch_size=64", "train.epochs=4", "train.minutes=0.05", "eval.every=3",
+        "eval.n=200", "train.n_samples=64"]).validate()
+    run = train(Run.create(cfg, tmp_path / "runs", "pts"), progress=False)
+    assert run.meta()["stopped_early"]["reason"] == "time"
+    recs = run.read_metrics()
+    assert [r["epoch"] for r in recs] == [1]  # 8 steps an epoch, out of time after 3
+    assert recs[0]["metrics"]["n_modes"] == 8
+
+
+def test_sngan_resnet_trains_in_the_loop_with_spectral_norm_and_hinge(tmp_path):
+    run = make_run(tmp_path, "resnet", "model.name=sngan-resnet28", "model.g_hidden=[16]",
+                   "model.d_hidden=[16]", "loss.name=hinge", "tech.spectral_norm=d",
+                   "tech.ema=0.9", "train.epochs=1", "train.batch_size=16")
+    train(run, dataset=tiny_images(48), progress=False)
+    ev = run.read_events()
+    assert len(ev) == 3 and all(abs(e["d_x"]) < 10 for e in ev)  # SN keeps D's scores small
+    G = load_generator(run)
+    with torch.no_grad():
+        x = G(torch.randn(4, 100))
+    assert x.shape == (4, 1, 28, 28) and float(x.abs().max()) <= 1.0

@@ -111,6 +111,10 @@ class OptimConfig:
 @dataclass
 class TrainConfig:
     epochs: int = 10
+    # a wall-clock budget for the training steps, in minutes (0 = none): the run ends when it is
+    # spent, with its samples, generator and evaluation written as at an epoch's end;
+    # train.epochs stays the cap. Compares techniques at equal cost, as a laptop user would.
+    minutes: float = 0.0
     batch_size: int = 64
     n_critic: int = 1  # D steps per G step
     shuffle: bool = True
@@ -210,6 +214,8 @@ class RunConfig:
             (0 <= self.seed <= MAX_SEED, f"seed must lie in 0..{MAX_SEED}"),
             (0 <= self.eval.seed <= MAX_SEED, f"eval.seed must lie in 0..{MAX_SEED}"),
             (self.train.epochs >= 1, "train.epochs must be at least 1"),
+            (self.train.minutes >= 0 and math.isfinite(self.train.minutes),
+             "train.minutes must be >= 0 (0 = no time budget)"),
             (self.train.batch_size >= 1, "train.batch_size must be at least 1"),
             (self.train.n_critic >= 1, "train.n_critic must be at least 1"),
             (self.train.sample_every >= 1, "train.sample_every must be at least 1"),

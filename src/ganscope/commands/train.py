@@ -67,8 +67,9 @@ def cmd_train(a: argparse.Namespace) -> int:
         bad = [o for o in a.overrides if not o.startswith(resumable)]
         if bad:
             raise ConfigError(
-                f"only train.epochs and how to run (device, precision, compile, threads, "
-                f"channels_last) can change when resuming (got --set {bad[0]}): "
+                "only train.epochs, train.minutes and how to run (device, precision, compile, "
+                "threads, channels_last, log.sinks) can change when resuming "
+                f"(got --set {bad[0]}): "
                 "start a new run for other changes"
             )
         run = resolve_run(a.resume, a.runs_dir)

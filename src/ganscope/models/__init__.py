@@ -93,7 +93,7 @@ def dcgan_init(m: nn.Module) -> None:
         nn.init.zeros_(m.bias)
 
 
-from ganscope.models import conv, faces, mlp, mlp2d  # noqa: E402,F401  (registers the models)
+from ganscope.models import conv, faces, mlp, mlp2d, resnet  # noqa: E402,F401  (registers the models)
 
 
 def has_conv(net: nn.Module) -> bool:

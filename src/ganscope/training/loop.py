@@ -17,6 +17,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable
 from contextlib import nullcontext, suppress
 from dataclasses import dataclass
@@ -49,6 +50,7 @@ from ganscope.training.evaluation import check_evaluable, comparable, record_bes
 from ganscope.training.run import CHECKPOINT_FORMAT, EVENT_KEYS, Run, build_nets, load_checkpoint
 
 FLUSH_EVERY = 200  # generator steps between event flushes (live curves), besides epoch ends
+_clock = time.monotonic  # train.minutes' clock (tests replace it with one that counts steps)
 
 
 def mps_available() -> bool:
@@ -267,6 +269,7 @@ def _train(run: Run, *, dataset: Dataset | None, resume: bool, progress: bool,
                           generator=torch.Generator().manual_seed(cfg.seed))
 
     start_epoch, start_k, step = 0, 0, 0
+    spent_before = 0.0  # training seconds of earlier sessions of this run (train.minutes)
     if resume and not run.last_checkpoint.is_file():
         # Killed before its first checkpoint: nothing to continue, so the run starts over (its
         # few logged events go too) and ends as the uninterrupted run would have.
@@ -288,10 +291,13 @@ def _train(run: Run, *, dataset: Dataset | None, resume: bool, progress: bool,
         if ada is not None:
             ada.load_state_dict(ck["ada"])
         start_epoch, start_k, step = ck["epoch"], ck["iter"], ck["step"]
+        spent_before = float(ck.get("train_seconds", 0.0))
         if info.main:
             run.truncate_events(step)
         if start_epoch >= tc.epochs:
             return run  # nothing left; `--set train.epochs=N` extends a finished run
+        if tc.minutes and spent_before >= 60 * tc.minutes:
+            return run  # its time is spent; `--set train.minutes=M` extends it
     elif info.main:
         atomic_save_npy(run.fixed_z_path, fixed_z.numpy())
 
@@ -329,11 +335,23 @@ def _train(run: Run, *, dataset: Dataset | None, resume: bool, progress: bool,
     stats = torch.zeros(steps_per_epoch, 4, device=device)
     data_state = data_gen.get_state()
 
+    t_start = _clock()
+
+    def spent() -> float:
+        """Training seconds so far, earlier sessions of a resumed run included."""
+        return spent_before + _clock() - t_start
+
+    def out_of_time() -> bool:
+        """train.minutes is spent (on any rank: all stop at the same step)."""
+        return bool(tc.minutes) and distributed.any_rank(spent() >= 60 * tc.minutes, info,
+                                                         device)
+
     def checkpoint(epoch_idx: int, k: int, epoch_start_state: torch.Tensor) -> None:
         if not info.main:
             return
         atomic_torch_save({
             "format": CHECKPOINT_FORMAT, "epoch": epoch_idx, "iter": k, "step": step,
+            "train_seconds": spent(),
             "G": G.state_dict(), "D": D.state_dict(),
             "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
             "data_state": epoch_start_state, "noise_state": noise_gen.get_state(),
@@ -376,6 +394,7 @@ def _train(run: Run, *, dataset: Dataset | None, resume: bool, progress: bool,
                         else torch.arange(n)).to(device)
                 k0 = start_k if epoch == start_epoch else 0
                 flushed = k0
+                done_k = steps_per_epoch  # steps of this epoch trained (fewer: out of time)
                 for k in range(k0, steps_per_epoch):
                     stopping = stop.requested or (should_stop is not None and should_stop(step))
                     if distributed.any_rank(stopping, info, device):
@@ -451,15 +470,31 @@ def _train(run: Run, *, dataset: Dataset | None, resume: bool, progress: bool,
                             f"epoch {epoch + 1}/{tc.epochs} it {k + 1}/{steps_per_epoch} "
                             f"D {ld:.3f} G {lg:.3f}", refresh=False)
                         bar.update(epoch * steps_per_epoch + k + 1 - bar.n)
-                flush(epoch, steps_per_epoch)
+                    if k + 1 < steps_per_epoch and out_of_time():
+                        done_k = k + 1  # a part epoch: it ends as a whole one would, below
+                        break
+                flush(epoch, done_k)
+                timed_out = done_k < steps_per_epoch or (epoch + 1 < tc.epochs
+                                                         and out_of_time())
                 if info.main:
                     grid = _end_of_epoch(run, cfg, epoch, G, fixed_z, D, data, loss.sigmoid,
-                                          domain, ema)
+                                          domain, ema, last=timed_out)
                     if grid is not None:
                         sinks.image_file(step, "samples", grid, f"epoch {epoch + 1}")
-                checkpoint(epoch + 1, 0, data_gen.get_state())
-                if evaluator is not None and evaluator.due(epoch + 1):
+                if done_k < steps_per_epoch:  # resumable where it stopped (--set train.minutes)
+                    checkpoint(epoch, done_k, data_state)
+                else:
+                    checkpoint(epoch + 1, 0, data_gen.get_state())
+                if evaluator is not None and (evaluator.due(epoch + 1) or timed_out):
                     evaluator(epoch + 1, G_out, bar, step)
+                if timed_out:
+                    if info.main:
+                        run.update_meta(epochs_done=epoch + done_k / steps_per_epoch, step=step,
+                                        last=dict(zip(EVENT_KEYS, last_row)),
+                                        stopped_early={"reason": "time", "epoch": epoch + 1,
+                                                       "step": step, "minutes": tc.minutes},
+                                        **({"ada": {"p": ada.p, "r_t": ada.r_t}} if ada else {}))
+                    break
                 plateau = evaluator is not None and evaluator.plateaued
                 if distributed.any_rank(plateau, info, device):  # eval.patience ran out
                     if info.main:
@@ -496,12 +531,12 @@ def _train(run: Run, *, dataset: Dataset | None, resume: bool, progress: bool,
 
 def _end_of_epoch(run: Run, cfg: RunConfig, epoch: int, G: nn.Module, fixed_z: torch.Tensor,
                   D: nn.Module, data: Dataset, probability: bool, domain: Domain,
-                  ema: GeneratorEMA | None = None) -> Path | None:
-    """Write the epoch's sample figure (when due, from the EMA generator when there is one)
-    and generator(s); return the figure's path."""
+                  ema: GeneratorEMA | None = None, last: bool = False) -> Path | None:
+    """Write the epoch's sample figure (when due or ``last``, from the EMA generator when there
+    is one) and generator(s); return the figure's path."""
     tc = cfg.train
     grid = None
-    if (epoch + 1) % tc.sample_every == 0 or epoch + 1 == tc.epochs:
+    if (epoch + 1) % tc.sample_every == 0 or epoch + 1 == tc.epochs or last:
         grid = run.sample_grid(epoch + 1)
         domain.save_samples(grid, ema.G if ema is not None else G, fixed_z, D=D, data=data,
                             probability=probability, title=f"{run.name}: epoch {epoch + 1}")

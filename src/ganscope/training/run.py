@@ -71,7 +71,7 @@ EVENT_KEYS = ("loss_d", "loss_g", "d_x", "d_g_z")
 # differing only here as the same run, and `train --resume` may change them.
 EXECUTION_KEYS = ("device", "precision", "compile", "channels_last", "threads")
 # The --set keys `ganscope train --resume` accepts: more epochs, how to run, how to log.
-RESUMABLE_KEYS = ("train.epochs", *(f"train.{k}" for k in EXECUTION_KEYS), "log.sinks")
+RESUMABLE_KEYS = ("train.epochs", "train.minutes", *(f"train.{k}" for k in EXECUTION_KEYS), "log.sinks")
 
 
 # --- warnings and checkpoints -----------------------------------------------------------------
