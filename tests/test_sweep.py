@@ -1,17 +1,22 @@
 """`ganscope sweep`: grid x seeds expansion, run names, one-line errors, resume, the spec check,
-and the Ray backend on a local Ray instance (same results as the local pool)."""
+the Ray backend on a local Ray instance (same results as the local pool), and sweep spec files
+(`--spec`: named variants x grid x seeds, the shipped configs/sweeps/ablation-cpu.yaml)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import sys
+import types
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 from ganscope.cli import main
+from ganscope.config import RunConfig, TrainConfig
 from ganscope.errors import ConfigError, TrainingInterrupted
 from ganscope.experiments.runner import plan_runs
 from ganscope.experiments.sweep import (
@@ -22,8 +27,10 @@ from ganscope.experiments.sweep import (
     make_spec,
     parse_grid,
     parse_seeds,
+    read_sweep_file,
     run_sweep,
     split_values,
+    write_spec,
 )
 from ganscope.training.loop import train
 from ganscope.training.run import Run, load_checkpoint
@@ -77,16 +84,15 @@ def test_grid_keys_shorthand_and_values():
         ("optim.betas", ["[0.5,0.9]", "[0.9,0.999]"])]
 
 
+# TrainConfig's keys, in order (the config grows; the message lists what it holds)
+TRAIN_KEYS = ", ".join(f.name for f in dataclasses.fields(TrainConfig))
+TOP_KEYS = ", ".join(f.name for f in dataclasses.fields(RunConfig))
 GRID_ERRORS = [
     ("lose=bce", "unknown config key 'lose' in --grid lose=bce: valid keys at the top level "
-                 "are preset, seed, data, model, loss, optim, train, eval, log"),
+                 f"are {TOP_KEYS}"),
     ("train.epoch=1,2", "unknown config key 'train.epoch' in --grid train.epoch=1,2: valid "
-                        "keys under 'train' are epochs, batch_size, n_critic, shuffle, "
-                        "drop_last, device, precision, compile, channels_last, threads, "
-                        "sample_every, n_samples, save_generators"),
-    ("train=1", "--grid train=1: 'train' is a section; give one of its keys (epochs, "
-                "batch_size, n_critic, shuffle, drop_last, device, precision, compile, "
-                "channels_last, threads, sample_every, n_samples, save_generators)"),
+                        f"keys under 'train' are {TRAIN_KEYS}"),
+    ("train=1", f"--grid train=1: 'train' is a section; give one of its keys ({TRAIN_KEYS})"),
     ("seed=1,2", "--grid seed=1,2: seeds come from --seeds (e.g. --seeds 0-4), not from the "
                  "grid"),
     ("loss", "bad --grid 'loss': write it as key=value,value,... e.g. --grid loss=bce,wgan-gp"),
@@ -271,3 +277,270 @@ def test_ray_backend_on_a_local_instance_gives_the_local_weights(local_sweep, tm
             assert all(np.array_equal(a[net][k], b[net][k]) for k in a[net]), run.name
         assert run.read_metrics()[-1]["metrics"] == Run(
             local_sweep / "runs" / run.name).read_metrics()[-1]["metrics"]
+
+
+# --- sweep spec files (--spec): named variants ---------------------------------------------------
+
+
+SPEC_YAML = """\
+preset: e5-gan-adam
+seeds: 0-1
+set: [data.n_points=256, train.epochs=2, eval.every=1, eval.n=100, train.n_samples=100]
+variants:
+  plain: []
+  ema-sn: [tech.ema=0.9, tech.spectral_norm=d]
+description: EMA and spectral norm on the 2-D GAN
+"""
+
+
+def write_yaml(path, text):
+    path.write_text(text)
+    return str(path)
+
+
+def spec_cli_args(spec_file, out, *extra):
+    return ["sweep", "--spec", str(spec_file), "--out", str(out), "--workers", "2",
+            "--no-progress", *extra]
+
+
+def flat(d, prefix=""):
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(flat(v, f"{prefix}{k}."))
+        else:
+            out[prefix + k] = v
+    return out
+
+
+@pytest.fixture(scope="module")
+def spec_sweep(tmp_path_factory):
+    """2 variants x 2 seeds from a spec file, trained by the CLI with the local backend."""
+    root = tmp_path_factory.mktemp("spec-sweep")
+    f = write_yaml(root / "ablation.yaml", SPEC_YAML)
+    out = root / "sw"
+    assert main(spec_cli_args(f, out)) == 0
+    return f, out
+
+
+def test_a_spec_file_trains_its_variants_with_exactly_their_overrides(spec_sweep, capsys):
+    from ganscope.config import apply_overrides, from_dict
+    from ganscope.experiments.compare import compare_groups, sweep_groups
+
+    f, sw = spec_sweep
+    spec = json.loads((sw / "sweep.json").read_text())
+    assert spec["file"] == f and spec["config"] == "e5-gan-adam"
+    assert spec["description"] == "EMA and spectral norm on the 2-D GAN"
+    assert spec["variants"] == [{"name": "plain", "overrides": []},
+                                {"name": "ema-sn", "overrides": ["tech.ema=0.9",
+                                                                 "tech.spectral_norm=d"]}]
+    assert spec["cells"] == spec["variants"] and spec["grid"] == [] and spec["seeds"] == [0, 1]
+    assert spec["set"] == TINY
+    assert sorted(p.name for p in (sw / "runs").iterdir()) == [
+        "ema-sn-s0", "ema-sn-s1", "plain-s0", "plain-s1"]
+    base = from_dict(spec["base"])
+    for seed in (0, 1):
+        plain, ema = (Run(sw / "runs" / f"{v}-s{seed}") for v in ("plain", "ema-sn"))
+        assert plain.meta()["status"] == ema.meta()["status"] == "completed"
+        assert plain.config().to_dict() == apply_overrides(base, [f"seed={seed}"]).to_dict()
+        a, b = flat(plain.config().to_dict()), flat(ema.config().to_dict())
+        # the variant's run differs from the base run of its seed by the variant's keys alone
+        assert {k: b[k] for k in a if a[k] != b[k]} == {"tech.ema": 0.9,
+                                                        "tech.spectral_norm": "d"}
+        assert (a["data.n_points"], a["train.epochs"], a["seed"]) == (256, 2, seed)
+    # compare and report group a sweep's runs by cell: one configuration per variant
+    _, groups = sweep_groups(sw)
+    assert [(g.label, sorted(r.name for r in g.runs)) for g in groups] == [
+        ("plain", ["plain-s0", "plain-s1"]), ("ema-sn", ["ema-sn-s0", "ema-sn-s1"])]
+    assert [g["label"] for g in compare_groups(groups)["groups"]] == ["plain", "ema-sn"]
+    rc, out, _ = run_cli(capsys, "compare", str(sw))
+    assert rc == 0 and out.startswith("sw: 2 configurations, 4 runs\n")
+
+
+def test_a_sweep_started_again_with_a_changed_variant_is_refused(spec_sweep, capsys, tmp_path):
+    f, sw = spec_sweep
+    before = (sw / "sweep.json").read_text()
+    changed = write_yaml(tmp_path / "changed.yaml", SPEC_YAML.replace("tech.ema=0.9",
+                                                                      "tech.ema=0.99"))
+    rc, _, err = run_cli(capsys, *spec_cli_args(changed, sw))
+    assert rc == 2
+    assert err == (f"error: sweep {sw} was started with another spec (its variants differ): "
+                   f"give another --out, or delete {sw / 'sweep.json'} to start it over\n")
+    renamed = write_yaml(tmp_path / "renamed.yaml", SPEC_YAML.replace("plain:", "base:"))
+    rc, _, err = run_cli(capsys, *spec_cli_args(renamed, sw))
+    assert rc == 2 and "(its variants differ)" in err
+    assert (sw / "sweep.json").read_text() == before
+    # the description is a note, not part of what is trained: a new one is accepted (the
+    # recorded one kept) and nothing is trained again
+    noted = write_yaml(tmp_path / "noted.yaml", SPEC_YAML.replace("EMA and", "Only EMA and"))
+    rc, _, err = run_cli(capsys, *spec_cli_args(noted, sw))
+    assert rc == 0, err
+    assert "4 runs; 4 completed before, 0 to resume, 0 to train (local)" in err
+    assert (sw / "sweep.json").read_text() == before
+
+
+def test_variants_times_a_grid_are_named_variant_then_grid(tmp_path):
+    text = SPEC_YAML + "grid: {optim.lr: [1e-4, 2e-4]}\n"
+    file = read_sweep_file(write_yaml(tmp_path / "s.yaml", text))
+    spec = make_spec(None, [], [], None, file=file)
+    assert [(c["name"], c["overrides"]) for c in spec["cells"]] == [
+        ("plain_lr-1e-4", ["optim.lr=1e-4"]), ("plain_lr-2e-4", ["optim.lr=2e-4"]),
+        ("ema-sn_lr-1e-4", ["tech.ema=0.9", "tech.spectral_norm=d", "optim.lr=1e-4"]),
+        ("ema-sn_lr-2e-4", ["tech.ema=0.9", "tech.spectral_norm=d", "optim.lr=2e-4"])]
+    path, cfg = entries(tmp_path, spec)[-1]
+    assert path == tmp_path / "runs" / "ema-sn_lr-2e-4-s1"
+    assert (cfg.tech.ema, cfg.tech.spectral_norm, cfg.optim.lr, cfg.seed) == (0.9, "d", 2e-4, 1)
+    # a --grid joins the file's grid, after it
+    spec = make_spec(None, [], ["loss=bce,hinge"], None, file=file)
+    assert [c["name"] for c in spec["cells"]][:2] == ["plain_lr-1e-4_loss-bce",
+                                                      "plain_lr-1e-4_loss-hinge"]
+    assert len(spec["cells"]) == 8 and spec["grid"][1] == ["loss.name", ["bce", "hinge"]]
+    # no variants: the grid alone, named as a --grid sweep names it
+    grid_only = read_sweep_file(write_yaml(tmp_path / "g.yaml", "preset: e5-gan-adam\n"
+                                           "grid: {loss: [bce, hinge], optim.lr: 1e-4}\n"))
+    assert [c["name"] for c in make_spec(None, [], [], None, file=grid_only)["cells"]] == [
+        "loss-bce_lr-1e-4", "loss-hinge_lr-1e-4"]
+    assert make_spec(None, [], [], None, file=grid_only)["cells"] == make_spec(
+        "e5-gan-adam", [], ["loss=bce,hinge", "optim.lr=1e-4"], None)["cells"]
+
+
+def test_command_line_options_override_the_files(tmp_path, capsys, monkeypatch):
+    import ganscope.experiments.sweep as S
+
+    got = {}
+
+    def fake_run_sweep(out, spec, **kw):  # no training: the spec the command built
+        got.update(out=out, spec=spec)
+        return types.SimpleNamespace(kept=[], resumed=[], todo=[]), []
+
+    monkeypatch.setattr(S, "run_sweep", fake_run_sweep)
+    f = write_yaml(tmp_path / "s.yaml", SPEC_YAML)
+
+    def spec_of(*extra):
+        rc, _, err = run_cli(capsys, *spec_cli_args(f, tmp_path / "sw", *extra))
+        assert rc == 0, err
+        return got["spec"]
+
+    assert spec_of()["seeds"] == [0, 1]
+    assert spec_of("--seeds", "5")["seeds"] == [5]
+    spec = spec_of("--seeds", "0-2", "--set", "train.epochs=3", "--grid", "loss=bce,hinge")
+    assert spec["seeds"] == [0, 1, 2]  # typed, the default's 0-2 beats the file's 0-1 too
+    assert spec["set"] == [*TINY, "train.epochs=3"] and spec["base"]["train"]["epochs"] == 3
+    assert [c["name"] for c in spec["cells"]] == ["plain_loss-bce", "plain_loss-hinge",
+                                                  "ema-sn_loss-bce", "ema-sn_loss-hinge"]
+    spec = spec_of("e5-wgan-adam")
+    assert spec["config"] == "e5-wgan-adam" and spec["base"]["preset"] == "e5-wgan-adam"
+    # without --out: RUNS_DIR/sweep-<the file's name>-<hash>
+    rc, _, _ = run_cli(capsys, "sweep", "--spec", f, "--runs-dir", str(tmp_path / "runs"),
+                       "--no-progress")
+    assert rc == 0 and got["out"] == default_dir(got["spec"], str(tmp_path / "runs"))
+    assert got["out"].name.startswith("sweep-s-") and got["out"].parent == tmp_path / "runs"
+
+
+SPEC_ERRORS = [
+    # (file text or None for a missing file, the error line after "error: ")
+    (None, "sweep spec {f} not found: give the path of a YAML file with keys preset, seeds, "
+           "set, grid, variants, description (e.g. configs/sweeps/ablation-cpu.yaml)"),
+    (SPEC_YAML + "variant: {x: []}\n",
+     "unknown key 'variant' in sweep spec {f}: valid keys are preset, seeds, set, grid, "
+     "variants, description"),
+    (SPEC_YAML.replace("set: [", "set: {").replace("100]", "100}"),
+     "bad value for set in sweep spec {f}: expected a list of key=value overrides, e.g. "
+     "[train.epochs=2], got {{'data.n_points=256': None, 'train.epochs=2': None, "
+     "'eval.every=1': None, 'eval.n=100': None, 'train.n_samples=100': None}}"),
+    (SPEC_YAML.replace("tech.ema=0.9", "tech.emma=0.9"),
+     "unknown config key 'tech.emma': valid keys under 'tech' are {tech_keys} (in variant "
+     "ema-sn of sweep spec {f})"),
+    (SPEC_YAML.replace("tech.ema=0.9", "tech.ema=2"),
+     "bad config: tech.ema must lie in (0, 1), e.g. 0.999 (0 = off) (in variant ema-sn of "
+     "sweep spec {f})"),
+    (SPEC_YAML.replace("tech.spectral_norm=d", "tech.augment=color,translation"),
+     "bad override 'translation' in variants.ema-sn of sweep spec {f}: write it as key=value, "
+     "e.g. tech.ema=0.999 (a value with commas needs quotes inside [...]: "
+     "\"tech.augment=color,translation\")"),
+    (SPEC_YAML.replace("plain:", "ema-sn:"),
+     "sweep spec {f}: 'ema-sn' is given twice (line 6): give each key and each variant name "
+     "once"),
+    (SPEC_YAML.replace("plain:", "no/slash:"),
+     "bad variant name 'no/slash' in sweep spec {f}: use letters, digits, '.', '_' and '-', "
+     "starting with a letter or digit (at most 80); it names the runs"),
+    (SPEC_YAML.replace("seeds: 0-1", "seeds: 2-1"),
+     "bad seeds '2-1': the range 2-1 runs backwards (in sweep spec {f})"),
+    (SPEC_YAML.replace("preset: e5-gan-adam\n", ""),
+     "sweep spec {f} names no preset: add `preset: NAME` to it, or give the preset on the "
+     "command line"),
+    (SPEC_YAML + "grid: {optim.lr: [1e-4, 2e-4]}\n",  # with --grid optim.lr=... below
+     "--grid optim.lr is also in the grid of sweep spec {f}: change its values there, or vary "
+     "another key"),
+]
+
+
+@pytest.mark.parametrize("text,line", SPEC_ERRORS)
+def test_spec_file_errors_are_one_line(capsys, tmp_path, text, line):
+    from ganscope.config import TechConfig
+
+    f = tmp_path / "spec.yaml"
+    if text is not None:
+        f.write_text(text)
+    extra = ["--grid", "optim.lr=1e-3"] if "also in the grid" in line else []
+    rc, _, err = run_cli(capsys, *spec_cli_args(f, tmp_path / "sw", *extra))
+    tech_keys = ", ".join(x.name for x in dataclasses.fields(TechConfig))
+    assert (rc, err) == (2, "error: " + line.format(f=f, tech_keys=tech_keys) + "\n")
+    assert not (tmp_path / "sw").exists()
+
+
+def test_a_sweep_without_a_preset_or_spec_is_one_line(capsys, tmp_path):
+    rc, _, err = run_cli(capsys, "sweep", "--out", str(tmp_path / "sw"))
+    assert (rc, err) == (2, "error: give a preset (e.g. e1-mlp) or a YAML config, or --spec "
+                            "FILE.yaml\n")
+
+
+def test_grid_sweeps_keep_their_digest_and_old_specs_still_match(tmp_path):
+    """A sweep.json written before spec files (no variants, file, description) is the same
+    sweep, found in the same default directory."""
+    import hashlib
+
+    spec = make_spec("e5-gan-adam", TINY, GRID, "0-1")
+    old = {k: v for k, v in spec.items() if k not in ("variants", "file", "description")}
+    want = hashlib.sha256(json.dumps({k: old[k] for k in ("base", "grid", "seeds", "cells")},
+                                     sort_keys=True).encode()).hexdigest()[:8]
+    assert default_dir(spec, tmp_path).name == f"sweep-e5-gan-adam-{want}"
+    (tmp_path / "sw").mkdir()
+    (tmp_path / "sw" / "sweep.json").write_text(json.dumps(old))
+    assert write_spec(tmp_path / "sw", spec) == old
+
+
+SHIPPED = Path(__file__).resolve().parent.parent / "configs" / "sweeps" / "ablation-cpu.yaml"
+
+
+def test_the_shipped_ablation_is_five_variants_by_three_seeds_and_no_preset(tmp_path):
+    from ganscope.config import load_config, preset_names
+
+    assert "ablation-cpu" not in preset_names() and "sweeps" not in preset_names()
+    with pytest.raises(ConfigError, match="unknown preset 'ablation-cpu'"):
+        load_config("ablation-cpu")
+    assert "ganscope sweep --spec configs/sweeps/ablation-cpu.yaml --workers 1" in (
+        SHIPPED.read_text())
+    file = read_sweep_file(SHIPPED)
+    assert (file.preset, file.seeds, file.set) == ("e2-dcgan-fixed", "0-2",
+                                                   ("train.minutes=4", "eval.every=1"))
+    ema, sn = "tech.ema=0.999", "tech.spectral_norm=d"
+    want = [("dcgan-fixed", []), ("ema", [ema]), ("ema-sn", [ema, sn]),
+            ("ema-sn-diffaug", [ema, sn, "tech.augment=color,translation,cutout"]),
+            ("ema-sn-r1", [ema, sn, "tech.r1=0.1", "tech.reg_every=4"])]
+    assert [(v.name, list(v.overrides)) for v in file.variants] == want
+    spec = make_spec(None, [], [], None, file=file)  # checks every variant against the config
+    assert [(c["name"], c["overrides"]) for c in spec["cells"]] == want
+    ents = entries(tmp_path, spec)  # no data read, nothing trained
+    assert len(ents) == 5 * 3
+    assert [p.name for p, _ in ents[:4]] == ["dcgan-fixed-s0", "dcgan-fixed-s1",
+                                             "dcgan-fixed-s2", "ema-s0"]
+    cfgs = {p.name: c for p, c in ents}
+    for c in cfgs.values():
+        assert (c.preset, c.train.minutes, c.eval.every) == ("e2-dcgan-fixed", 4.0, 1)
+    t = {n: cfgs[f"{n}-s2"].tech for n, _ in want}
+    assert (t["dcgan-fixed"].ema, t["dcgan-fixed"].spectral_norm) == (0.0, "none")
+    assert (t["ema-sn"].ema, t["ema-sn"].spectral_norm, t["ema-sn"].augment) == (0.999, "d", "")
+    assert t["ema-sn-diffaug"].augment == "color,translation,cutout"
+    assert (t["ema-sn-r1"].r1, t["ema-sn-r1"].reg_every, t["ema-sn-r1"].augment) == (0.1, 4, "")
+    assert default_dir(spec, tmp_path).name.startswith("sweep-ablation-cpu-")

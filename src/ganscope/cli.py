@@ -110,6 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("-n", type=int, default=8, help="number of images (default 8)")
     g.add_argument("--z", metavar="FILE.npy", help="use these latent vectors (N, z_dim) instead")
     g.add_argument("--epoch", type=int, help="generator of this epoch (default: the latest)")
+    g.add_argument("--class", dest="classes", metavar="CLASS",
+                   help="conditional/InfoGAN runs: a class name or index, several "
+                        "comma-separated, or 'all' (one row of -n images per class)")
     g.add_argument("--no-ema", action="store_true",
                    help="the trained weights, not their moving average (runs with tech.ema)")
     g.add_argument("--out", required=True, help="grid.png, or samples.npy for raw uint8 (N, H, W)")

@@ -24,6 +24,7 @@ from ganscope.errors import ConfigError
 from ganscope.losses import LOSSES
 from ganscope.metrics.registry import METRICS
 from ganscope.models import MODELS, check_sizes
+from ganscope.models.conditional import CONDITIONAL
 from ganscope.models.user import D_OUTPUTS, check_user_model, is_user_model
 from ganscope.optim import OPTIMIZERS
 from ganscope.sinks import check_sink_names
@@ -64,6 +65,12 @@ class ModelConfig:
     d_hidden: tuple[int, ...] = ()  # mlp2d only: D's hidden widths, () = the seed's (256, 256)
     # your own nets (name: path/to/nets.py:build): what D outputs, auto | probability | logit
     d_output: str = "auto"
+    # none | projection (a conditional G and a projection D) | acgan (a conditional G and D's
+    # class head) | infogan (a categorical and n_cont continuous codes, D's head predicts them).
+    # The codes are z's first numbers (ganscope.models.conditional): z0 the class, then n_cont.
+    conditional: str = "none"
+    n_classes: int = 0  # projection/acgan: the data's classes; infogan: the categorical code's
+    n_cont: int = 0  # infogan: continuous codes, each uniform on (-1, 1)
 
 
 @dataclass
@@ -71,6 +78,7 @@ class LossConfig:
     name: str = "bce"
     clip: float = 0.01  # wgan: weight clipping range [-clip, clip]
     gp_lambda: float = 10.0  # wgan-gp: gradient-penalty weight
+    aux_weight: float = 1.0  # acgan's class loss, infogan's mutual-information term
 
 
 @dataclass
@@ -253,7 +261,7 @@ class RunConfig:
              "eval.patience needs evaluations: set eval.every (--eval-every) too"),
             (self.eval.min_delta >= 0, "eval.min_delta must be >= 0"),
         ]
-        checks += self._tech_checks()
+        checks += self._tech_checks() + self._conditional_checks(user)
         for net in ("g", "d"):
             r = self.optim.resolved(net)
             checks += [
@@ -269,6 +277,25 @@ class RunConfig:
                 raise ConfigError(f"bad config: {msg}")
         self.check_model_fits_data(kinds_only=True)
         return self
+
+    def _conditional_checks(self, user: bool) -> list[tuple[bool, str]]:
+        m = self.model
+        if m.conditional == "none":
+            return [(m.n_cont == 0, "model.n_cont applies to model.conditional=infogan")]
+        return [
+            (m.conditional in CONDITIONAL,
+             f"model.conditional must be {', '.join(CONDITIONAL)}"),
+            (not user, "model.conditional wraps the registered models; your own nets take "
+                       "their labels themselves"),
+            (m.n_classes >= 2, f"model.conditional={m.conditional} needs model.n_classes >= 2 "
+                               "(the data's classes, or infogan's categorical code size)"),
+            (m.n_cont >= 0, "model.n_cont must be >= 0"),
+            (m.n_cont == 0 or m.conditional == "infogan",
+             "model.n_cont applies to model.conditional=infogan"),
+            (m.z_dim >= m.n_cont + 2, f"model.z_dim must exceed 1 + model.n_cont: z's first "
+                                      f"{1 + m.n_cont} numbers are codes, noise needs one more"),
+            (self.loss.aux_weight >= 0, "loss.aux_weight must be >= 0"),
+        ]
 
     def _tech_checks(self) -> list[tuple[bool, str]]:
         t = self.tech

@@ -98,6 +98,9 @@ def build_kwargs(run: Run) -> dict[str, Any]:
     kw: dict[str, Any] = {"name": m.name, "z_dim": int(m.z_dim)}
     if m.g_hidden:
         kw["g_hidden"] = [int(h) for h in m.g_hidden]
+    if m.conditional != "none":  # G reads its class (codes) off z: ganscope.models.conditional
+        kw["conditional"] = {"mode": m.conditional, "n_classes": int(m.n_classes),
+                             "n_cont": int(m.n_cont)}
     return kw
 
 
@@ -185,6 +188,18 @@ def describe(run: Run, src: Source, G: nn.Module, ck: dict[str, Any], fmt: str,
         rebuild = {"run_copy": user_models.STORE_DIR, "ref": kw["name"],
                    "code": imports + "from ganscope.training.run import Run, build_nets\n"
                            f"G, _ = build_nets(Run({str(run.path)!r}))\n"
+                           f"G.load_state_dict({weights}); G.eval()"}
+    elif "conditional" in kw:
+        summary = MODELS.get(kw["name"]).summary
+        c = kw["conditional"]
+        hidden = [f"g_hidden={tuple(kw['g_hidden'])!r}"] if "g_hidden" in kw else []
+        args = ", ".join([repr(kw["name"]), f"base_z_dim({kw['z_dim']}, {c['n_classes']})",
+                          *hidden])
+        rebuild = {"registry": "ganscope.models.conditional.wrap", "kwargs": kw,
+                   "code": imports + "from ganscope.models import build_models\n"
+                           "from ganscope.models.conditional import base_z_dim, wrap\n"
+                           f"G, _ = wrap(*build_models({args}), {c['mode']!r}, "
+                           f"{c['n_classes']}, {c['n_cont']})\n"
                            f"G.load_state_dict({weights}); G.eval()"}
     else:
         summary = MODELS.get(kw["name"]).summary

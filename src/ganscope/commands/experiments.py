@@ -27,25 +27,41 @@ from ganscope.tables import format_table
 from ganscope.training.run import resolve_run, runs_root
 
 EXIT_FAILED_RUNS = 1
+DEFAULT_SEEDS = "0-2"  # ganscope.experiments.sweep.DEFAULT_SEEDS (not imported: --help stays light)
+
+
+class DefaultSeeds(str):
+    """sweep's --seeds when not given: '0-2', yet told apart from a typed --seeds 0-2, which
+    overrides a spec file's seeds where this default does not."""
 
 
 def add_parsers(sub: argparse._SubParsersAction, runs_parent: argparse.ArgumentParser) -> None:
     sw = sub.add_parser(
         "sweep", parents=[runs_parent],
-        help="train every grid combination x seed into one sweep directory (local or Ray)",
+        help="train every grid combination (or named variant) x seed into one sweep "
+             "directory (local or Ray)",
         description="Expand --grid KEY=V,V,... (repeatable; 'loss' means loss.name) x --seeds "
                     "into runs SWEEP/runs/<cell>-s<seed>/ and train them, a process per core "
-                    "(or one Ray task each). Started again, a sweep keeps finished runs and "
-                    "resumes interrupted ones.")
+                    "(or one Ray task each). --spec FILE.yaml gives the same in a file, plus "
+                    "named variants (an ablation); options given with it override the file's. "
+                    "Started again, a sweep keeps finished runs and resumes interrupted ones.")
     complete_preset(sw.add_argument(
-        "config", help="preset name (e1-mlp, ...) or path to a YAML config"))
-    sw.add_argument("--seeds", default="0-2",
-                    help="seeds, as a range or a list: 0-4, 0,1,2, 0-2,9 (default 0-2)")
+        "config", nargs="?",
+        help="preset name (e1-mlp, ...) or path to a YAML config (with --spec: replaces the "
+             "file's preset)"))
+    sw.add_argument("--spec", metavar="FILE.yaml",
+                    help="sweep spec file: preset, seeds, set, grid, variants (named lists of "
+                         "overrides), description; e.g. configs/sweeps/ablation-cpu.yaml")
+    sw.add_argument("--seeds", default=DefaultSeeds(DEFAULT_SEEDS),
+                    help="seeds, as a range or a list: 0-4, 0,1,2, 0-2,9 (default: the spec "
+                         "file's, else 0-2)")
     sw.add_argument("--grid", action="append", default=[], metavar="KEY=V,V,...",
                     help="a config key and its values, e.g. --grid loss=bce,wgan-gp "
-                         "--grid optim.lr=1e-4,2e-4 (repeatable; values are YAML)")
+                         "--grid optim.lr=1e-4,2e-4 (repeatable; values are YAML; joins a "
+                         "spec file's grid)")
     sw.add_argument("--set", dest="overrides", action="append", default=[],
-                    metavar="KEY=VALUE", help="override a config value in every run")
+                    metavar="KEY=VALUE",
+                    help="override a config value in every run (after a spec file's set)")
     sw.add_argument("--data-dir", metavar="DIR", help="folder with the dataset's files")
     sw.add_argument("--out", metavar="DIR",
                     help="sweep directory (default RUNS_DIR/sweep-PRESET-HASH, the same for the "
@@ -98,11 +114,13 @@ def add_parsers(sub: argparse._SubParsersAction, runs_parent: argparse.ArgumentP
 
 
 def cmd_sweep(a: argparse.Namespace) -> int:
-    from ganscope.experiments.sweep import default_dir, make_spec, run_sweep
+    from ganscope.experiments.sweep import default_dir, make_spec, read_sweep_file, run_sweep
 
     if a.workers is not None and a.workers < 1:
         raise UserError("--workers must be at least 1")
-    spec = make_spec(a.config, a.overrides, a.grid, a.seeds, a.data_dir)
+    file = read_sweep_file(a.spec) if a.spec else None
+    seeds = None if isinstance(a.seeds, DefaultSeeds) else a.seeds  # None: the file's, or 0-2
+    spec = make_spec(a.config, a.overrides, a.grid, seeds, a.data_dir, file=file)
     out = Path(a.out) if a.out else default_dir(spec, a.runs_dir)
     n = len(spec["cells"]) * len(spec["seeds"])
 

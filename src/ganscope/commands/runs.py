@@ -67,6 +67,7 @@ def cmd_plot(a: argparse.Namespace) -> int:
 
 
 def cmd_generate(a: argparse.Namespace) -> int:
+    from ganscope.latent.conditional import class_latents
     from ganscope.latent.generate import check_output_path, load_latents, save_images
 
     if a.n < 1:
@@ -76,8 +77,12 @@ def cmd_generate(a: argparse.Namespace) -> int:
     G = load_generator(run, a.epoch, raw=a.no_ema)
     z_dim = run.config().model.z_dim
     z = load_latents(a.z, z_dim) if a.z else latents_from_seed(a.seed, a.n, z_dim)
+    nrow = a.nrow
+    if a.classes:  # the same z for each class asked for, one row per class
+        z, per_class = class_latents(run.config(), z, a.classes)
+        nrow = nrow or per_class
     images = generate_images(G, z, progress=not a.no_progress)
-    out = save_images(images, a.out, nrow=a.nrow, scale=a.scale)
+    out = save_images(images, a.out, nrow=nrow, scale=a.scale)
     src = f"--z {a.z}" if a.z else f"seed {a.seed}"
     print(f"wrote {out} ({images.shape[0]} images from {src}, run {run.name})")
     return 0

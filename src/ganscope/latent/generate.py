@@ -67,3 +67,4 @@ def save_images(images: np.ndarray, out: str | os.PathLike, nrow: int | None = N
         save_grid(images, out, nrow=nrow or (n if n <= 8 else int(math.ceil(math.sqrt(n)))),
                   scale=scale)
     return out
+

@@ -151,10 +151,19 @@ def generate_for_eval(G: nn.Module, z_dim: int, n: int, seed: int, batch_size: i
     return torch.from_numpy(generate_images(G, z, batch_size=batch_size, progress=progress))
 
 
+def requested_classes(G: nn.Module, z_dim: int, n: int, seed: int) -> np.ndarray | None:
+    """The data class each of ``generate_for_eval``'s images was asked to be, for a G
+    conditioned on the data's labels (``ganscope.models.conditional``); else None."""
+    if not getattr(G, "labelled", False):
+        return None
+    return G.codes(latents_from_seed(seed, n, z_dim))[0].numpy()
+
+
 def evaluate_images(images: np.ndarray | torch.Tensor, reference: Reference, *,
                     metrics: tuple[str, ...] | list[str] = ("fid", "kid", "prdc", "classes"),
                     seed: int = 0, extractor: Extractor | None = None, progress: bool = False,
-                    what: str = "the image set") -> dict[str, Any]:
+                    what: str = "the image set", labels: np.ndarray | None = None
+                    ) -> dict[str, Any]:
     """Score uint8 images against ``reference`` in the reference's extractor (``extractor``
     only to pass the same one explicitly); returns the metrics plus their provenance."""
     ex = extractor or reference.extractor
@@ -164,7 +173,7 @@ def evaluate_images(images: np.ndarray | torch.Tensor, reference: Reference, *,
     t0 = time.perf_counter()
     imgs = check_images(images, what, ex)
     feats, probs = ex.extract(imgs, progress=progress)
-    fake = FeatureSet(feats, probs)
+    fake = FeatureSet(feats, probs, labels=labels)
     try:
         values = compute_metrics(reference.features, fake, tuple(metrics), seed=seed)
     except ValueError as e:  # too few samples for a metric, said by the metric itself
@@ -188,6 +197,7 @@ def evaluate_generator(G: nn.Module, z_dim: int, ec: EvalConfig, reference: Refe
     t0 = time.perf_counter()
     images = generate_for_eval(G, z_dim, ec.n, ec.seed, progress=progress)
     rec = evaluate_images(images, reference, metrics=ec.metric_names(), seed=ec.seed,
-                          extractor=extractor, progress=progress, what="the generated set")
+                          extractor=extractor, progress=progress, what="the generated set",
+                          labels=requested_classes(G, z_dim, ec.n, ec.seed))
     rec["seconds"] = round(time.perf_counter() - t0, 3)
     return rec

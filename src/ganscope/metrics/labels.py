@@ -86,6 +86,8 @@ _ROWS = (
     MetricLabel("classes_covered", "classes covered", ".2f", False, "images", column="CLASSES",
                 column_fmt="d", web="classes", log="classes", log_fmt=""),
     MetricLabel("class_kl", "class KL", ".3f", True, "images", column="CLASS_KL"),
+    MetricLabel("class_match", "class match", ".3f", False, "images", column="MATCH",
+                web="match", log="class_match"),
     MetricLabel("confidence", "confidence", ".3f", None, "images", column="CONF"),
     MetricLabel("modes_covered", "modes", ".2f", False, "points", spread_fmt=(".1f", ".1f"),
                 web="modes", web_of="n_modes", log="modes_covered"),

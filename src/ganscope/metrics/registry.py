@@ -35,6 +35,7 @@ class FeatureSet:
     probs: np.ndarray | None = None
     mu: np.ndarray | None = None
     sigma: np.ndarray | None = None
+    labels: np.ndarray | None = None  # (N,) the class each image was asked to be (conditional G)
 
     def __post_init__(self) -> None:
         if np.ndim(self.features) != 2:
@@ -83,6 +84,19 @@ def _classes(real: FeatureSet, fake: FeatureSet, seed: int) -> dict[str, MetricV
     if fake.probs is None:
         raise ValueError("the 'classes' metric needs the fake set's class probabilities (probs)")
     return class_stats(fake.probs)
+
+
+@METRICS.register("class_match")
+def _class_match(real: FeatureSet, fake: FeatureSet, seed: int) -> dict[str, MetricValue]:
+    """conditional runs: how often the classifier assigns a sample the class it was asked for"""
+    if fake.probs is None or fake.labels is None:
+        raise ValueError("the 'class_match' metric needs a conditional run's samples: the "
+                         "class each was asked for and the classifier's probabilities")
+    pred = np.asarray(fake.probs).argmax(1)
+    asked = np.asarray(fake.labels)
+    per_class = [float((pred[asked == k] == k).mean()) if (asked == k).any() else None
+                 for k in range(int(np.asarray(fake.probs).shape[1]))]
+    return {"class_match": float((pred == asked).mean()), "class_match_per_class": per_class}
 
 
 def compute_metrics(real: FeatureSet, fake: FeatureSet, names: Sequence[str] = DEFAULT_METRICS,

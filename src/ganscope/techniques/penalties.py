@@ -9,11 +9,13 @@ double backward cost 1/every of the time.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
-from torch import nn
 
 
-def gradient_norm_sq(D: nn.Module, x: torch.Tensor) -> torch.Tensor:
+def gradient_norm_sq(D: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor
+                     ) -> torch.Tensor:
     """Per-sample ||grad_x D(x)||^2 (summed over all non-batch dims), differentiable w.r.t. D's
     weights (create_graph) so the penalty trains D. D's outputs are summed: sample i's output
     depends on x_i only (no batch statistics), so the sum's gradient row i is sample i's."""
@@ -23,15 +25,18 @@ def gradient_norm_sq(D: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return grad.flatten(1).float().pow(2).sum(1)
 
 
-def gradient_penalty_r(D: nn.Module, real: torch.Tensor, fake: torch.Tensor, *, r1: float,
-                       r2: float, every: int, d_step: int) -> torch.Tensor | None:
+def gradient_penalty_r(D: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor,
+                       fake: torch.Tensor, *, r1: float, r2: float, every: int, d_step: int,
+                       D_fake: Callable[[torch.Tensor], torch.Tensor] | None = None
+                       ) -> torch.Tensor | None:
     """The lazy R1 + R2 term for discriminator step ``d_step`` (0-based), or None when this step
-    carries none (both weights 0, or not an ``every``-th step)."""
+    carries none (both weights 0, or not an ``every``-th step). ``D_fake``: D as it judges the
+    generated batch, when that differs (a conditional D bound to the fakes' labels)."""
     if (r1 <= 0 and r2 <= 0) or d_step % every:
         return None
     total = torch.zeros((), device=real.device)
     if r1 > 0:
         total = total + r1 / 2 * gradient_norm_sq(D, real).mean()
     if r2 > 0:
-        total = total + r2 / 2 * gradient_norm_sq(D, fake).mean()
+        total = total + r2 / 2 * gradient_norm_sq(D_fake or D, fake).mean()
     return total * every

@@ -12,6 +12,7 @@ run continues the exact random streams of an uninterrupted one (bit-identical on
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import signal
@@ -39,6 +40,7 @@ from ganscope.io import atomic_save_npy, atomic_torch_save
 from ganscope.losses import build_loss
 from ganscope.metrics.labels import eval_line_parts, lower_is_better
 from ganscope.models import has_conv
+from ganscope.models.conditional import LABELLED, CodedGenerator, aux_loss
 from ganscope.optim import build_optimizer
 from ganscope.sinks import SinkGroup, build_sinks
 from ganscope.techniques.augment import AdaptiveP, Augment, parse_policy
@@ -254,6 +256,20 @@ def _train(run: Run, *, dataset: Dataset | None, resume: bool, progress: bool,
     # its own stream, so switching augmentation on leaves the data order and latents unchanged
     aug_gen = torch.Generator().manual_seed(cfg.seed + 3)
     ada_threshold = 0.5 if loss.sigmoid else 0.0  # sign(D's logit) when D gives probabilities
+    # conditional models and InfoGAN (ganscope.models.conditional): G reads its class and codes
+    # off z, so the fake batch's labels come from z; the real batch's from the data
+    mode = cfg.model.conditional
+    coded = G if isinstance(G, CodedGenerator) else None
+    project = mode == "projection"  # D takes the labels; acgan/infogan: D's head predicts them
+    y_all = _labels(data, cfg, device) if mode in LABELLED else None
+    aux_w, K = cfg.loss.aux_weight, cfg.model.n_classes
+
+    def judge(net, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        return net(x, y) if project else net(x)
+
+    def bound(y: torch.Tensor | None):
+        """D with this batch's labels, for the penalties that call D on their own inputs."""
+        return functools.partial(D, y=y) if project else D
     # Without BatchNorm, D treats each sample independently, so scoring real and fake in one
     # batch is the same function; with it, batch statistics would mix the two, as the seeds
     # never did, so BN nets keep two forwards.
@@ -416,6 +432,8 @@ def _train(run: Run, *, dataset: Dataset | None, resume: bool, progress: bool,
                             mine = info.shard(rows.numel())
                             rows, z = rows[mine], z[mine]
                         real = x_all.index_select(0, rows)
+                        y_real = y_all.index_select(0, rows) if y_all is not None else None
+                        y_fake, c_fake = coded.codes(z) if coded is not None else (None, None)
                         with torch.no_grad(), amp.autocast():
                             fake = g_fake(z)
                         if augment is not None:  # D only ever sees augmented images
@@ -423,17 +441,31 @@ def _train(run: Run, *, dataset: Dataset | None, resume: bool, progress: bool,
                                 augment.p = ada.p
                             real, fake = augment.pair(real, fake.to(real.dtype), aug_gen,
                                                       same=tech.augment_same)
+                        aux_real = aux_fake = None
                         with amp.autocast():
                             if joint_d:  # one forward (and backward) of 2B rows, not two of B
-                                d_out = d_step(torch.cat([real, fake.to(real.dtype)]))
+                                y_both = (torch.cat([y_real, y_fake]) if project else None)
+                                d_out = judge(d_step, torch.cat([real, fake.to(real.dtype)]),
+                                              y_both)
                                 d_real, d_fake = d_out.float().split(real.size(0))
+                                if coded is not None and not project:
+                                    aux_real, aux_fake = D.aux_out.split(real.size(0))
                             else:
-                                d_real, d_fake = d_step(real).float(), d_step(fake).float()
-                        loss_d = loss.d_loss(d_real, d_fake, real=real, fake=fake.float(), D=D,
-                                             generator=noise_gen)
-                        reg = gradient_penalty_r(D, real, fake, r1=tech.r1, r2=tech.r2,
-                                                 every=tech.reg_every,
-                                                 d_step=step * tc.n_critic + c)
+                                d_real = judge(d_step, real, y_real).float()
+                                aux_real = getattr(D, "aux_out", None)
+                                d_fake = judge(d_step, fake, y_fake).float()
+                                aux_fake = getattr(D, "aux_out", None)
+                        loss_d = loss.d_loss(d_real, d_fake, real=real, fake=fake.float(),
+                                             D=bound(y_real), generator=noise_gen)
+                        if mode == "acgan":  # D's head classifies reals and fakes
+                            loss_d = loss_d + aux_w * (aux_loss(aux_real, y_real, None, K)
+                                                       + aux_loss(aux_fake, y_fake, None, K))
+                        elif mode == "infogan":  # the head recovers the fakes' codes (Q)
+                            loss_d = loss_d + aux_w * aux_loss(aux_fake, y_fake, c_fake, K)
+                        reg = gradient_penalty_r(bound(y_real), real, fake, r1=tech.r1,
+                                                 r2=tech.r2, every=tech.reg_every,
+                                                 d_step=step * tc.n_critic + c,
+                                                 D_fake=bound(y_fake))
                         if reg is not None:
                             loss_d = loss_d + reg
                         if ada is not None:  # D's overfitting signal: how sure it is of reals
@@ -447,12 +479,16 @@ def _train(run: Run, *, dataset: Dataset | None, resume: bool, progress: bool,
                     if info.active:
                         z = z[info.shard(n_global)]
                     _set_requires_grad(D, False)
+                    y_g, c_g = coded.codes(z) if coded is not None else (None, None)
                     with amp.autocast():
                         g_z = g_step(z)
                         if augment is not None:  # G is judged through the same augmentation
                             g_z = augment(g_z, aug_gen)
-                        d_gz = d_judge(g_z)
+                        d_gz = judge(d_judge, g_z, y_g)
                     loss_g = loss.g_loss(d_gz.float())
+                    if mode in ("acgan", "infogan"):  # G makes its class (codes) recognisable
+                        loss_g = loss_g + aux_w * aux_loss(
+                            D.aux_out, y_g, c_g if mode == "infogan" else None, K)
                     amp.step(loss_g, opt_g, amp.scaler_g)
                     _set_requires_grad(D, True)
                     step += 1
@@ -527,6 +563,22 @@ def _train(run: Run, *, dataset: Dataset | None, resume: bool, progress: bool,
     if info.main:
         run.update_meta(status="completed", end_time=now_iso())
     return run
+
+
+def _labels(data: Dataset, cfg: RunConfig, device: torch.device) -> torch.Tensor:
+    """The data's class labels for a conditional model (long, on ``device``), or a UserError
+    saying what is missing."""
+    mode, k = cfg.model.conditional, cfg.model.n_classes
+    if data.labels is None:
+        raise UserError(f"model.conditional={mode} trains on class labels and {cfg.data.name} "
+                        "has none here: use labelled data (image folders: one sub-folder per "
+                        "class), or model.conditional=infogan, which needs none")
+    y = data.labels.to(device=device, dtype=torch.long)
+    top = int(y.max()) + 1 if y.numel() else 0
+    if top > k or int(y.min()) < 0:
+        raise UserError(f"{cfg.data.name} has {top} classes but model.n_classes={k}: set "
+                        f"model.n_classes={top}")
+    return y
 
 
 def _end_of_epoch(run: Run, cfg: RunConfig, epoch: int, G: nn.Module, fixed_z: torch.Tensor,

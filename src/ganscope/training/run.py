@@ -51,6 +51,8 @@ from ganscope.io import atomic_write_text, file_mode, unlink_quietly, write_fail
 from ganscope.losses import LOSSES
 from ganscope.models import build_models, dcgan_init, has_conv
 from ganscope.models import user as user_models
+from ganscope.models.conditional import base_z_dim
+from ganscope.models.conditional import wrap as wrap_conditional
 from ganscope.techniques.spectral import apply_spectral_norm
 
 CHECKPOINT_FORMAT = "ganscope-checkpoint-v1"
@@ -122,7 +124,10 @@ def build_nets(run: Run, cfg: RunConfig | None = None, sigmoid: bool = True
         G, D = user_models.load_user_nets(store, m, sigmoid, run.name,
                                           init=dcgan_init if m.init == "dcgan" else None)
     else:
-        G, D = build_models(m.name, m.z_dim, sigmoid, m.init, m.g_hidden, m.d_hidden)
+        # a conditional or InfoGAN pair wraps a base pair that takes the codes as inputs
+        z_in = m.z_dim if m.conditional == "none" else base_z_dim(m.z_dim, m.n_classes)
+        G, D = build_models(m.name, z_in, sigmoid, m.init, m.g_hidden, m.d_hidden)
+        G, D = wrap_conditional(G, D, m.conditional, m.n_classes, m.n_cont)
     # after the init: spectral norm divides the initialised weights, and it changes the state
     # dict's keys, so every rebuilder must apply it for a checkpoint to load
     sn = cfg.tech.spectral_norm

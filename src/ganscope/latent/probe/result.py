@@ -124,7 +124,9 @@ class ProbeResult:
     def sentence(self, d: int) -> str:
         """One line naming dim d's real effects (see :func:`sentences.sentence`)."""
         self._row(d)
-        return sentences.sentence(self, d)
+        line = sentences.sentence(self, d)
+        code = self.info.get("codes", {}).get(str(d))  # a conditional/InfoGAN run's code dims
+        return line.replace(f"dim {d}:", f"dim {d} ({code}):", 1) if code else line
 
     # -- files --
 

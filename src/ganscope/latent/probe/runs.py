@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from ganscope.config import ModelConfig
 from ganscope.environment import now_iso
 from ganscope.errors import UserError
 from ganscope.latent.probe.measure import (
@@ -30,6 +31,14 @@ def default_probe_dir(run: Run) -> Path:
     return run.probe_dir
 
 
+def code_dims(m: ModelConfig) -> dict[str, str]:
+    """What z's code dimensions of a conditional or InfoGAN run are, by dim (as text: JSON)."""
+    first = ("InfoGAN categorical code" if m.conditional == "infogan" else "the class") + (
+        f", {m.n_classes} values")
+    return {"0": first, **{str(1 + j): f"InfoGAN continuous code {j + 1}"
+                           for j in range(m.n_cont)}}
+
+
 def run_probe(run: Run, *, epoch: int | None = None, n_base: int = DEFAULT_N_BASE,
               values: Sequence[float] = DEFAULT_VALUES, dims: Sequence[int] | None = None,
               n_null: int = DEFAULT_N_NULL, seed: int = 0, out_dir: str | Path | None = None,
@@ -48,5 +57,6 @@ def run_probe(run: Run, *, epoch: int | None = None, n_base: int = DEFAULT_N_BAS
                 progress=progress)
     res.info = {"run": run.name, "run_path": str(run.path), "model": cfg.model.name,
                 "epoch": epoch if epoch is not None else run.meta().get("epochs_done"),
-                "checkpoint": str(ck), **res.info, "created": now_iso()}
+                "checkpoint": str(ck), **res.info, "created": now_iso(),
+                **({"codes": code_dims(cfg.model)} if cfg.model.conditional != "none" else {})}
     return res, res.save(out)
