@@ -355,6 +355,12 @@ def test_a_spec_file_trains_its_variants_with_exactly_their_overrides(spec_sweep
     assert [g["label"] for g in compare_groups(groups)["groups"]] == ["plain", "ema-sn"]
     rc, out, _ = run_cli(capsys, "compare", str(sw))
     assert rc == 0 and out.startswith("sw: 2 configurations, 4 runs\n")
+    from ganscope.report.sweep import write_sweep_report
+
+    html = write_sweep_report(sw).read_text()
+    assert "EMA and spectral norm on the 2-D GAN" in html
+    assert "no grid: the variants above, over seeds" in html
+    assert "<td>ema-sn</td><td>tech.ema=0.9, tech.spectral_norm=d</td>" in html
 
 
 def test_a_sweep_started_again_with_a_changed_variant_is_refused(spec_sweep, capsys, tmp_path):

@@ -75,14 +75,22 @@ def write_sweep_report(sweep_dir: str | Path, out: str | Path | None = None) -> 
     spec_part = H.section(
         "spec", "Sweep",
         H.kv_table([("directory", str(sweep_dir)), ("config", spec.get("config", "-")),
+                    *([("spec file", spec["file"])] if spec.get("file") else []),
                     ("--set", ", ".join(spec.get("set", [])) or "-"),
                     ("seeds", ", ".join(map(str, spec["seeds"]))),
                     ("cells", len(spec["cells"])), ("runs", n_runs),
                     ("status", ", ".join(f"{n} {s}" for s, n in sorted(status.items()))),
                     ("created", spec.get("created", "-"))]),
+        *([H.p(spec["description"])] if spec.get("description") else []),
+        *([H.tag("h3", "Variants"),
+           H.table(["variant", "overrides"], [[v["name"], ", ".join(v["overrides"]) or "-"]
+                                              for v in spec["variants"]])]
+          if spec.get("variants") else []),
         H.tag("h3", "Grid"),
         H.table(["key", "values"], [[k, ", ".join(v)] for k, v in spec["grid"]])
-        if spec["grid"] else H.p("no grid: one configuration over seeds"))
+        if spec["grid"] else H.p("no grid: " + ("the variants above, over seeds"
+                                                if spec.get("variants")
+                                                else "one configuration over seeds")))
     details = H.section(
         "cells", "Cells and base config",
         H.table(["cell", "overrides"], [[c["name"], ", ".join(c["overrides"]) or "-"]
