@@ -53,6 +53,11 @@ def test_plateau_rule_counts_evaluations_without_a_new_best():
                  {"hq_fraction": 0.3, "sliced_wasserstein": 0.2951})
     assert plateau_reached(creep, ec(min_delta=0.02))
     assert not plateau_reached(creep, ec(min_delta=0.0))
+    # A steady creep: each evaluation beats the previous by 1 % (under min_delta 2 %), the
+    # window's best beats the best before it by 2.0 %: still improving; then flat: a plateau.
+    steady = recs(*({"hq_fraction": 0.5 * 1.01 ** i} for i in range(5)))
+    assert not plateau_reached(steady, ec(min_delta=0.019))
+    assert plateau_reached(steady, ec(min_delta=0.021))
     # An unwatched metric does not count; a diverged run (NaN) stops after `patience`.
     assert plateau_reached(recs({"hq_fraction": 0.3}, {"hq_fraction": 0.3, "modes_covered": 5},
                                 {"hq_fraction": 0.3, "modes_covered": 8}), ec())

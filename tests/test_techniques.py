@@ -303,3 +303,22 @@ def test_sngan_resnet_trains_in_the_loop_with_spectral_norm_and_hinge(tmp_path):
     with torch.no_grad():
         x = G(torch.randn(4, 100))
     assert x.shape == (4, 1, 28, 28) and float(x.abs().max()) <= 1.0
+
+
+# --- train.precision=auto -----------------------------------------------------------------------
+
+def test_precision_auto_follows_the_cpus_bf16_units(tmp_path, monkeypatch):
+    from ganscope import environment
+    from ganscope.training.loop import resolve_precision
+
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(environment, "cpu_flags", lambda: {"avx2", "amx_bf16", "avx512f"})
+    assert resolve_precision("auto", cpu) == "bf16"
+    monkeypatch.setattr(environment, "cpu_flags", lambda: {"avx2", "fma"})
+    assert resolve_precision("auto", cpu) == "fp32"
+    assert resolve_precision("fp32", cpu) == "fp32" and resolve_precision("bf16", cpu) == "bf16"
+    monkeypatch.setattr(environment, "cpu_flags", lambda: {"avx512_bf16"})
+    run = train(make_run(tmp_path, "auto", "train.precision=auto", "train.epochs=1"),
+                dataset=tiny_images(64), progress=False)
+    ex = run.meta()["execution"]
+    assert (ex["precision"], ex["precision_asked"]) == ("bf16", "auto")

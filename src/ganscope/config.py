@@ -41,7 +41,8 @@ MAX_N_POINTS = 10_000_000
 MAX_EVAL_N = 1_000_000
 MAX_THREADS = 1024
 DEVICES = ("cpu", "cuda", "mps", "auto")  # train.device and --device
-PRECISIONS = ("fp32", "bf16", "fp16")  # train.precision and --precision
+# train.precision and --precision; auto: bf16 where the device has bf16 matrix units, else fp32
+PRECISIONS = ("fp32", "bf16", "fp16", "auto")
 
 
 @dataclass
@@ -128,7 +129,9 @@ class TrainConfig:
     shuffle: bool = True
     drop_last: bool = False  # the seeds' DataLoader kept the short last batch
     device: str = "cpu"  # cpu | cuda | mps | auto (CUDA, then MPS, then the CPU)
-    precision: str = "fp32"  # fp32 | bf16 | fp16: autocast for the forward passes (GPU speed)
+    # fp32 | bf16 | fp16: autocast for the forward passes; auto: bf16 on a GPU or CPU with bf16
+    # matrix units (AMX, AVX512-BF16), fp32 elsewhere (meta.json records what ran)
+    precision: str = "fp32"
     compile: bool = False  # torch.compile G and D (GPU speed; slow first steps)
     channels_last: bool = True  # NHWC for conv nets: oneDNN/cuDNN's fast kernels (same math)
     threads: int = 0  # torch intra-op threads on CPU; 0 = one per core the process may use
@@ -246,7 +249,7 @@ class RunConfig:
             (self.data.n_points <= MAX_N_POINTS, f"data.n_points must be at most {MAX_N_POINTS}"),
             (self.train.device in DEVICES, "train.device must be cpu, cuda, mps or auto"),
             (self.train.precision in PRECISIONS,
-             "train.precision must be fp32, bf16 or fp16"),
+             "train.precision must be fp32, bf16, fp16 or auto"),
             (self.train.threads >= 0, "train.threads must be >= 0 (0 = one per core)"),
             (self.train.threads <= MAX_THREADS, f"train.threads must be at most {MAX_THREADS}"),
             (self.loss.clip > 0, "loss.clip must be positive"),

@@ -46,3 +46,26 @@ def environment() -> dict[str, Any]:
 
 def python_info() -> str:
     return sys.version.split()[0]
+
+
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags (Linux /proc/cpuinfo; empty elsewhere)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return set()
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            return set(line.split(":", 1)[1].split())
+    return set()
+
+
+def native_bf16(device: torch.device) -> bool:
+    """Whether ``device`` computes bf16 matrix products in hardware: a CUDA GPU that supports
+    bf16, or a CPU with AMX or AVX512-BF16 (oneDNN's bf16 kernels; without them bf16 is
+    emulated and slower than fp32)."""
+    if device.type == "cuda":
+        return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+    if device.type == "cpu":
+        return bool(cpu_flags() & {"amx_bf16", "avx512_bf16"})
+    return False

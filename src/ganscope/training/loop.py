@@ -34,7 +34,7 @@ from ganscope.config import RunConfig, TrainConfig
 from ganscope.data import Dataset
 from ganscope.domains import Domain, domain_for, domain_of_kind
 from ganscope.domains.base import Scorer
-from ganscope.environment import environment, now_iso
+from ganscope.environment import environment, native_bf16, now_iso
 from ganscope.errors import ConfigError, TrainingInterrupted, UserError
 from ganscope.io import atomic_save_npy, atomic_torch_save
 from ganscope.losses import build_loss
@@ -87,6 +87,14 @@ def resolve_device(name: str, info: DistInfo = SINGLE) -> torch.device:
             raise ConfigError("--device mps cannot be shared by torchrun processes: train on "
                               "MPS in one process, or use --device cpu under torchrun")
     return torch.device("cuda", info.local_rank) if name == "cuda" else torch.device(name)
+
+
+def resolve_precision(name: str, device: torch.device) -> str:
+    """``train.precision`` as it will run: ``auto`` is bf16 where the device multiplies bf16
+    in hardware (``environment.native_bf16``), fp32 elsewhere; the others as they are."""
+    if name != "auto":
+        return name
+    return "bf16" if native_bf16(device) else "fp32"
 
 
 class Precision:
@@ -244,7 +252,8 @@ def _train(run: Run, *, dataset: Dataset | None, resume: bool, progress: bool,
         D.to(memory_format=torch.channels_last)
         if x_all.dim() == 4:
             x_all = x_all.contiguous(memory_format=torch.channels_last)
-    amp = Precision(tc.precision, device)
+    precision = resolve_precision(tc.precision, device)
+    amp = Precision(precision, device)
     tech = cfg.tech
     # G's moving average: what sampling, evaluation and every reader of the run use
     ema = GeneratorEMA(G, tech.ema, tech.ema_start) if tech.ema > 0 else None
@@ -335,7 +344,8 @@ def _train(run: Run, *, dataset: Dataset | None, resume: bool, progress: bool,
         "epochs_planned": tc.epochs, "steps_per_epoch": steps_per_epoch,
         "environment": environment(), "data": data.source, "stopped_early": None, "d_output": (
             "probability" if loss.sigmoid else "raw critic score"),
-        "execution": {"threads": threads, "precision": tc.precision, "compile": tc.compile,
+        "execution": {"threads": threads, "precision": precision,
+                      "precision_asked": tc.precision, "compile": tc.compile,
                       "channels_last": tc.channels_last, "world_size": info.world,
                       "backend": torch.distributed.get_backend() if info.active else None},
     }
@@ -647,8 +657,8 @@ class _Evaluator:
 
 def plateau_reached(records: list[dict[str, Any]], ec) -> bool:
     """``eval.patience``: True when none of the last ``patience`` evaluations improved on the
-    best earlier value of any watched metric (``eval.plateau``, else every metric with a better
-    direction) by more than ``min_delta`` x |that best|.
+    best value before them of any watched metric (``eval.plateau``, else every metric with a
+    better direction) by more than ``min_delta`` x |that best|.
 
     Why a plateau and not a fixed length: methods converge at very different speeds (WGAN with
     clipping needs many times the steps of WGAN-GP), so a fixed length compares a finished run
@@ -671,10 +681,14 @@ def plateau_reached(records: list[dict[str, Any]], ec) -> bool:
         ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
         return float(v) if ok else None
 
+    start = len(recs) - ec.patience  # the window: the last `patience` evaluations
+
     def improved(i: int) -> bool:
         for k in keys:
             lower = lower_is_better(k) is not False  # a metric of no direction: lower
-            prev = [v for r in recs[:i] if (v := value(r, k)) is not None]
+            # against the best BEFORE the window: a steady creep of small gains, each under
+            # the margin, adds up to a real one over the window and keeps the run going
+            prev = [v for r in recs[:start] if (v := value(r, k)) is not None]
             v = value(recs[i], k)
             if v is None:
                 continue
@@ -686,7 +700,7 @@ def plateau_reached(records: list[dict[str, Any]], ec) -> bool:
                 return True
         return False
 
-    return not any(improved(i) for i in range(len(recs) - ec.patience, len(recs)))
+    return not any(improved(i) for i in range(start, len(recs)))
 
 
 def _progress_bar(total: int, initial: int, enabled: bool):
