@@ -190,6 +190,14 @@ def test_conditional_removes_the_condition_and_keeps_the_rest():
     assert cos(young.vector, W_MALE) > 0.5
 
 
+def test_conditioning_on_all_projects_out_every_other_attribute():
+    ctx = attr_ctx()  # the scorer measures Male and Young
+    [d] = find_directions("interfacegan-cond", ctx, attribute="Young", conditions=["all"])
+    [named] = find_directions("interfacegan-cond", ctx, attribute="Young", conditions=["Male"])
+    assert d.details["conditioned_on"] == ["Male"] and d.name == "young-without-all"
+    assert np.allclose(d.vector, named.vector)
+
+
 def test_project_out():
     n1, n2 = unit([1.0, 1.0, 0.0]), unit([1.0, 0.0, 0.0])
     assert np.allclose(project_out(n1, [n2]), n1 - (n1 @ n2) * n2)

@@ -42,7 +42,8 @@ def add_parsers(sub: argparse._SubParsersAction, runs_parent: argparse.ArgumentP
     f.add_argument("--attr", default="", metavar="A,B,...",
                    help="attributes, e.g. Male,Smiling,Young (any case; Yaw = pose proxy)")
     f.add_argument("--condition", default="", metavar="A,B,...",
-                   help="interfacegan-cond: attributes to project out, e.g. Male")
+                   help="interfacegan-cond: attributes to project out, e.g. Male, or all "
+                        "(every other measured attribute)")
     f.add_argument("-n", type=int, default=10000,
                    help="generated faces scored (default 10000)")
     f.add_argument("--seed", type=int, default=0,

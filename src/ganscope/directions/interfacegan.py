@@ -127,9 +127,13 @@ def find_conditional(ctx: DirectionContext, *, attribute: str | None = None,
         raise UserError("interfacegan-cond needs an attribute and conditions, e.g. "
                         "Young conditioned on Male")
     conditions = [c for c in conditions if c]
+    all_others = [c.lower() for c in conditions] == ["all"]
+    if all_others:
+        # every other attribute the scorer measures: an edit that should move its target alone
+        conditions = [c for c in ctx.attributes if c != attribute]
     if not conditions:
         raise UserError("interfacegan-cond needs at least one condition attribute to project "
-                        "out (e.g. conditions=Male)")
+                        "out (e.g. conditions=Male, or all)")
     if attribute in conditions:
         raise UserError(f"'{attribute}' cannot be conditioned on itself")
     n1, details = boundary(ctx, attribute, ratio, val_fraction, l2)
@@ -142,5 +146,5 @@ def find_conditional(ctx: DirectionContext, *, attribute: str | None = None,
     details = {**details, "conditioned_on": list(conditions),
                "cosine_before": [float(n1 @ n2) for n2 in normals],
                "kept_norm": kept_norm}
-    nm = name or slug(f"{attribute}-without-{'-'.join(conditions)}")
+    nm = name or slug(f"{attribute}-without-{'all' if all_others else '-'.join(conditions)}")
     return [make_direction(nm, "interfacegan-cond", kept, attribute, details)]

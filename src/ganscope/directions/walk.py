@@ -154,7 +154,8 @@ def find_run_directions(run: Run, method: str, attributes: Sequence[str], *,
     if classifier is None:
         classifier = attribute_scorer(run)
     attrs = [resolve_attribute(a, classifier.columns) for a in attributes]
-    conds = [resolve_attribute(c, classifier.columns) for c in conditions]
+    conds = (["all"] if [c.strip().lower() for c in conditions] == ["all"]  # every other
+             else [resolve_attribute(c, classifier.columns) for c in conditions])
     ctx = face_context(run, classifier=classifier, n=n, seed=seed, epoch=epoch,
                        progress=progress)
     rows = []
