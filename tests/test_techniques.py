@@ -322,3 +322,23 @@ def test_precision_auto_follows_the_cpus_bf16_units(tmp_path, monkeypatch):
                 dataset=tiny_images(64), progress=False)
     ex = run.meta()["execution"]
     assert (ex["precision"], ex["precision_asked"]) == ("bf16", "auto")
+
+
+def test_a_mapped_data_set_trains_the_same_weights_as_in_memory(tmp_path):
+    """Dataset.mapped gathers and converts each batch on its own: the same numbers."""
+    import dataclasses
+
+    ds = tiny_images(64)
+    path = tmp_path / "images.npy"
+    np_images = ds.images.numpy()
+    __import__("numpy").save(path, np_images)
+    mm = __import__("numpy").load(path, mmap_mode="c")  # a memory-mapped file
+    mapped = dataclasses.replace(ds, images=torch.from_numpy(mm), mapped=True)
+    # a conv model: its batches go channels-last, gathered ones too
+    a = train(make_run(tmp_path, "ram", "model.name=tiny-cnn", "train.epochs=1"), dataset=ds,
+              progress=False)
+    b = train(make_run(tmp_path, "mmap", "model.name=tiny-cnn", "train.epochs=1"),
+              dataset=mapped, progress=False)
+    ca, cb = load_checkpoint(a.last_checkpoint), load_checkpoint(b.last_checkpoint)
+    for k in ca["G"]:
+        assert torch.equal(ca["G"][k], cb["G"][k]), k

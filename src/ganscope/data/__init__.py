@@ -25,12 +25,27 @@ class Dataset:
     source: dict
     kind: str = "images"  # images | points
     point_set: Any = None  # ganscope.data.points.PointSet for points: modes, std, spec
+    # images backed by a memory-mapped file (a folder larger than memory): training gathers
+    # and converts each batch from the file instead of converting the whole set up front
+    mapped: bool = False
 
     def training_tensor(self, device: str | torch.device = "cpu") -> torch.Tensor:
-        """What G learns to produce, as float32 on ``device``: images in [-1, 1], points as is."""
+        """What G learns to produce, as float32 on ``device``: images in [-1, 1], points as is.
+        A mapped set is returned as it is (uint8 on the CPU): see :meth:`batch`."""
         if self.kind == "points":
             return self.images.to(device=device, dtype=torch.float32)
+        if self.mapped:
+            return self.images
         return to_unit_range(self.images, device)
+
+    def batch(self, x: torch.Tensor, rows: torch.Tensor, device: str | torch.device
+              ) -> torch.Tensor:
+        """Rows ``rows`` of ``x`` (``training_tensor``'s result) as training samples on
+        ``device``: an index into the converted tensor, or for a mapped set a gather from the
+        file and a conversion of just those images."""
+        if not self.mapped:
+            return x.index_select(0, rows)
+        return to_unit_range(x.index_select(0, rows.cpu()), device)
 
 
 def to_unit_range(images: torch.Tensor, device: str | torch.device = "cpu") -> torch.Tensor:

@@ -246,11 +246,12 @@ def _train(run: Run, *, dataset: Dataset | None, resume: bool, progress: bool,
     G, D = build_nets(run, cfg, loss.sigmoid)  # registered nets, or the user's (RUN/model/)
     G.to(device)
     D.to(device)
-    if tc.channels_last and (has_conv(G) or has_conv(D)):
+    nhwc = tc.channels_last and (has_conv(G) or has_conv(D))
+    if nhwc:
         # NHWC lets cuDNN/oneDNN pick their fastest conv kernels; same math, other layout.
         G.to(memory_format=torch.channels_last)
         D.to(memory_format=torch.channels_last)
-        if x_all.dim() == 4:
+        if x_all.dim() == 4 and not data.mapped:  # a mapped set: each batch, below
             x_all = x_all.contiguous(memory_format=torch.channels_last)
     precision = resolve_precision(tc.precision, device)
     amp = Precision(precision, device)
@@ -441,7 +442,9 @@ def _train(run: Run, *, dataset: Dataset | None, resume: bool, progress: bool,
                         if info.active:
                             mine = info.shard(rows.numel())
                             rows, z = rows[mine], z[mine]
-                        real = x_all.index_select(0, rows)
+                        real = data.batch(x_all, rows, device)
+                        if data.mapped and nhwc and real.dim() == 4:
+                            real = real.contiguous(memory_format=torch.channels_last)
                         y_real = y_all.index_select(0, rows) if y_all is not None else None
                         y_fake, c_fake = coded.codes(z) if coded is not None else (None, None)
                         with torch.no_grad(), amp.autocast():
