@@ -519,34 +519,40 @@ def test_grid_sweeps_keep_their_digest_and_old_specs_still_match(tmp_path):
 SHIPPED = Path(__file__).resolve().parent.parent / "configs" / "sweeps" / "ablation-cpu.yaml"
 
 
-def test_the_shipped_ablation_is_five_variants_by_three_seeds_and_no_preset(tmp_path):
+def test_the_shipped_ablation_is_six_variants_by_three_seeds_and_no_preset(tmp_path):
     from ganscope.config import load_config, preset_names
 
     assert "ablation-cpu" not in preset_names() and "sweeps" not in preset_names()
     with pytest.raises(ConfigError, match="unknown preset 'ablation-cpu'"):
         load_config("ablation-cpu")
-    assert "ganscope sweep --spec configs/sweeps/ablation-cpu.yaml --workers 1" in (
+    assert "ganscope sweep --spec configs/sweeps/ablation-cpu.yaml --workers 2" in (
         SHIPPED.read_text())
     file = read_sweep_file(SHIPPED)
     assert (file.preset, file.seeds, file.set) == ("e2-dcgan-fixed", "0-2",
-                                                   ("train.minutes=4", "eval.every=1"))
-    ema, sn = "tech.ema=0.999", "tech.spectral_norm=d"
-    want = [("dcgan-fixed", []), ("ema", [ema]), ("ema-sn", [ema, sn]),
-            ("ema-sn-diffaug", [ema, sn, "tech.augment=color,translation,cutout"]),
-            ("ema-sn-r1", [ema, sn, "tech.r1=0.1", "tech.reg_every=4"])]
+                                                   ("train.minutes=3", "eval.every=1"))
+    ema = ["tech.ema=0.995", "tech.ema_start=100"]
+    sn = [*ema, "tech.spectral_norm=d"]
+    tt = [*sn, "loss.name=hinge", "optim.d.lr=4.0e-4", "optim.g.lr=1.0e-4"]
+    want = [("dcgan-fixed", []), ("ema", ema), ("ema-sn", sn), ("ema-sn-ttur-hinge", tt),
+            ("ema-sn-ttur-hinge-diffaug", [*tt, "tech.augment=color,translation,cutout"]),
+            ("ema-sn-ttur-hinge-r1", [*tt, "tech.r1=0.1", "tech.reg_every=4"])]
     assert [(v.name, list(v.overrides)) for v in file.variants] == want
     spec = make_spec(None, [], [], None, file=file)  # checks every variant against the config
     assert [(c["name"], c["overrides"]) for c in spec["cells"]] == want
     ents = entries(tmp_path, spec)  # no data read, nothing trained
-    assert len(ents) == 5 * 3
+    assert len(ents) == 6 * 3
     assert [p.name for p, _ in ents[:4]] == ["dcgan-fixed-s0", "dcgan-fixed-s1",
                                              "dcgan-fixed-s2", "ema-s0"]
     cfgs = {p.name: c for p, c in ents}
     for c in cfgs.values():
-        assert (c.preset, c.train.minutes, c.eval.every) == ("e2-dcgan-fixed", 4.0, 1)
-    t = {n: cfgs[f"{n}-s2"].tech for n, _ in want}
-    assert (t["dcgan-fixed"].ema, t["dcgan-fixed"].spectral_norm) == (0.0, "none")
-    assert (t["ema-sn"].ema, t["ema-sn"].spectral_norm, t["ema-sn"].augment) == (0.999, "d", "")
-    assert t["ema-sn-diffaug"].augment == "color,translation,cutout"
-    assert (t["ema-sn-r1"].r1, t["ema-sn-r1"].reg_every, t["ema-sn-r1"].augment) == (0.1, 4, "")
+        assert (c.preset, c.train.minutes, c.eval.every) == ("e2-dcgan-fixed", 3.0, 1)
+    c = {n: cfgs[f"{n}-s2"] for n, _ in want}
+    assert (c["dcgan-fixed"].tech.ema, c["dcgan-fixed"].tech.spectral_norm) == (0.0, "none")
+    assert (c["ema-sn"].tech.ema, c["ema-sn"].tech.spectral_norm) == (0.995, "d")
+    h = c["ema-sn-ttur-hinge"]
+    assert (h.loss.name, h.optim.resolved("d")["lr"], h.optim.resolved("g")["lr"]) == (
+        "hinge", 4e-4, 1e-4)
+    assert c["ema-sn-ttur-hinge-diffaug"].tech.augment == "color,translation,cutout"
+    r1 = c["ema-sn-ttur-hinge-r1"].tech
+    assert (r1.r1, r1.reg_every, r1.augment) == (0.1, 4, "")
     assert default_dir(spec, tmp_path).name.startswith("sweep-ablation-cpu-")
