@@ -55,6 +55,9 @@ class DataConfig:
     image_size: int = 64  # face images (32 or 64) and image folders (8..512): the square's side
     crop: float = 0.8  # face images: side of the centre square cut, as a fraction of the width
     channels: int = 0  # image folders: 1 grey, 3 RGB, 0 = auto (from the files: RGB if any is)
+    # image folders: ram (decoded into memory), mmap (a memory-mapped uint8 cache file, for sets
+    # larger than memory) or auto (mmap when the decoded set is large: ganscope.data.folder)
+    memory: str = "auto"
 
 
 @dataclass
@@ -246,6 +249,8 @@ class RunConfig:
             (0 < self.data.crop <= 1, "data.crop must lie in (0, 1] (a fraction of the width)"),
             (self.data.limit is None or self.data.limit >= 1, "data.limit must be at least 1"),
             (self.data.n_points >= 1, "data.n_points must be at least 1"),
+            (self.data.memory in ("auto", "ram", "mmap"),
+             "data.memory must be auto, ram or mmap"),
             (self.data.n_points <= MAX_N_POINTS, f"data.n_points must be at most {MAX_N_POINTS}"),
             (self.train.device in DEVICES, "train.device must be cpu, cuda, mps or auto"),
             (self.train.precision in PRECISIONS,

@@ -26,6 +26,25 @@ Cache: decoding thousands of JPEGs takes a while, so a folder's result is stored
 size, channels and limit; a changed, added or removed file means a new key. The channel peek is
 cached beside it under the same listing key. Arrays are read directly (loading one is fast).
 Unreadable or corrupt files fail the load with one line naming them (the first few and a count).
+
+Memory (``data.memory``): ``ram`` holds the decoded uint8 set in memory (and the training loop
+its float32 copy, 4 bytes more per value). ``mmap`` is for sets larger than memory: the images
+are decoded once, streaming (file i decoded, row i written; a chunk of ``CHUNK`` rows is all
+that is held), into a ``.npy`` file under the same cache folder and key, with a JSON sidecar
+(format, key, shape, files, labels, class names, ``complete``); both are written to temporary
+names, fsynced and renamed, the ``.npy`` first and the sidecar last, so a killed build leaves no
+sidecar and is rebuilt (its temporary files are swept when their process is gone). Loading maps
+the file copy-on-write and returns ``mapped=True``: training gathers each batch's rows from the
+file and converts just them. An array input is streamed into such a cache too, keyed by its
+path, size and mtime (a ``.npy`` is read through a read-only map; an ``.npz`` member cannot be
+mapped, so it is read whole while the cache is built: use ``.npy`` or a folder for sets larger
+than memory). ``data.limit`` works on both paths: the cache holds just the chosen images.
+``auto`` (the default) reuses a complete mmap cache of the same key when there is one, else
+picks ``mmap`` when the decoded set (N*C*S*S bytes, known from the listing before decoding)
+exceeds :func:`mmap_threshold`: ``AUTO_FRACTION`` (10 %) of the memory available now (Linux
+``MemAvailable``, else ``SC_AVPHYS_PAGES * SC_PAGE_SIZE``), or ``FALLBACK_THRESHOLD`` (1 GiB)
+when neither is known. 10 %, not more, because the in-memory path holds the set 5 times over
+(uint8 plus the float32 training copy): at the threshold that is half the available memory.
 """
 
 from __future__ import annotations
@@ -36,6 +55,7 @@ import json
 import os
 import sys
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,12 +66,17 @@ from tqdm.auto import tqdm
 
 from ganscope.data.cache import read_image_cache
 from ganscope.errors import DataError
-from ganscope.io import atomic_torch_save, atomic_write_text
+from ganscope.io import atomic_torch_save, atomic_write_text, file_mode, unlink_quietly
 from ganscope.paths import cache_root
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 ARRAY_SUFFIXES = (".npy", ".npz")
 CACHE_FORMAT = "ganscope-folder-cache-v1"
+MMAP_FORMAT = "ganscope-folder-mmap-v1"  # the sidecar of a memory-mapped cache
+MEMORY_MODES = ("auto", "ram", "mmap")
+AUTO_FRACTION = 0.10  # auto: mmap when the decoded set exceeds this part of available memory
+FALLBACK_THRESHOLD = 1 << 30  # auto's threshold when the available memory is unknown
+CHUNK = 256  # rows decoded (or converted) before they are written to a mapped cache
 GREY_MODES = ("1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N", "F")
 PROGRESS_MIN = 300  # images to decode before a progress bar is worth showing
 SHOW_BAD = 3  # corrupt files named in the one error line
@@ -68,6 +93,7 @@ class ImageFolder:
     class_names: tuple[str, ...]
     files: list[str]  # relative paths (a folder) or "name.npy[i]"
     source: dict = field(default_factory=dict)
+    mapped: bool = False  # images are a copy-on-write map of a cache file (data.memory mmap)
 
     def __len__(self) -> int:
         return int(self.images.shape[0])
@@ -258,22 +284,45 @@ def to_uint8(a: np.ndarray, path: Path) -> np.ndarray:
     naming ``path``. Shared by image folders' arrays and ``ganscope eval --images``."""
     if a.dtype == np.uint8:
         return np.ascontiguousarray(a)
-    if a.dtype.kind in "iu":  # not np.issubdtype(.., np.integer): timedelta64 is one too
-        if a.min() < 0 or a.max() > 255:
+    return _apply_rule(a, _uint8_rule(a.dtype, [a], path))
+
+
+def _uint8_rule(dtype: np.dtype, chunks, path: Path) -> str:
+    """How :func:`to_uint8` converts values of ``dtype`` whose chunks (together the whole
+    array) are ``chunks``: 'uint8', 'int', 'unit' ([0, 1]) or 'tanh' ([-1, 1]); one DataError
+    line otherwise. Chunked, so a mapped array is checked without reading it whole."""
+    if dtype == np.uint8:
+        return "uint8"
+    if dtype.kind not in "iuf":  # not np.issubdtype(.., np.integer): timedelta64 is one too
+        raise DataError(f"{path} holds {dtype} values: expected uint8 or float images")
+    lo, hi, finite = np.inf, -np.inf, True
+    for c in chunks:
+        if c.size == 0:
+            continue
+        finite = finite and (dtype.kind != "f" or bool(np.isfinite(c).all()))
+        if finite:
+            lo, hi = min(lo, float(c.min())), max(hi, float(c.max()))
+    if dtype.kind in "iu":
+        if lo < 0 or hi > 255:
             raise DataError(f"{path} holds integers outside 0..255: scale them to uint8 images")
-        return a.astype(np.uint8)
-    if a.dtype.kind != "f":
-        raise DataError(f"{path} holds {a.dtype} values: expected uint8 or float images")
-    if not np.isfinite(a).all():
+        return "int"
+    if not finite:
         raise DataError(f"{path} holds non-finite values (nan or inf): fix the images first")
-    lo, hi = float(a.min()), float(a.max())
     if lo >= 0.0 and hi <= 1.0:
-        x = a.astype(np.float64) * 255.0
-    elif lo >= -1.0 and hi <= 1.0:  # a generator's tanh output
-        x = (a.astype(np.float64) + 1.0) * 127.5
-    else:
-        raise DataError(f"{path} holds floats in [{lo:.3g}, {hi:.3g}]: float images must lie "
-                        "in [0, 1] (or [-1, 1] for tanh output)")
+        return "unit"
+    if lo >= -1.0 and hi <= 1.0:  # a generator's tanh output
+        return "tanh"
+    raise DataError(f"{path} holds floats in [{lo:.3g}, {hi:.3g}]: float images must lie "
+                    "in [0, 1] (or [-1, 1] for tanh output)")
+
+
+def _apply_rule(a: np.ndarray, rule: str) -> np.ndarray:
+    """Values to uint8 by :func:`_uint8_rule`'s answer; elementwise, so chunks give the same."""
+    if rule == "uint8":
+        return np.ascontiguousarray(a)
+    if rule == "int":
+        return a.astype(np.uint8)
+    x = a.astype(np.float64) * 255.0 if rule == "unit" else (a.astype(np.float64) + 1.0) * 127.5
     return np.round(x).astype(np.uint8)
 
 
@@ -373,17 +422,22 @@ def folder_channels(data_dir: str | os.PathLike | None, channels: int = 0) -> in
 
 def load_folder(data_dir: str | os.PathLike | None, image_size: int = 64, channels: int = 0,
                 limit: int | None = None, progress: bool | None = None,
-                use_cache: bool = True) -> ImageFolder:
+                use_cache: bool = True, memory: str = "auto") -> ImageFolder:
     """The images of ``data.dir`` as uint8 (N, C, S, S) plus labels; DataError (one line) for a
-    missing, empty or mixed folder, a bad array and for unreadable files."""
+    missing, empty or mixed folder, a bad array and for unreadable files. ``memory``: ram,
+    mmap or auto (see the module doc); ``mapped`` in the result says which it became.
+    ``use_cache=False`` reads no cache (and writes no ``.pt``); mmap still needs its file, so
+    it is rebuilt."""
     if not 8 <= image_size <= 512:
         raise DataError(f"image folder image_size {image_size} is out of range: use 8..512")
     if channels not in (0, 1, 3):
         raise DataError(f"data.channels {channels} must be 1 (grey), 3 (RGB) or 0 (auto)")
+    if memory not in MEMORY_MODES:
+        raise DataError(f"data.memory {memory!r} must be auto, ram or mmap")
     p = locate(data_dir)
     c = folder_channels(p, channels)
     if p.is_file():
-        return _load_array(p, image_size, c, limit)
+        return _load_array(p, image_size, c, limit, memory, progress, use_cache)
     listing = list_images(p)
     files = [f for f, _, _ in listing]
     class_names, labels = classes_of(files, p)
@@ -391,24 +445,26 @@ def load_folder(data_dir: str | os.PathLike | None, image_size: int = 64, channe
     spec = {"format": CACHE_FORMAT, "listing": listing_key(p, listing), "image_size": image_size,
             "channels": c, "limit": limit}
     key = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
+    source = {"dataset": "folder", "dir": str(p), "kind": "folder", "image_size": image_size,
+              "channels": c, "channels_from": "data.channels" if channels else "auto",
+              "limit": limit}
+    chosen = [files[i] for i in idx]
+    show = (len(chosen) > PROGRESS_MIN) if progress is None else progress
+    shape = (len(chosen), c, image_size, image_size)
+    if _use_mmap(memory, shape, key, use_cache):
+        return _mapped(key, source, lambda: _decoded_chunks(p, chosen, image_size, c, show),
+                       shape, chosen, None if labels is None else labels[idx], class_names,
+                       use_cache)
     cpath = cache_dir() / f"{key[:24]}.pt"
     obj = (read_image_cache(cpath, CACHE_FORMAT, key, what="image cache", source="files")
            if use_cache else None)
     cached = obj is not None
     if obj is None:
-        chosen = [files[i] for i in idx]
-        images = np.empty((len(chosen), c, image_size, image_size), dtype=np.uint8)
-        show = (len(chosen) > PROGRESS_MIN) if progress is None else progress
-        bad: list[tuple[str, str]] = []
-        bar = tqdm(chosen, desc="decoding images", unit="img", leave=False,
-                   disable=not show, file=sys.stderr)
-        for k, name in enumerate(bar):
-            try:
-                images[k] = decode_image(p / name, image_size, c)
-            except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-                bad.append((name, type(e).__name__))
-        if bad:
-            raise DataError(_bad_line(p, bad, len(chosen)))
+        images = np.empty(shape, dtype=np.uint8)
+        k = 0
+        for rows in _decoded_chunks(p, chosen, image_size, c, show):
+            images[k:k + len(rows)] = rows
+            k += len(rows)
         obj = {"format": CACHE_FORMAT, "key": key, "images": torch.from_numpy(images),
                "labels": None if labels is None else torch.from_numpy(labels[idx]),
                "class_names": list(class_names), "files": chosen}
@@ -421,40 +477,272 @@ def load_folder(data_dir: str | os.PathLike | None, image_size: int = 64, channe
     return ImageFolder(
         images=obj["images"], labels=obj["labels"], class_names=tuple(obj["class_names"]),
         files=list(obj["files"]),
-        source={"dataset": "folder", "dir": str(p), "kind": "folder", "image_size": image_size,
-                "channels": c, "channels_from": "data.channels" if channels else "auto",
-                "limit": limit, "n": len(obj["files"]), "class_names": list(obj["class_names"]),
-                "cache": str(cpath) if use_cache else None, "from_cache": cached},
+        source={**source, "n": len(obj["files"]), "class_names": list(obj["class_names"]),
+                "memory": "ram", "cache": str(cpath) if use_cache else None,
+                "from_cache": cached},
     )
 
 
-def _load_array(p: Path, image_size: int, channels: int, limit: int | None) -> ImageFolder:
+def _decoded_chunks(p: Path, chosen: list[str], image_size: int, c: int, show: bool
+                    ) -> Iterator[np.ndarray]:
+    """The files ``chosen`` decoded in order, ``CHUNK`` rows at a time (one reused buffer);
+    after the last, one DataError line naming the files that could not be read."""
+    buf = np.zeros((min(CHUNK, max(1, len(chosen))), c, image_size, image_size), dtype=np.uint8)
+    bad: list[tuple[str, str]] = []
+    k = 0
+    bar = tqdm(chosen, desc="decoding images", unit="img", leave=False,
+               disable=not show, file=sys.stderr)
+    for name in bar:
+        try:
+            buf[k] = decode_image(p / name, image_size, c)
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+            bad.append((name, type(e).__name__))
+        k += 1
+        if k == len(buf):
+            yield buf
+            k = 0
+    if k:
+        yield buf[:k]
+    if bad:
+        raise DataError(_bad_line(p, bad, len(chosen)))
+
+
+# --- memory-mapped caches ------------------------------------------------------------------------
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available now: Linux's ``MemAvailable`` (free plus reclaimable page
+    cache), else ``SC_AVPHYS_PAGES * SC_PAGE_SIZE`` (free pages only); None when unknown."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        n = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        return int(n) if n > 0 else None
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def mmap_threshold() -> int:
+    """The decoded size (bytes) above which ``data.memory: auto`` maps the set from a file."""
+    avail = available_memory()
+    return int(avail * AUTO_FRACTION) if avail else FALLBACK_THRESHOLD
+
+
+def _mmap_paths(key: str) -> tuple[Path, Path]:
+    return cache_dir() / f"{key[:24]}.npy", cache_dir() / f"{key[:24]}.mmap.json"
+
+
+def _use_mmap(memory: str, shape: tuple[int, ...], key: str, use_cache: bool) -> bool:
+    if memory != "auto":
+        return memory == "mmap"
+    if use_cache and _mmap_paths(key)[1].is_file():  # built before: reuse, do not decode again
+        return True
+    return int(np.prod(shape)) > mmap_threshold()
+
+
+def _read_mapped(key: str) -> tuple[dict, np.memmap] | None:
+    """The complete mapped cache of ``key`` (sidecar and array), or None: when there is none,
+    or, with one warning line, when it is damaged, stale or a killed build's leftover."""
+    npy, side = _mmap_paths(key)
+    if not side.is_file() and not npy.is_file():
+        return None
+    try:
+        meta = json.loads(side.read_text())
+        if (not isinstance(meta, dict) or meta.get("format") != MMAP_FORMAT
+                or meta.get("key") != key or meta.get("complete") is not True):
+            raise ValueError("not this cache's format or key, or not complete")
+        if npy.stat().st_size != meta["nbytes"]:
+            raise ValueError("the array file's size does not match")
+        # copy-on-write ("c"), not read-only ("r"): torch.from_numpy warns on a non-writable
+        # array (writing to it would be undefined behaviour); a "c" map is writable but a write
+        # lands in a private copy of that page, never in the file
+        a = np.load(npy, mmap_mode="c", allow_pickle=False)
+        n = len(meta["files"])
+        labels = meta["labels"]
+        if (not isinstance(a, np.memmap) or a.dtype != np.uint8 or a.ndim != 4
+                or list(a.shape) != meta["shape"] or a.shape[0] != n
+                or (labels is not None and len(labels) != n)):
+            raise ValueError("array shapes do not match")
+        return meta, a
+    except Exception as e:  # noqa: BLE001  (a cache is disposable: any failure means rebuild)
+        print(f"warning: ignoring damaged memory-mapped image cache {npy} ({type(e).__name__}); "
+              "rebuilding it from the images", file=sys.stderr)
+        return None
+
+
+def _sweep_stale(npy: Path) -> None:
+    """Remove this cache's temporary files left by builds whose process is gone (killed)."""
+    for t in npy.parent.glob(f".{npy.stem}.*.tmp"):
+        try:
+            pid = int(t.name.split(".")[-3])
+            if pid == os.getpid():
+                continue
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            unlink_quietly(str(t))
+        except (ValueError, IndexError, OSError):  # not ours to judge, or alive elsewhere
+            continue
+
+
+def _fsync_dir(d: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(d, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _write_mapped(key: str, shape: tuple[int, ...], chunks: Iterator[np.ndarray], meta: dict
+                  ) -> None:
+    """Stream ``chunks`` (uint8 rows in order, ``shape[0]`` in all) into the cache of ``key``:
+    temporary ``.npy`` (header by ``open_memmap``, rows by plain writes, so only a chunk is
+    ever held) and sidecar, fsynced, renamed ``.npy`` first and sidecar last. Anything raised
+    (a bad file, a full disk, Ctrl-C) removes the temporary files and leaves no sidecar."""
+    npy, side = _mmap_paths(key)
+    npy.parent.mkdir(parents=True, exist_ok=True)
+    _sweep_stale(npy)
+    tmp_npy = npy.parent / f".{npy.stem}.{os.getpid()}.npy.tmp"
+    tmp_side = npy.parent / f".{npy.stem}.{os.getpid()}.json.tmp"
+    try:
+        head = np.lib.format.open_memmap(tmp_npy, mode="w+", dtype=np.uint8, shape=shape)
+        offset = head.offset
+        del head  # unmapped: rows go in by write(), not through the map (no RSS for them)
+        k = 0
+        with open(tmp_npy, "r+b") as f:
+            f.seek(offset)
+            for rows in chunks:
+                f.write(np.ascontiguousarray(rows, dtype=np.uint8).data)
+                k += len(rows)
+            if k != shape[0]:
+                raise RuntimeError(f"{k} rows written for {shape[0]} images")
+            f.flush()
+            os.fsync(f.fileno())
+        nbytes = tmp_npy.stat().st_size
+        with open(tmp_side, "w") as f:
+            json.dump({**meta, "format": MMAP_FORMAT, "key": key, "shape": list(shape),
+                       "nbytes": nbytes, "complete": True}, f)
+            f.flush()
+            os.fsync(f.fileno())
+        for t in (tmp_npy, tmp_side):
+            os.chmod(t, file_mode())
+        os.replace(tmp_npy, npy)
+        os.replace(tmp_side, side)  # last: a sidecar means the array before it is complete
+        _fsync_dir(npy.parent)
+    except BaseException:
+        unlink_quietly(str(tmp_npy))
+        unlink_quietly(str(tmp_side))
+        raise
+
+
+def _mapped(key: str, source: dict, chunks, shape: tuple[int, ...], files: list[str],
+            labels: np.ndarray | None, class_names: tuple[str, ...], use_cache: bool
+            ) -> ImageFolder:
+    """The mapped cache of ``key``, built first (from ``chunks()``) when there is none."""
+    got = _read_mapped(key) if use_cache else None
+    cached = got is not None
+    if got is None:
+        meta = {"files": files, "class_names": list(class_names),
+                "labels": None if labels is None else [int(x) for x in labels]}
+        _write_mapped(key, shape, chunks(), meta)
+        got = _read_mapped(key)
+        if got is None:
+            raise DataError(f"the memory-mapped image cache {_mmap_paths(key)[0]} could not be "
+                            "read back after writing it: check the cache folder's disk")
+    meta, a = got
+    names = tuple(meta["class_names"])
+    return ImageFolder(
+        images=torch.from_numpy(a),
+        labels=None if meta["labels"] is None else torch.tensor(meta["labels"],
+                                                                dtype=torch.int64),
+        class_names=names, files=list(meta["files"]), mapped=True,
+        source={**source, "n": len(meta["files"]), "class_names": list(names),
+                "memory": "mmap", "cache": str(_mmap_paths(key)[0]), "from_cache": cached})
+
+
+# --- arrays, loaded ------------------------------------------------------------------------------
+
+
+def _check_labels(p: Path, labels, class_names: tuple[str, ...], n: int
+                  ) -> tuple[np.ndarray | None, tuple[str, ...]]:
+    if labels is None:
+        return None, tuple(class_names)
+    labels = np.asarray(labels)
+    if labels.shape != (n,) or labels.dtype.kind not in "iu" or labels.min() < 0:
+        raise DataError(f"{p}: 'labels' must be {n} non-negative integers, one per "
+                        f"image (got shape {labels.shape}, {labels.dtype})")
+    labels = labels.astype(np.int64)
+    if not class_names:
+        class_names = tuple(str(i) for i in range(int(labels.max()) + 1))
+    elif len(class_names) <= int(labels.max()):
+        raise DataError(f"{p}: 'class_names' names {len(class_names)} classes but a label "
+                        f"is {int(labels.max())}")
+    return labels, tuple(class_names)
+
+
+_TO_NCHW = {"nhw": lambda x: x[:, None], "nchw": lambda x: x,
+            "nhwc": lambda x: x.transpose(0, 3, 1, 2)}
+
+
+def _load_array(p: Path, image_size: int, channels: int, limit: int | None,
+                memory: str = "ram", progress: bool | None = None, use_cache: bool = True
+                ) -> ImageFolder:
+    shape = array_shape(p)
+    layout, _ = _layout(p, shape)
+    idx = _selection(shape[0], limit)
+    st = p.stat()
+    spec = {"format": MMAP_FORMAT, "array": str(p), "size": st.st_size,
+            "mtime_ns": st.st_mtime_ns, "image_size": image_size, "channels": channels,
+            "limit": limit}
+    key = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
+    source = {"dataset": "folder", "dir": str(p), "kind": p.suffix.lower()[1:],
+              "image_size": image_size, "channels": channels, "limit": limit}
+    files = [f"{p.name}[{i}]" for i in idx]
+    out_shape = (len(idx), channels, image_size, image_size)
+    if _use_mmap(memory, out_shape, key, use_cache):
+        if p.suffix.lower() == ".npy":
+            try:  # a read-only map of the input: rows are read as the chunks need them
+                raw = np.load(p, mmap_mode="r", allow_pickle=False)
+            except (OSError, ValueError) as e:
+                raise DataError(f"cannot read {p} as a .npy array ({type(e).__name__}): "
+                                "save the images with numpy.save / numpy.savez") from None
+            labels, class_names = None, ()
+        else:  # a zip member cannot be mapped: read whole while the cache is built
+            raw, labels, class_names = _read_array(p)
+        labels, class_names = _check_labels(p, labels, class_names, shape[0])
+        show = (len(idx) > PROGRESS_MIN) if progress is None else progress
+
+        def chunks() -> Iterator[np.ndarray]:
+            rule = _uint8_rule(raw.dtype, (raw[i:i + CHUNK * 16]
+                                           for i in range(0, raw.shape[0], CHUNK * 16)), p)
+            bar = tqdm(total=len(idx), desc="caching images", unit="img", leave=False,
+                       disable=not show, file=sys.stderr)
+            with bar:
+                for i in range(0, len(idx), CHUNK):
+                    rows = _TO_NCHW[layout](_apply_rule(raw[idx[i:i + CHUNK]], rule))
+                    yield _square_resize(np.ascontiguousarray(_convert_channels(rows, channels)),
+                                         image_size)
+                    bar.update(len(rows))
+
+        return _mapped(key, source, chunks, out_shape, files,
+                       None if labels is None else labels[idx], class_names, use_cache)
     raw, labels, class_names = _read_array(p)
-    layout, _ = _layout(p, tuple(raw.shape))
-    a = to_uint8(raw, p)
-    a = {"nhw": lambda x: x[:, None], "nchw": lambda x: x,
-         "nhwc": lambda x: x.transpose(0, 3, 1, 2)}[layout](a)
-    if labels is not None:
-        labels = np.asarray(labels)
-        if labels.shape != (a.shape[0],) or labels.dtype.kind not in "iu" or labels.min() < 0:
-            raise DataError(f"{p}: 'labels' must be {a.shape[0]} non-negative integers, one per "
-                            f"image (got shape {labels.shape}, {labels.dtype})")
-        labels = labels.astype(np.int64)
-        if not class_names:
-            class_names = tuple(str(i) for i in range(int(labels.max()) + 1))
-        elif len(class_names) <= int(labels.max()):
-            raise DataError(f"{p}: 'class_names' names {len(class_names)} classes but a label "
-                            f"is {int(labels.max())}")
-    idx = _selection(a.shape[0], limit)
-    a = _square_resize(np.ascontiguousarray(_convert_channels(a[idx], channels)), image_size)
+    a = _TO_NCHW[layout](to_uint8(raw, p))
+    labels, class_names = _check_labels(p, labels, class_names, a.shape[0])
+    if len(idx) < a.shape[0]:  # no copy of the whole set when every image is kept
+        a = a[idx]
+    a = _square_resize(np.ascontiguousarray(_convert_channels(a, channels)), image_size)
     return ImageFolder(
         images=torch.from_numpy(np.ascontiguousarray(a)),
         labels=None if labels is None else torch.from_numpy(labels[idx]),
-        class_names=tuple(class_names), files=[f"{p.name}[{i}]" for i in idx],
-        source={"dataset": "folder", "dir": str(p), "kind": p.suffix.lower()[1:],
-                "image_size": image_size, "channels": channels, "limit": limit,
-                "n": int(len(idx)), "class_names": list(class_names), "cache": None,
-                "from_cache": False})
+        class_names=class_names, files=files,
+        source={**source, "n": int(len(idx)), "class_names": list(class_names),
+                "memory": "ram", "cache": None, "from_cache": False})
 
 
-__all__ = ["ImageFolder", "folder_channels", "load_folder", "locate", "own_size"]
+__all__ = ["ImageFolder", "available_memory", "folder_channels", "load_folder", "locate",
+           "mmap_threshold", "own_size"]

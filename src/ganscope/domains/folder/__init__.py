@@ -57,8 +57,10 @@ class Folder(Domain):
 
     def load(self, data: DataConfig, seed: int) -> Dataset:
         """uint8 (N, C, S, S); labels are the class indices (N,) when the folder has classes."""
-        f = load_folder(data.dir, data.image_size, data.channels, limit=data.limit)
-        return Dataset(f.images, f.labels, {**f.source, "class_names": list(f.class_names)})
+        f = load_folder(data.dir, data.image_size, data.channels, limit=data.limit,
+                        memory=data.memory)
+        return Dataset(f.images, f.labels, {**f.source, "class_names": list(f.class_names)},
+                       mapped=f.mapped)
 
     def extractor(self, device: str = "cpu") -> InceptionExtractor:
         """A fresh Inception extractor; its ``accepts`` is set to the data's shape by
