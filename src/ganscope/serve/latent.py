@@ -8,6 +8,14 @@ the browser scales it up with ``image-rendering: pixelated``.
 
 Bounds: at most :data:`MAX_TERMS` dims and :data:`MAX_DIRECTIONS` directions per request,
 |shift| <= :data:`MAX_SHIFT`, seeds in [0, 2**31 - 1], at most :data:`MAX_SAMPLES` images.
+
+Conditional and InfoGAN runs read their class (categorical code) off z's first number
+(``ganscope.models.conditional``). ``class=K`` sets ``z[:, 0]`` to the middle of class K's
+interval, exactly as ``ganscope generate --class K`` does (``class_latents``), before the dim
+shifts and directions move z (so a shift of dim 0 leaves the class, as asked); ``class=all``
+gives one row of the ``n`` images per class, the rows differing in the class alone. The class
+changes z, not G: the generator cache is keyed by checkpoint only, and the class is part of the
+image's URL (what the browser caches by).
 """
 
 from __future__ import annotations
@@ -25,9 +33,11 @@ import torch
 from PIL import Image
 from torch import nn
 
+from ganscope.config import RunConfig
 from ganscope.directions.store import list_directions
-from ganscope.domains import domain_for
-from ganscope.errors import RunError, UserError
+from ganscope.domains import class_domain, domain_for
+from ganscope.errors import ConfigError, RunError, UserError
+from ganscope.latent.conditional import class_latents
 from ganscope.latent.probe import load_probe
 from ganscope.sampling import generate_images, latents_from_seed
 from ganscope.serve.common import ApiError
@@ -55,6 +65,7 @@ class Loaded:
     G: nn.Module
     z_dim: int
     checkpoint: str
+    cfg: RunConfig | None = None  # the run's config when G was loaded (its classes)
 
 
 class GeneratorCache:
@@ -82,11 +93,11 @@ class GeneratorCache:
                 self.hits += 1
                 return hit
         require_images(run)
-        z_dim = run.config().model.z_dim
+        cfg = run.config()
         G = load_generator(run, epoch)
         for p in G.parameters():
             p.requires_grad_(False)
-        item = Loaded(G, z_dim, path.name)
+        item = Loaded(G, cfg.model.z_dim, path.name, cfg)
         with self._lock:
             self.loads += 1
             self._items[key] = item
@@ -171,10 +182,39 @@ def parse_directions(text: str | None, run: Run) -> list[tuple[np.ndarray, float
     return out
 
 
+def parse_class(value: str | None, run: Run, cfg: RunConfig) -> int | str | None:
+    """``class=``: None (z's own class), a class index, or ``"all"``; one-line 400s."""
+    if value is None or value == "":
+        return None
+    m = cfg.model
+    if m.conditional == "none":
+        raise ApiError(400, f"run '{run.name}' has no classes: class= is for conditional and "
+                            "InfoGAN runs (model.conditional)")
+    k = m.n_classes
+    if value.strip().lower() == "all":
+        return "all"
+    try:
+        c = int(value)
+    except ValueError:
+        raise ApiError(400, f"bad class {value[:20]!r}: give a class index from 0 to {k - 1} "
+                            "or 'all'") from None
+    if not 0 <= c < k:
+        raise ApiError(400, f"class {c} is out of range: give a class index from 0 to {k - 1} "
+                            "or 'all'")
+    return c
+
+
 def latent_batch(seed: int, n: int, z_dim: int, shifts: list[tuple[int, float]],
-                 directions: list[tuple[np.ndarray, float]]) -> torch.Tensor:
-    """The seed's first ``n`` latents (``torch.manual_seed(seed); randn(n, z_dim)``), moved."""
+                 directions: list[tuple[np.ndarray, float]], *, cfg: RunConfig | None = None,
+                 cls: int | str | None = None) -> torch.Tensor:
+    """The seed's first ``n`` latents (``torch.manual_seed(seed); randn(n, z_dim)``), set to
+    class ``cls`` (an index, or ``"all"``: one row of the ``n`` per class; needs the run's
+    ``cfg``) as ``generate --class`` does, then moved."""
     z = latents_from_seed(seed, n, z_dim)
+    if cls is not None:
+        if cfg is None:
+            raise ValueError("a class needs the run's config")
+        z, _ = class_latents(cfg, z, str(cls))
     for d, v in shifts:
         z[:, d] += v
     for vec, v in directions:
@@ -185,17 +225,21 @@ def latent_batch(seed: int, n: int, z_dim: int, shifts: list[tuple[int, float]],
     return z
 
 
-def png_strip(images: np.ndarray) -> bytes:
-    """uint8 (N, H, W) or (N, C, H, W) -> one PNG, the images side by side (no scaling)."""
+def png_strip(images: np.ndarray, nrow: int | None = None) -> bytes:
+    """uint8 (N, H, W) or (N, C, H, W) -> one PNG (no scaling): the images side by side, in
+    rows of ``nrow`` (default: one row) with :data:`GAP` pixels between images and rows."""
     if images.ndim == 4:
         images = images.transpose(0, 2, 3, 1)
         if images.shape[-1] == 1:
             images = images[..., 0]
     n, h, w = images.shape[:3]
-    shape = (h, n * w + (n - 1) * GAP, *images.shape[3:])
+    cols = min(nrow or n, n)
+    rows = -(-n // cols)
+    shape = (rows * h + (rows - 1) * GAP, cols * w + (cols - 1) * GAP, *images.shape[3:])
     strip = np.full(shape, GAP_VALUE, dtype=np.uint8)
     for i in range(n):
-        strip[:, i * (w + GAP):i * (w + GAP) + w] = images[i]
+        r, c = divmod(i, cols)
+        strip[r * (h + GAP):r * (h + GAP) + h, c * (w + GAP):c * (w + GAP) + w] = images[i]
     buf = io.BytesIO()
     Image.fromarray(strip).save(buf, format="PNG", compress_level=1)
     return buf.getvalue()
@@ -209,14 +253,50 @@ def require_images(run: Run) -> None:
 
 
 def latent_image(cache: GeneratorCache, run: Run, *, epoch: int | None, seed: int, n: int,
-                 shift: str | None, dirs: str | None) -> tuple[bytes, dict[str, str]]:
-    """The PNG for one slider position, and headers saying what it shows."""
+                 shift: str | None, dirs: str | None,
+                 cls: str | None = None) -> tuple[bytes, dict[str, str]]:
+    """The PNG for one slider position (``cls``: the ``class=`` parameter), and headers saying
+    what it shows."""
     item = cache.get(run, epoch)  # checks the run makes images when it loads the generator
+    cfg = item.cfg or run.config()
+    c = parse_class(cls, run, cfg)
     shifts = parse_shifts(shift, item.z_dim)
     moves = parse_directions(dirs, run)
-    z = latent_batch(seed, n, item.z_dim, shifts, moves)
+    z = latent_batch(seed, n, item.z_dim, shifts, moves, cfg=cfg, cls=c)
     images = generate_images(item.G, z)
-    return png_strip(images), {"X-Checkpoint": item.checkpoint}
+    headers = {"X-Checkpoint": item.checkpoint}
+    if c is not None:
+        headers["X-Class"] = str(c)
+    return png_strip(images, nrow=n), headers
+
+
+def class_names(cfg: RunConfig) -> list[str]:
+    """The names of a conditional run's classes (InfoGAN: its categorical codes); [] if none."""
+    m = cfg.model
+    if m.conditional == "none":
+        return []
+    k = m.n_classes
+    if m.conditional == "infogan":
+        return [f"code {i}" for i in range(k)]
+    try:
+        domain = class_domain()
+    except ConfigError:
+        domain = None
+    if domain is not None and cfg.data.name == domain.name and len(domain.class_names) == k:
+        return list(domain.class_names)
+    return [f"class {i}" for i in range(k)]
+
+
+def code_dims(cfg: RunConfig) -> dict[int, str]:
+    """The dims of z that are codes, each with what it is; {} for an unconditional run."""
+    m = cfg.model
+    if m.conditional == "none":
+        return {}
+    if m.conditional == "infogan":
+        out = {0: f"the categorical code ({m.n_classes} values)"}
+        out.update({i: f"continuous code {i}" for i in range(1, 1 + m.n_cont)})
+        return out
+    return {0: "the class"}
 
 
 def latent_info(run: Run) -> dict[str, Any]:
@@ -233,6 +313,9 @@ def latent_info(run: Run) -> dict[str, Any]:
         "directions": [{"name": d.name, "method": d.method, "attribute": d.attribute,
                         "details": d.details} for d in list_directions(run)],
         "probe": None,
+        "conditional": None if cfg.model.conditional == "none" else cfg.model.conditional,
+        "classes": class_names(cfg),
+        "codes": code_dims(cfg),
     }
     if not eps and not out["has_last"]:
         try:

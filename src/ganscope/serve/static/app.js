@@ -464,6 +464,16 @@
     const randomBtn = h("button", { type: "button", text: "random seed" });
     controls.append(h("label", {}, "Checkpoint ", epochSel), h("label", {}, "Seed ", seedIn), randomBtn,
       h("label", {}, "Samples ", nSel));
+    // Conditional and InfoGAN runs: the class (categorical code) G reads off z[0]; "any" keeps z's own.
+    const classes = info.classes || [];
+    const codes = info.codes || {};
+    const classSel = info.conditional && classes.length
+      ? h("select", { id: "latent-class", "aria-label": "class" },
+        h("option", { value: "", text: "any (from z)" }),
+        classes.map((c, i) => h("option", { value: i, text: c.endsWith(` ${i}`) ? c : `${i}: ${c}` })),
+        h("option", { value: "all", text: "all (one row each)" }))
+      : null;
+    if (classSel) controls.append(h("label", { title: `${info.conditional}: sets z[0] to the class's value before the sliders move z` }, "Class ", classSel));
 
     const img = h("img", { id: "latent-img", class: "latent-img pixelated", alt: "generated images" });
     const latency = h("p", { id: "latency", class: "muted" });
@@ -477,7 +487,8 @@
     function imageUrl() {
       const sh = [...shifts].filter(([, v]) => v !== 0).map(([d, v]) => `${d}:${v}`).join(",");
       const dv = [...moves].filter(([, v]) => v !== 0).map(([k, v]) => `${k}:${v}`).join(",");
-      return url(`/api/runs/${enc(name)}/latent/image`, { epoch: epochSel.value, seed: seedIn.value, n: nSel.value, shift: sh, dirs: dv });
+      return url(`/api/runs/${enc(name)}/latent/image`, { epoch: epochSel.value, seed: seedIn.value, n: nSel.value, shift: sh, dirs: dv,
+        class: classSel ? classSel.value : "" });
     }
     function requestImage(t) {
       wanted = imageUrl(); wantedT = t || performance.now();
@@ -492,6 +503,8 @@
     }
     img.addEventListener("load", () => {
       inflight = false;
+      // one row per class: fit the grid's height instead of the strip's width
+      img.classList.toggle("rows", new URL(img.src, location.href).searchParams.get("class") === "all");
       const ms = performance.now() - currentT;
       gs.latencies.push(ms); gs.lastLatency = ms;
       img.dataset.loads = String((+img.dataset.loads || 0) + 1);
@@ -526,9 +539,12 @@
       if (shifts.size >= L.max_dims) { imgErr.replaceChildren(errorCard(`at most ${L.max_dims} sliders at once`)); return; }
       shifts.set(dim, 0);
       const remove = h("button", { type: "button", class: "small", text: "×", title: "remove" });
-      const sentence = sentences[String(dim)] || (info.probe ? `dim ${dim}: not probed` : `dim ${dim}: no probe result (run \`ganscope latent probe ${name}\`)`);
+      let sentence = sentences[String(dim)] || (info.probe ? `dim ${dim}: not probed` : `dim ${dim}: no probe result (run \`ganscope latent probe ${name}\`)`);
+      const code = codes[String(dim)];
+      if (code) sentence = `dim ${dim} — ${code}` + (sentences[String(dim)] ? `; ${sentence}` : "");
       const row = sliderRow(`z[${dim}] +`, `dim-${dim}`, (v, t) => { shifts.set(dim, v); requestImage(t); }, remove, sentence);
       row.dataset.dim = String(dim);
+      if (code) row.dataset.code = code;
       remove.addEventListener("click", () => { shifts.delete(dim); row.remove(); requestImage(); });
       dimsBox.append(row);
     }
@@ -536,6 +552,8 @@
 
     const ranked = info.probe ? info.probe.ranked : [];
     const initial = (ranked.length ? ranked.slice(0, 5) : E4_DIMS.filter((d) => d < info.z_dim));
+    // a conditional run's code dims first: what moves the class and InfoGAN's continuous codes
+    Object.keys(codes).map(Number).filter((d) => d < info.z_dim).forEach(addDim);
     (initial.length ? initial : [0, 1, 2].filter((d) => d < info.z_dim)).forEach(addDim);
 
     const dirBox = h("div", { id: "dir-sliders" });
@@ -553,12 +571,13 @@
 
     view.append(h("section", { class: "latent-layout" },
       h("div", { class: "card image-card" }, img, latency, imgErr,
-        h("p", { class: "muted", text: `z = torch.manual_seed(seed); randn(n, ${info.z_dim}); sliders add to z (|shift| ≤ ${L.max_shift}).` })),
+        h("p", { class: "muted", text: `z = torch.manual_seed(seed); randn(n, ${info.z_dim}); sliders add to z (|shift| ≤ ${L.max_shift}).` }),
+        classSel ? h("p", { class: "muted", text: "A chosen class sets z[0] to the middle of its interval (as `ganscope generate --class`) before the sliders add to z." }) : null),
       h("div", { class: "card" }, h("h2", { text: "Latent dimensions" }), probeNote, dimsBox,
         h("div", { class: "add-row" }, addIn, addBtn),
         info.directions.length ? [h("h2", { text: "Directions" }), dirBox] : "")));
 
-    for (const el of [epochSel, nSel]) el.addEventListener("change", () => requestImage());
+    for (const el of [epochSel, nSel, classSel].filter(Boolean)) el.addEventListener("change", () => requestImage());
     seedIn.addEventListener("input", () => requestImage());
     randomBtn.addEventListener("click", () => { seedIn.value = Math.floor(Math.random() * 100000); requestImage(); });
     requestImage();
