@@ -52,12 +52,15 @@ SAME = ["optim.lr=1e-4", "optim.betas=[0.9,0.999]", "train.n_critic=1", "loss.cl
         "loss.gp_lambda=10"]
 # The plateau rule of the matrix (the loop's eval.patience; what it watches, eval.plateau and
 # eval.min_delta, is in the presets): an evaluation every EVAL_STEPS generator steps; a run
-# stops once PATIENCE evaluations in a row (3000 steps) improved neither modes covered nor
-# sliced W1 by more than 2 % of its best (% HQ is not watched: on a generator collapsed onto
-# two modes it keeps creeping up while the fit gets worse). CAP_STEPS: the default cap.
+# stops once the best of the last PATIENCE evaluations (3000 steps) improved none of modes
+# covered, sliced W1 and % HQ by more than 2 % on the best before them. % HQ is watched since
+# the EMA generator: WGAN-GP's last 10 points of HQ come slowly (the trails between modes
+# thinning, ~1 point per 1000 steps), long after modes and W1 have settled; a collapsed GAN
+# whose HQ creeps up goes on to the cap and is reported as such. CAP_STEPS: the default cap,
+# where WGAN-GP + Adam on ring8 converges in every seed (measured: benchmarks/lab2d_convergence).
 EVAL_STEPS = 500
 PATIENCE = 6
-CAP_STEPS = 20000
+CAP_STEPS = 30000
 
 # the point metrics; labels, formats and which way is better: ganscope.metrics.labels
 TABLE_METRICS: tuple[str, ...] = metric_keys("points")
