@@ -170,9 +170,9 @@ def test_plot_command(capsys, trained):
 def test_models_and_show_model(capsys):
     rc, out, _ = run_cli(capsys, "models")
     assert rc == 0
-    assert [line.split()[0] for line in out.splitlines()] == ["cnn", "dcgan", "dcgan32",
-                                                                  "dcgan64", "mlp", "mlp2d",
-                                                                  "tiny-cnn"]
+    assert [line.split()[0] for line in out.splitlines()] == [
+        "cnn", "dcgan", "dcgan32", "dcgan64", "mlp", "mlp2d", "sngan-resnet28", "sngan-resnet32",
+        "tiny-cnn"]
     rc, out, _ = run_cli(capsys, "show-model", "mlp")
     assert out == (
         "Generator(\n"
@@ -230,9 +230,9 @@ def test_resume_through_the_cli(capsys, tmp_path, data_dir, monkeypatch):
 
 ERROR_CASES = [
     (["train", "nope"],
-     "error: unknown preset 'nope': choose one of e1-mlp, e2-cnn, e2-dcgan, e2-dcgan-fixed, "
-     "e2-tiny-cnn, e5-gan-adam, e5-gan-rmsprop, e5-wgan-adam, e5-wgan-gp-adam, "
-     "e5-wgan-gp-rmsprop, e5-wgan-rmsprop, e6-faces, e6-faces-gpu, fast-mlp, "
+     "error: unknown preset 'nope': choose one of cond-cpu, e1-mlp, e2-cnn, e2-dcgan, "
+     "e2-dcgan-fixed, e2-tiny-cnn, e5-gan-adam, e5-gan-rmsprop, e5-wgan-adam, e5-wgan-gp-adam, "
+     "e5-wgan-gp-rmsprop, e5-wgan-rmsprop, e6-faces, e6-faces-gpu, fast-mlp, infogan-fmnist, "
      "or give a path to a YAML config"),
     (["train", "e1-mlp", "--set", "train.epoch=3"],
      "error: unknown config key 'train.epoch' in --set train.epoch=3: valid keys under 'train' "
@@ -261,7 +261,7 @@ ERROR_CASES = [
      "run's path (or --runs-dir)"),
     (["show-model", "vae"],
      "error: unknown model 'vae': choose one of cnn, dcgan, dcgan32, dcgan64, mlp, mlp2d, "
-     "tiny-cnn"),
+     "sngan-resnet28, sngan-resnet32, tiny-cnn"),
     (["train"],
      "error: give a preset name or a YAML config (see `ganscope presets`)"),
     (["frobnicate"],
@@ -438,7 +438,7 @@ def test_compare_one_table_for_several_runs(capsys, evaluated):
 def test_metrics_command_lists_names_and_extractor(capsys):
     rc, out, _ = run_cli(capsys, "metrics", "--json")
     info = json.loads(out)
-    assert info["metrics"] == ["classes", "fid", "kid", "prdc"]
+    assert info["metrics"] == ["class_match", "classes", "fid", "kid", "prdc"]
     assert info["extractor"] == "fmnist-cnn-v1" and len(info["sha256"]) == 64
     rc, out, _ = run_cli(capsys, "metrics")
     lines = out.splitlines()
@@ -459,7 +459,7 @@ EVAL_ERRORS = [
      "error: image set /nonexistent/x.npy not found: give a .npy file or a folder of PNG images"),
     (["eval", "--images", "/nonexistent/x.npy", "-n", "3"], "error: -n must be at least 10"),
     (["eval", "--images", "/nonexistent/x.npy", "--metrics", "fid,isc"],
-     "error: unknown metric 'isc': choose one of classes, fid, kid, prdc"),
+     "error: unknown metric 'isc': choose one of class_match, classes, fid, kid, prdc"),
     (["compare", "ghost"], "error: no run named 'ghost' in {runs}: see `ganscope runs` for the list, or give "
      "the run's path (or --runs-dir)"),
 ]

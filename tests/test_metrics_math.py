@@ -379,7 +379,7 @@ def feature_set(rng: np.random.Generator, n: int, shift: float = 0.0) -> Feature
 
 
 def test_registry_names_and_compute_metrics_keys():
-    assert METRICS.names() == sorted(DEFAULT_METRICS)
+    assert METRICS.names() == sorted([*DEFAULT_METRICS, "class_match"])  # conditional runs
     rng = np.random.default_rng(10)
     real, fake = feature_set(rng, 300), feature_set(rng, 250, shift=0.3)
     out = compute_metrics(real, fake)
@@ -391,6 +391,18 @@ def test_registry_names_and_compute_metrics_keys():
     assert compute_metrics(real, fake, ["classes"]) == class_stats(fake.probs)
     assert list(compute_metrics(real, fake, ["prdc", "fid"])) == ["precision", "recall",
                                                                    "density", "coverage", "fid"]
+
+
+def test_class_match_scores_the_asked_class_overall_and_per_class():
+    rng = np.random.default_rng(12)
+    real = feature_set(rng, 50)
+    probs = np.eye(3)[[0, 1, 2, 2, 1, 0]]  # the classifier's verdicts
+    fake = FeatureSet(rng.standard_normal((6, 4)), probs, labels=np.array([0, 1, 1, 2, 0, 0]))
+    out = compute_metrics(real, fake, ["class_match"])
+    assert out["class_match"] == pytest.approx(4 / 6)
+    assert out["class_match_per_class"] == pytest.approx([2 / 3, 1 / 2, 1.0])
+    with pytest.raises(ValueError, match="needs a conditional run's samples"):
+        compute_metrics(real, feature_set(rng, 6), ["class_match"])
 
 
 def test_unknown_metric_lists_the_names():
