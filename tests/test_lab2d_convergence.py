@@ -184,3 +184,10 @@ def test_a_files_cells_count_its_own_points(tmp_path):
     cfg = cell_config(f"points:{f}", Cell("gan", "adam"), 0, 1500, patience=PATIENCE)
     assert cfg.train.epochs == 63 and cfg.eval.every == 6  # min(round(500/24), 63 // 10)
 
+
+
+def test_the_commands_default_cap_is_the_matrixs():
+    from ganscope.cli import build_parser
+
+    args = build_parser().parse_args(["lab2d"])
+    assert args.steps == CAP_STEPS == 30000
