@@ -438,7 +438,7 @@ def test_compare_one_table_for_several_runs(capsys, evaluated):
 def test_metrics_command_lists_names_and_extractor(capsys):
     rc, out, _ = run_cli(capsys, "metrics", "--json")
     info = json.loads(out)
-    assert info["metrics"] == ["class_match", "classes", "fid", "kid", "prdc"]
+    assert info["metrics"] == ["class_match", "classes", "fid", "intra_fid", "kid", "prdc"]
     assert info["extractor"] == "fmnist-cnn-v1" and len(info["sha256"]) == 64
     rc, out, _ = run_cli(capsys, "metrics")
     lines = out.splitlines()
@@ -459,7 +459,8 @@ EVAL_ERRORS = [
      "error: image set /nonexistent/x.npy not found: give a .npy file or a folder of PNG images"),
     (["eval", "--images", "/nonexistent/x.npy", "-n", "3"], "error: -n must be at least 10"),
     (["eval", "--images", "/nonexistent/x.npy", "--metrics", "fid,isc"],
-     "error: unknown metric 'isc': choose one of class_match, classes, fid, kid, prdc"),
+     "error: unknown metric 'isc': choose one of class_match, classes, fid, intra_fid, kid, "
+     "prdc"),
     (["compare", "ghost"], "error: no run named 'ghost' in {runs}: see `ganscope runs` for the list, or give "
      "the run's path (or --runs-dir)"),
 ]

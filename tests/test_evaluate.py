@@ -244,7 +244,8 @@ def test_best_by_fid_only_compares_comparable_records():
     ("eval.n=5", "bad config: eval.n must be at least 10"),
     ("eval.reference=val", "bad config: eval.reference must be 'train' or 'test'"),
     ("eval.metrics=fid,nope",
-     "unknown metric 'nope': choose one of class_match, classes, fid, kid, prdc"),
+     "unknown metric 'nope': choose one of class_match, classes, fid, intra_fid, kid, "
+     "prdc"),
     ("eval.metrics=' , '", "bad config: eval.metrics must name at least one metric"),
 ])
 def test_eval_config_values_are_checked(bad, line):

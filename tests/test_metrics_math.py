@@ -379,7 +379,8 @@ def feature_set(rng: np.random.Generator, n: int, shift: float = 0.0) -> Feature
 
 
 def test_registry_names_and_compute_metrics_keys():
-    assert METRICS.names() == sorted([*DEFAULT_METRICS, "class_match"])  # conditional runs
+    # class_match and intra_fid: for conditional runs only
+    assert METRICS.names() == sorted([*DEFAULT_METRICS, "class_match", "intra_fid"])
     rng = np.random.default_rng(10)
     real, fake = feature_set(rng, 300), feature_set(rng, 250, shift=0.3)
     out = compute_metrics(real, fake)
@@ -403,6 +404,26 @@ def test_class_match_scores_the_asked_class_overall_and_per_class():
     assert out["class_match_per_class"] == pytest.approx([2 / 3, 1 / 2, 1.0])
     with pytest.raises(ValueError, match="needs a conditional run's samples"):
         compute_metrics(real, feature_set(rng, 6), ["class_match"])
+
+
+def test_intra_fid_is_the_mean_of_per_class_frechet_distances():
+    rng = np.random.default_rng(13)
+    centres = rng.standard_normal((3, 4)) * 3
+    rl, fl = np.repeat([0, 1, 2], 200), np.repeat([0, 1, 2], 150)
+    real = FeatureSet(centres[rl] + rng.standard_normal((600, 4)), labels=rl)
+    good = FeatureSet(centres[fl] + rng.standard_normal((450, 4)), labels=fl)
+    out = compute_metrics(real, good, ["intra_fid"])
+    want = [frechet_distance(*feature_stats(real.features[rl == k]),
+                             *feature_stats(good.features[fl == k])) for k in range(3)]
+    assert out["intra_fid_per_class"] == pytest.approx(want)
+    assert out["intra_fid"] == pytest.approx(np.mean(want))
+    # samples of the right kinds under the wrong labels: the overall FID cannot tell, this can
+    wrong = FeatureSet(good.features, labels=(fl + 1) % 3)
+    assert compute_metrics(real, wrong, ["fid"])["fid"] == pytest.approx(
+        compute_metrics(real, good, ["fid"])["fid"])
+    assert compute_metrics(real, wrong, ["intra_fid"])["intra_fid"] > 20 * out["intra_fid"]
+    with pytest.raises(ValueError, match="labelled real set"):
+        compute_metrics(FeatureSet(real.features), good, ["intra_fid"])
 
 
 def test_unknown_metric_lists_the_names():

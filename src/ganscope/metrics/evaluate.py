@@ -69,7 +69,8 @@ class Reference:
 
 def reference_from_images(images: torch.Tensor, *, dataset: str, split: str, n: int,
                           extractor: Extractor, source: dict[str, Any] | None = None,
-                          progress: bool = False) -> Reference:
+                          progress: bool = False, labels: torch.Tensor | None = None
+                          ) -> Reference:
     """Features of ``min(n, len(images))`` real images of a domain's split, from the cache
     when it has them.
 
@@ -81,7 +82,9 @@ def reference_from_images(images: torch.Tensor, *, dataset: str, split: str, n: 
     total = int(images.shape[0])
     if n < total:
         g = torch.Generator().manual_seed(REFERENCE_SELECTION_SEED)
-        images = images[torch.randperm(total, generator=g)[:n].sort().values]
+        chosen = torch.randperm(total, generator=g)[:n].sort().values
+        images = images[chosen]
+        labels = labels[chosen] if labels is not None else None
     digest = hashlib.sha256(np.ascontiguousarray(images.numpy()).tobytes()).hexdigest()
     key = hashlib.sha256(json.dumps([STATS_FORMAT, ex.name, ex.sha256, digest]).encode())
     path = stats_cache_dir() / (f"{dataset}-{split}-n{len(images)}-{ex.name}-"
@@ -95,6 +98,8 @@ def reference_from_images(images: torch.Tensor, *, dataset: str, split: str, n: 
         feats, probs = ex.extract(images, progress=progress)
         fs = FeatureSet(feats, probs)
         _write_stats(path, fs)
+    # the class labels of the selected images (intra-class FID); cheap, so not in the cache
+    fs.labels = labels.numpy() if labels is not None else None
     return Reference(fs, info, ex)
 
 

@@ -88,6 +88,8 @@ _ROWS = (
     MetricLabel("class_kl", "class KL", ".3f", True, "images", column="CLASS_KL"),
     MetricLabel("class_match", "class match", ".3f", False, "images", column="MATCH",
                 web="match", log="class_match"),
+    MetricLabel("intra_fid", "intra-class FID", ".2f", True, "images", column="INTRA_FID",
+                web="intra-FID", log="intra_fid"),
     MetricLabel("confidence", "confidence", ".3f", None, "images", column="CONF"),
     MetricLabel("modes_covered", "modes", ".2f", False, "points", spread_fmt=(".1f", ".1f"),
                 web="modes", web_of="n_modes", log="modes_covered"),

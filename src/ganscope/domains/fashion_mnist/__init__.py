@@ -30,7 +30,7 @@ def reference_features(split: str = "test", n: int = 10000, data_dir: str | None
     ds = load_fashion_mnist(split, data_dir)
     return reference_from_images(ds.images, dataset=NAME, split=split, n=n,
                                  extractor=extractor or load_extractor(), source=ds.source,
-                                 progress=progress)
+                                 progress=progress, labels=ds.labels)
 
 
 class FashionMNIST(Domain):
