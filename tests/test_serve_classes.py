@@ -1,16 +1,15 @@
 """The latent explorer's class selector (``ganscope serve``) for conditional and InfoGAN runs:
 the latent info names the classes and code dims, ``class=`` on the image sets z[0] as
-``ganscope generate --class`` does, and one browser test picks a class in the page.
+``ganscope generate --class`` does.
 
 Tiny runs (one epoch of 96 labelled synthetic images) are trained by the one loop in a
-temporary runs dir, as tests/test_conditional.py does.
+temporary runs dir, as tests/test_conditional.py does. The page's test is in
+tests/test_serve_classes_browser.py (skipped where chromium is absent).
 """
 
 from __future__ import annotations
 
-import contextlib
 import io
-import threading
 import warnings
 from pathlib import Path
 
@@ -36,7 +35,6 @@ from ganscope.training.loop import train  # noqa: E402
 from ganscope.training.run import Run, load_generator  # noqa: E402
 
 BASE = "http://127.0.0.1"
-CHROMIUM = Path("/usr/bin/chromium")
 
 
 def labelled_images(n: int = 96, seed: int = 0) -> Dataset:
@@ -176,75 +174,3 @@ def test_bad_classes_are_one_line_400s(client, run, value, message):
 def test_an_empty_class_is_zs_own(client):
     assert np.array_equal(image(client, seed=2, **{"class": ""}), image(client, seed=2))
     assert image(client, "plain", seed=2, **{"class": ""}).shape == (28, 28)
-
-
-# --- the page -----------------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def serve_app(app):
-    """``app`` served by uvicorn in a thread on a free port: yields its base URL; stopped after
-    (as tests/test_serve_browser.py does)."""
-    import uvicorn
-
-    from ganscope.commands.serve import bind
-
-    class ReadyServer(uvicorn.Server):
-        def __init__(self, config: uvicorn.Config) -> None:
-            super().__init__(config)
-            self.ready = threading.Event()
-
-        async def startup(self, sockets=None) -> None:
-            try:
-                await super().startup(sockets=sockets)
-            finally:
-                self.ready.set()
-
-    sock = bind("127.0.0.1", 0)
-    srv = ReadyServer(uvicorn.Config(app, log_level="warning", access_log=False,
-                                     timeout_graceful_shutdown=2))
-    t = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
-    t.start()
-    assert srv.ready.wait(30) and srv.started, "uvicorn did not start"
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}/"
-    finally:
-        srv.should_exit = True
-        t.join(15)
-        sock.close()
-
-
-@pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed "
-                    "(/usr/bin/chromium): `make browser` installs it as root")
-def test_the_explorer_picks_a_class(runs, tmp_path, browser):
-    app = create_app(runs, poll_s=0.1, lab_plots=False)
-    loads = "(+document.querySelector('#latent-img')?.dataset.loads || 0)"
-    with serve_app(app) as base:
-        ctx = browser.new_context(viewport={"width": 1280, "height": 900}, bypass_csp=True)
-        pg = ctx.new_page()
-        pg.set_default_timeout(20_000)
-        errors: list[str] = []
-        pg.on("pageerror", lambda e: errors.append(str(e)))
-        try:
-            pg.goto(base + "#/latent/cond")
-            pg.wait_for_function(f"{loads} >= 1")
-            assert pg.locator("#latent-class option").count() == 12
-            assert pg.locator("#latent-class option").first.inner_text() == "any (from z)"
-            assert pg.locator("#latent-class option").last.inner_text() == "all (one row each)"
-            assert pg.locator(".slider-row[data-dim='0'] .sentence").inner_text().startswith(
-                "dim 0 — the class")
-            before = pg.get_attribute("#latent-img", "src")
-            assert "class=" not in before
-            n = int(pg.get_attribute("#latent-img", "data-loads"))
-            with pg.expect_response(lambda r: "/latent/image" in r.url
-                                    and "class=3" in r.url) as resp:
-                pg.select_option("#latent-class", "3")
-            assert resp.value.status == 200
-            pg.wait_for_function(f"{loads} > {n}")
-            after = pg.get_attribute("#latent-img", "src")
-            assert "class=3" in after and after != before
-            assert pg.evaluate("document.querySelector('#latent-img').naturalWidth") > 0
-            pg.screenshot(path=str(tmp_path / "latent-class.png"), full_page=True)
-        finally:
-            ctx.close()
-    assert errors == [], f"JavaScript errors on the page: {errors}"
