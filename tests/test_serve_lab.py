@@ -227,6 +227,7 @@ def test_a_race_steps_in_lockstep_and_its_runs_are_ordinary_runs(client, runs, c
         run = Run(runs / name)
         assert run.meta()["status"] == "interrupted"
         assert [e["step"] for e in run.read_events()] == list(range(1, steps[0] + 1))
+        assert run.config().tech.ema == 0.0  # a lane shows G as it trains, not its average
 
 
 def test_a_finished_race_compares_with_ganscope_compare(client, runs, capsys):

@@ -150,9 +150,12 @@ def validate_speed(v: float | None) -> float | None:
 
 
 def lab_config(p: LabParams, data_name: str | None = None):
-    """The cell's config with the page's overrides (the same function as ``ganscope lab2d``);
-    ``data_name`` replaces ``p.data`` (a drawn target's ``points:FILE``)."""
-    extra = [f"data.n_points={p.n_points}"]
+    """The cell's config with the page's overrides (the same function as ``ganscope lab2d``),
+    without the moving average of G; ``data_name`` replaces ``p.data`` (a drawn target's
+    ``points:FILE``)."""
+    # tech.ema=0: a lane shows G as it trains; the matrix's moving average (a horizon of
+    # ~1,000 steps) would trail a 2,000-step race by half its length
+    extra = [f"data.n_points={p.n_points}", "tech.ema=0"]
     if p.lr_g is not None:
         extra.append(f"optim.g.lr={p.lr_g!r}")
     if p.lr_d is not None:
