@@ -73,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "same as --set train.device=")
     t.add_argument("--precision", choices=PRECISIONS,
                    help="autocast precision for the forward passes; auto: bf16 where the "
-                        "GPU or CPU has bf16 units (AMX, AVX512-BF16), else fp32")
+                        "GPU supports it or the CPU has AMX tiles, else fp32")
     t.add_argument("--compile", action="store_true",
                    help="torch.compile G and D (GPU speed-up; slow first steps)")
     t.add_argument("--threads", type=int, metavar="N",

@@ -133,7 +133,7 @@ class TrainConfig:
     drop_last: bool = False  # the seeds' DataLoader kept the short last batch
     device: str = "cpu"  # cpu | cuda | mps | auto (CUDA, then MPS, then the CPU)
     # fp32 | bf16 | fp16: autocast for the forward passes; auto: bf16 on a GPU or CPU with bf16
-    # matrix units (AMX, AVX512-BF16), fp32 elsewhere (meta.json records what ran)
+    # matrix units (AMX), fp32 elsewhere (meta.json records what ran)
     precision: str = "fp32"
     compile: bool = False  # torch.compile G and D (GPU speed; slow first steps)
     channels_last: bool = True  # NHWC for conv nets: oneDNN/cuDNN's fast kernels (same math)
