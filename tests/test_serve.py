@@ -415,7 +415,7 @@ def test_the_metric_labels_are_the_one_table_the_cli_and_reports_use(client, run
     assert [(row["key"], row["web"]) for row in rows if row["web"]] == [
         ("fid", "FID"), ("kid", "KID"), ("precision", "prec"), ("recall", "recall"),
         ("density", "density"), ("coverage", "cover"), ("classes_covered", "classes"),
-        ("modes_covered", "modes"), ("hq_fraction", "% HQ"), ("reverse_kl", "rev. KL"),
+        ("class_match", "match"), ("intra_fid", "intra-FID"), ("modes_covered", "modes"), ("hq_fraction", "% HQ"), ("reverse_kl", "rev. KL"),
         ("sliced_wasserstein", "sliced W1"), ("energy_distance", "energy"), ("mmd_rbf", "MMD²")]
     with TestClient(create_app(runs, token="s3cret-token"), base_url="http://10.1.2.3") as c:
         assert c.get("/api/metrics/labels").status_code == 401  # an API route like the others
