@@ -228,7 +228,9 @@ def test_the_live_lab_starts_draws_and_pauses(page, server):
     base, root, app = server
     page.goto(base + "#/lab")
     page.wait_for_selector("#lab-start")
-    page.fill("#lab-steps", "4000")
+    # the most steps a lane takes: the pause below must come before the run ends (a run of
+    # 4,000 steps once ended in CI before the pause was clicked, and the wait timed out)
+    page.fill("#lab-steps", "20000")
     page.click("#lab-start")
     page.wait_for_function("+(document.querySelector('#lab-status')?.dataset.step || 0) > 60")
     page.wait_for_function("+(document.querySelector('#lab-canvas')?.dataset.step || 0) > 0")
