@@ -59,7 +59,7 @@ def one_evaluation(G, z_dim: int, ec: EvalConfig, data_dir: str | None) -> dict:
     load = OtherLoad().__enter__()
     t0 = time.perf_counter()
     ref, t_ref = timed(lambda: reference_features(ec.reference, ec.n, data_dir, extractor=ex))
-    imgs, t_gen = timed(lambda: generate_for_eval(G, z_dim, ec.n, ec.seed))
+    (imgs, _), t_gen = timed(lambda: generate_for_eval(G, z_dim, ec.n, ec.seed))
     (feats, probs), t_ext = timed(lambda: ex.extract(imgs))
     fake = FeatureSet(feats, probs)
     stages = {"reference": t_ref, "generate": t_gen, "extract_fake": t_ext}

@@ -150,18 +150,14 @@ def check_images(images: np.ndarray | torch.Tensor, what: str, extractor: Extrac
 
 
 def generate_for_eval(G: nn.Module, z_dim: int, n: int, seed: int, batch_size: int = 1000,
-                      progress: bool = False) -> torch.Tensor:
-    """n uint8 images from G in eval mode, on the latents of ``seed`` (the same z every time)."""
+                      progress: bool = False) -> tuple[torch.Tensor, np.ndarray | None]:
+    """n uint8 images from G in eval mode, on the latents of ``seed`` (the same z every time),
+    and the data class each was asked to be for a G conditioned on the data's labels
+    (``ganscope.models.conditional``: read off the same z), else None."""
     z = latents_from_seed(seed, n, z_dim)
-    return torch.from_numpy(generate_images(G, z, batch_size=batch_size, progress=progress))
-
-
-def requested_classes(G: nn.Module, z_dim: int, n: int, seed: int) -> np.ndarray | None:
-    """The data class each of ``generate_for_eval``'s images was asked to be, for a G
-    conditioned on the data's labels (``ganscope.models.conditional``); else None."""
-    if not getattr(G, "labelled", False):
-        return None
-    return G.codes(latents_from_seed(seed, n, z_dim))[0].numpy()
+    images = torch.from_numpy(generate_images(G, z, batch_size=batch_size, progress=progress))
+    asked = G.codes(z)[0].numpy() if getattr(G, "labelled", False) else None
+    return images, asked
 
 
 def evaluate_images(images: np.ndarray | torch.Tensor, reference: Reference, *,
@@ -200,9 +196,9 @@ def evaluate_generator(G: nn.Module, z_dim: int, ec: EvalConfig, reference: Refe
                        ) -> dict[str, Any]:
     """The one evaluation of a generator: training and ``ganscope eval`` both call this."""
     t0 = time.perf_counter()
-    images = generate_for_eval(G, z_dim, ec.n, ec.seed, progress=progress)
+    images, asked = generate_for_eval(G, z_dim, ec.n, ec.seed, progress=progress)
     rec = evaluate_images(images, reference, metrics=ec.metric_names(), seed=ec.seed,
                           extractor=extractor, progress=progress, what="the generated set",
-                          labels=requested_classes(G, z_dim, ec.n, ec.seed))
+                          labels=asked)
     rec["seconds"] = round(time.perf_counter() - t0, 3)
     return rec

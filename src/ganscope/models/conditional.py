@@ -24,8 +24,6 @@ predicts the class or the codes, read as ``D.aux_out`` after each forward.
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -37,7 +35,7 @@ LABELLED = ("projection", "acgan")  # the modes that train on the data's labels
 
 
 def normal_cdf(z: torch.Tensor) -> torch.Tensor:
-    return 0.5 * (1.0 + torch.erf(z / math.sqrt(2.0)))
+    return torch.special.ndtr(z)
 
 
 def class_of(z0: torch.Tensor, n_classes: int) -> torch.Tensor:
@@ -47,8 +45,7 @@ def class_of(z0: torch.Tensor, n_classes: int) -> torch.Tensor:
 
 def class_latent(k: int, n_classes: int) -> float:
     """The z0 in the middle of class k's interval (the inverse of ``class_of``)."""
-    p = (k + 0.5) / n_classes
-    return float(math.sqrt(2.0) * torch.erfinv(torch.tensor(2.0 * p - 1.0, dtype=torch.float64)))
+    return float(torch.special.ndtri(torch.tensor((k + 0.5) / n_classes, dtype=torch.float64)))
 
 
 def base_z_dim(z_dim: int, n_classes: int) -> int:
