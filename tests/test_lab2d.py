@@ -138,6 +138,9 @@ def test_lab2d_matrix_end_to_end_and_resume(capsys, tmp_path):
     assert Image.open(out / "matrix.png").size[0] > 500
     gif = Image.open(out / "gifs" / "gan-rmsprop.gif")
     assert gif.n_frames >= 2
+    # a cell's two seeds trained as one stack, each into its own run directory
+    assert {r.name: r.meta()["execution"]["stacked"] for r in runs} == dict.fromkeys(
+        (r.name for r in runs), 2)
     for r in (out / "runs").iterdir():  # every run also has its curves and its own animation
         assert {"losses.png", "d_outputs.png", "metrics.png", "training.gif"} <= {
             p.name for p in (r / "figures").iterdir()}

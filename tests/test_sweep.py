@@ -182,6 +182,7 @@ def test_a_sweep_writes_its_spec_and_ordinary_runs(local_sweep, capsys):
         run = Run(local_sweep / "runs" / n)
         assert run.meta()["status"] == "completed"
         assert [r["epoch"] for r in run.read_metrics()] == [1, 2]
+        assert run.meta()["execution"]["stacked"] == 2  # the two seeds of its configuration
         assert (run.figures / "losses.png").is_file()
     cfg = Run(local_sweep / "runs" / "loss-wgan-gp_optim-rmsprop-s1").config()
     assert (cfg.loss.name, cfg.optim.name, cfg.seed) == ("wgan-gp", "rmsprop", 1)
@@ -199,8 +200,7 @@ def test_started_again_a_sweep_skips_finished_runs_and_resumes_an_interrupted_on
     shutil.rmtree(victim.path)
     Run.create(cfg, sw / "runs", victim.name)
     # The sweep's workers train with one torch thread (experiments/runner.py); these first 3
-    # steps run here, so with one thread too: then the resumed run follows the very code path
-    # of the uninterrupted one and its weights can be compared bit for bit below.
+    # steps run here, so with one thread too.
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -219,9 +219,11 @@ def test_started_again_a_sweep_skips_finished_runs_and_resumes_an_interrupted_on
     assert {n: runs[n].events_path.stat().st_mtime_ns for n in kept} == kept
     got = load_checkpoint(victim.last_checkpoint)
     assert victim.meta()["status"] == "completed"
-    # Resumed, the run's weights are those of the uninterrupted run.
-    assert all(np.array_equal(got["G"][k], want["G"][k]) for k in want["G"])
-    assert all(np.array_equal(got["D"][k], want["D"][k]) for k in want["D"])
+    # Resumed, the run's weights are those of the uninterrupted run: to float rounding, as that
+    # one trained stacked with its other seed (batched kernels) and this one alone (bit for bit
+    # on one path: tests/test_crash_resume.py, tests/test_stacked.py)
+    for net in ("G", "D"):
+        assert max((got[net][k] - want[net][k]).abs().max().item() for k in want[net]) < 2e-3
 
 
 def test_a_different_spec_in_the_same_directory_is_refused(local_sweep, capsys):

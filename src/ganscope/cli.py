@@ -181,6 +181,10 @@ def build_parser() -> argparse.ArgumentParser:
                          "setting for all (default literature)")
     l2.add_argument("--workers", type=int, metavar="N",
                     help="parallel processes (default: one per core)")
+    l2.add_argument("--stack", action=argparse.BooleanOptionalAction, default=True,
+                    help="train the runs that differ only in their seed as one stacked model in "
+                         "one process (default; each run keeps its own directory); "
+                         "--no-stack: one process per run")
     l2.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                     help="override a config value in every cell, e.g. --set data.n_points=5000")
     l2.add_argument("--out", metavar="DIR",

@@ -72,6 +72,10 @@ def add_parsers(sub: argparse._SubParsersAction, runs_parent: argparse.ArgumentP
                     help="Ray cluster to join (default: start a local Ray instance)")
     sw.add_argument("--workers", type=int, metavar="N",
                     help="local backend: parallel processes (default: one per core)")
+    sw.add_argument("--stack", action=argparse.BooleanOptionalAction, default=True,
+                    help="train the runs that differ only in their seed as one stacked model in "
+                         "one process (default; each run keeps its own directory); "
+                         "--no-stack: one process per run")
     sw.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     rp = sub.add_parser(
@@ -134,7 +138,7 @@ def cmd_sweep(a: argparse.Namespace) -> int:
     try:
         plan, results = run_sweep(out, spec, backend=a.backend, workers=a.workers,
                                   address=a.address, progress=not a.no_progress,
-                                  announce=announce)
+                                  announce=announce, stack=a.stack)
     except KeyboardInterrupt:
         print(f"interrupted: start the same `ganscope sweep` again (or with --out {out}) to "
               "resume", file=sys.stderr)

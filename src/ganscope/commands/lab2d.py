@@ -49,7 +49,7 @@ def cmd_lab2d(a: argparse.Namespace) -> int:
     cells = [Cell(lo, op) for lo in losses for op in optims]
     t0 = time.perf_counter()
     runs = run_matrix(out, a.data, cells, seeds, a.steps, a.setup, a.workers,
-                      extra=a.overrides)
+                      extra=a.overrides, stack=a.stack)
     summary = summarize(runs)
     summary.update({"data": a.data, "steps": a.steps, "setup": a.setup, "seeds": len(seeds),
                     "seed_list": seeds, "seconds": round(time.perf_counter() - t0, 1)})

@@ -6,6 +6,10 @@ run directory trained by :func:`ganscope.training.loop.train` in a worker with o
 again keeps completed runs, resumes interrupted ones from their checkpoint (bit-identical to an
 uninterrupted run), and recreates runs that never reached a checkpoint.
 
+Stacking (``stack=True``, the CLI's ``--stack``, the default): runs that differ only in their
+seed and can train stacked (``ganscope.training.stacked``) form one job, trained as one model in
+one process; the rest are jobs of one run. Each run still gets its own run directory.
+
 Backends: ``local`` (a ``ProcessPoolExecutor``, one worker per core, a progress bar over runs)
 and ``ray`` (one remote task per run on a Ray cluster, or on a local Ray instance; the run
 directories must then lie on a filesystem every node sees).
@@ -29,7 +33,8 @@ from tqdm import tqdm
 from ganscope.config import RunConfig
 from ganscope.errors import ConfigError, RunError, TrainingInterrupted
 from ganscope.training.loop import train
-from ganscope.training.run import EXECUTION_KEYS, Run
+from ganscope.training.run import EXECUTION_KEYS, Run, load_checkpoint
+from ganscope.training.stacked import group_stackable, train_stacked
 
 BACKENDS = ("local", "ray")
 RAY_MISSING = "the ray backend needs Ray: pip install 'ganscope[ray]'"
@@ -38,29 +43,91 @@ RAY_MISSING = "the ray backend needs Ray: pip install 'ganscope[ray]'"
 # making the run another run (`train --resume` may change them too).
 
 
-def train_worker(run_dir: str, resume: bool = False, plots: bool = True) -> dict[str, Any]:
-    """Train one run in this process with one torch thread; never raises for a failed run.
+def _write_figures(run: Run) -> None:
+    # local: loads matplotlib (~1 s); keep it off `import ganscope.cli`
+    from ganscope.viz.run_figures import write_run_figures
+
+    write_run_figures(run)
+
+
+def train_worker(run_dir: str, resume: bool = False, plots: bool = True, threads: int = 1
+                 ) -> dict[str, Any]:
+    """Train one run in this process with ``threads`` torch threads; never raises for a failed
+    run.
 
     Returns ``{"run", "status" (completed|failed|interrupted), "error", "seconds"}``. With
     ``plots`` it also writes the run's curves (and, for 2-D point runs, their animation), as
     ``ganscope train`` does at the end.
     """
-    torch.set_num_threads(1)
+    torch.set_num_threads(threads)
     t0 = time.perf_counter()
     out: dict[str, Any] = {"run": run_dir, "status": "completed", "error": None}
     try:
         run = train(Run(run_dir), resume=resume, progress=False, verbose=False)
         if plots:
-            # local: loads matplotlib (~1 s); keep it off `import ganscope.cli`
-            from ganscope.viz.run_figures import write_run_figures
-
-            write_run_figures(run)
+            _write_figures(run)
     except TrainingInterrupted:
         out["status"] = "interrupted"
     except Exception as e:  # the run's meta says failed; the batch goes on
         out.update(status="failed", error=f"{type(e).__name__}: {e}".splitlines()[0][:300])
     out["seconds"] = round(time.perf_counter() - t0, 2)
     return out
+
+
+def _stack_position(run_dir: str) -> tuple[int, int, int] | None:
+    path = Run(run_dir).last_checkpoint
+    if not path.is_file():
+        return None
+    ck = load_checkpoint(path)
+    return ck["epoch"], ck["iter"], ck["step"]
+
+
+def train_job(job: Sequence[tuple[str, bool]], plots: bool = True, threads: int = 1
+              ) -> list[dict[str, Any]]:
+    """Train one job: a single run (``train_worker``) or a stack of runs of one config and
+    different seeds (``train_stacked``), one result per run; never raises for failed runs.
+
+    A resumed stack whose runs stopped at different steps (or mixes new and resumed runs)
+    cannot step in lockstep: its runs then train one after another, alone."""
+    if len(job) == 1:
+        return [train_worker(job[0][0], job[0][1], plots, threads)]
+    dirs = [p for p, _ in job]
+    resume = any(r for _, r in job)
+    if len({_stack_position(p) if r else None for p, r in job}) > 1:
+        return [train_worker(p, r, plots, threads) for p, r in job]
+    torch.set_num_threads(threads)
+    t0 = time.perf_counter()
+    status, error = "completed", None
+    try:
+        runs = train_stacked([Run(p) for p in dirs], resume=resume, progress=False,
+                             verbose=False)
+        if plots:
+            for run in runs:
+                _write_figures(run)
+    except TrainingInterrupted:
+        status = "interrupted"
+    except Exception as e:  # each run's meta says failed; the batch goes on
+        status, error = "failed", f"{type(e).__name__}: {e}".splitlines()[0][:300]
+    seconds = round(time.perf_counter() - t0, 2)
+    out = []
+    for p in dirs:
+        st = status
+        if status == "completed" and Run(p).status() != "completed":
+            st = Run(p).status()
+        out.append({"run": p, "status": st, "error": error, "seconds": seconds,
+                    "stacked": len(dirs)})
+    return out
+
+
+def make_jobs(todo: Sequence[tuple[str, bool]], stack: bool = True
+              ) -> list[list[tuple[str, bool]]]:
+    """``todo`` as jobs: with ``stack``, runs of one config but the seed (and stackable) share
+    a job, in the order of their first run; else one run per job."""
+    if not stack or len(todo) < 2:
+        return [[t] for t in todo]
+    flags = dict(todo)
+    groups = group_stackable([p for p, _ in todo], [Run(p).config() for p, _ in todo])
+    return [[(p, flags[p]) for p in g] for g in groups]
 
 
 # --- planning ----------------------------------------------------------------------------------
@@ -138,25 +205,29 @@ def _postfix(results: list[dict[str, Any]]) -> str:
 
 def run_local(todo: Sequence[tuple[str, bool]], workers: int | None = None, *,
               desc: str = "runs", progress: bool = True, plots: bool = True,
-              on_result: Callable[[dict[str, Any]], None] | None = None
+              on_result: Callable[[dict[str, Any]], None] | None = None, stack: bool = False
               ) -> list[dict[str, Any]]:
     """Train ``todo`` in a process pool (one worker per core by default), longest first as
-    given; results in completion order."""
+    given; results in completion order. Fewer jobs than cores (stacks) get the spare cores as
+    torch threads."""
     if not todo:
         return []
-    workers = max(1, min(workers or os.cpu_count() or 1, len(todo)))
+    jobs = make_jobs(todo, stack)
+    cores = os.cpu_count() or 1
+    workers = max(1, min(workers or cores, len(jobs)))
+    threads = max(1, cores // workers)
     results: list[dict[str, Any]] = []
     bar = _bar(len(todo), desc, progress)
     pool = ProcessPoolExecutor(max_workers=workers)
     try:
-        futs = [pool.submit(train_worker, p, r, plots) for p, r in todo]
+        futs = [pool.submit(train_job, job, plots, threads) for job in jobs]
         for f in as_completed(futs):
-            res = f.result()
-            results.append(res)
-            if on_result is not None:
-                on_result(res)
-            bar.set_postfix_str(_postfix(results), refresh=False)
-            bar.update(1)
+            for res in f.result():
+                results.append(res)
+                if on_result is not None:
+                    on_result(res)
+                bar.set_postfix_str(_postfix(results), refresh=False)
+                bar.update(1)
     except KeyboardInterrupt:
         # The workers got the same Ctrl-C: each saves a checkpoint at its next step.
         pool.shutdown(wait=True, cancel_futures=True)
@@ -179,9 +250,9 @@ def ray_module():
 
 def run_ray(todo: Sequence[tuple[str, bool]], address: str | None = None, *,
             desc: str = "runs", progress: bool = True, plots: bool = True,
-            on_result: Callable[[dict[str, Any]], None] | None = None
+            on_result: Callable[[dict[str, Any]], None] | None = None, stack: bool = False
             ) -> list[dict[str, Any]]:
-    """Train ``todo`` as Ray tasks (one CPU each) calling the same worker function.
+    """Train ``todo`` as Ray tasks (one CPU each, one per job) calling the same job function.
 
     Uses the Ray instance this process is already connected to; otherwise connects to
     ``address`` (HOST:PORT of a cluster head, or ``auto``), or starts a local instance with one
@@ -203,25 +274,27 @@ def run_ray(todo: Sequence[tuple[str, bool]], address: str | None = None, *,
             raise ConfigError(f"cannot start Ray on {where}: {str(e).splitlines()[0][:200]}"
                               ) from None
         started = True
-    task = ray.remote(num_cpus=1, max_retries=0)(train_worker)
+    task = ray.remote(num_cpus=1, max_retries=0)(train_job)
     results: list[dict[str, Any]] = []
     bar = _bar(len(todo), desc, progress)
     try:
-        pending = {task.remote(p, r, plots): p for p, r in todo}
+        pending = {task.remote(job, plots): job for job in make_jobs(todo, stack)}
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1)
             for ref in ready:
-                path = pending.pop(ref)
+                job = pending.pop(ref)
                 try:
-                    res = ray.get(ref)
+                    got = ray.get(ref)
                 except Exception as e:  # the task's process died (memory, node lost)
-                    res = {"run": path, "status": "failed", "seconds": None,
-                           "error": f"ray task failed: {str(e).splitlines()[0][:200]}"}
-                results.append(res)
-                if on_result is not None:
-                    on_result(res)
-                bar.set_postfix_str(_postfix(results), refresh=False)
-                bar.update(1)
+                    got = [{"run": p, "status": "failed", "seconds": None,
+                            "error": f"ray task failed: {str(e).splitlines()[0][:200]}"}
+                           for p, _ in job]
+                for res in got:
+                    results.append(res)
+                    if on_result is not None:
+                        on_result(res)
+                    bar.set_postfix_str(_postfix(results), refresh=False)
+                    bar.update(1)
     finally:
         bar.close()
         if started:
@@ -231,14 +304,16 @@ def run_ray(todo: Sequence[tuple[str, bool]], address: str | None = None, *,
 
 def execute(todo: Sequence[tuple[str, bool]], backend: str = "local", *,
             workers: int | None = None, address: str | None = None, desc: str = "runs",
-            progress: bool = True, plots: bool = True) -> list[dict[str, Any]]:
-    """Train ``todo`` with the chosen backend; results in completion order."""
+            progress: bool = True, plots: bool = True, stack: bool = False
+            ) -> list[dict[str, Any]]:
+    """Train ``todo`` with the chosen backend; results in completion order. ``stack``: runs
+    that differ only in their seed train stacked (``make_jobs``)."""
     if backend == "local":
         if address:
             raise ConfigError("--address applies to --backend ray only")
-        return run_local(todo, workers, desc=desc, progress=progress, plots=plots)
+        return run_local(todo, workers, desc=desc, progress=progress, plots=plots, stack=stack)
     if backend == "ray":
-        return run_ray(todo, address, desc=desc, progress=progress, plots=plots)
+        return run_ray(todo, address, desc=desc, progress=progress, plots=plots, stack=stack)
     raise ConfigError(f"unknown backend '{backend}': choose local or ray")
 
 

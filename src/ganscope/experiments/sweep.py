@@ -607,9 +607,10 @@ def sweep_runs(sweep_dir: str | Path) -> tuple[dict[str, Any], list[tuple[dict[s
 
 def run_sweep(sweep_dir: Path, spec: dict[str, Any], *, backend: str = "local",
               workers: int | None = None, address: str | None = None, progress: bool = True,
-              announce=None) -> tuple[Any, list[dict[str, Any]]]:
+              announce=None, stack: bool = True) -> tuple[Any, list[dict[str, Any]]]:
     """Write (or check) the spec, plan the runs (keep completed, resume interrupted, create the
-    rest) and train what is left. ``announce(plan)`` is called before training starts."""
+    rest) and train what is left. ``announce(plan)`` is called before training starts;
+    ``stack``: seeds of one configuration train as one stacked model where they can."""
     if backend not in BACKENDS:
         raise ConfigError(f"unknown backend '{backend}': choose local or ray")
     if backend == "ray":
@@ -624,5 +625,5 @@ def run_sweep(sweep_dir: Path, spec: dict[str, Any], *, backend: str = "local",
     if announce is not None:
         announce(plan)
     results = execute(plan.todo, backend, workers=workers, address=address, desc="sweep",
-                      progress=progress)
+                      progress=progress, stack=stack)
     return plan, results

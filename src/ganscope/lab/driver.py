@@ -96,7 +96,7 @@ class Lab:
         self.say(f"training {len(todo)} runs ({len(plan.kept)} finished before) in "
                  f"{self.o.workers or os.cpu_count()} processes")
         for r in execute(todo, "local", workers=self.o.workers, desc="lab runs",
-                         progress=self.o.progress):
+                         progress=self.o.progress, stack=True):
             if r["status"] != "completed":
                 lab.failed[Path(r["run"]).name] = f"{r['status']}: {r.get('error') or ''}"
         lab.times["training (E1, E2, E6 runs)"] = time.perf_counter() - t

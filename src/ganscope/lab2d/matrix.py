@@ -121,10 +121,12 @@ def cell_config(data: str, cell: Cell, seed: int, steps: int, setup: str = "lite
 
 def run_matrix(out: Path, data: str, cells: list[Cell], seeds: list[int], steps: int,
                setup: str = "literature", workers: int | None = None,
-               progress: bool = True, extra: Sequence[str] = ()) -> list[Run]:
+               progress: bool = True, extra: Sequence[str] = (), stack: bool = True
+               ) -> list[Run]:
     """Create and train every cell x seed under ``out/runs``; finished runs are kept and
     interrupted ones resumed, so a matrix started again only trains what is missing.
-    ``extra``: --set overrides applied to every cell."""
+    ``extra``: --set overrides applied to every cell; ``stack``: a cell's seeds train as one
+    stacked model (``ganscope.training.stacked``)."""
     # Data first: a bad spec or file fails before anything is written.
     load_dataset(cell_config(data, cells[0], seeds[0], steps, setup, extra=extra,
                              patience=PATIENCE).data, seeds[0])
@@ -134,7 +136,7 @@ def run_matrix(out: Path, data: str, cells: list[Cell], seeds: list[int], steps:
                                    patience=PATIENCE))
                       for cell in cells for seed in seeds])
     raise_on_failure(execute(plan.todo, "local", workers=workers, desc="lab2d runs",
-                             progress=progress))
+                             progress=progress, stack=stack))
     return plan.runs
 
 

@@ -35,3 +35,20 @@ class GANLoss:
 
     def after_d_step(self, D: nn.Module) -> None:
         """Hook after each optimiser step on D (weight clipping)."""
+
+    # --- K runs stacked (ganscope.training.stacked): tensors carry a leading run dimension ---
+
+    def d_loss_runs(self, d_real: torch.Tensor, d_fake: torch.Tensor, *, real: torch.Tensor,
+                    fake: torch.Tensor, D: nn.Module,
+                    generators: list[torch.Generator]) -> torch.Tensor:
+        """The K runs' D losses, shape ``[K]``: ``d_loss`` of each run's slice, vectorised.
+
+        This default suits objectives of D's outputs alone (no call of D, no random draw); one
+        with a penalty overrides it (WGAN-GP) or sets ``stackable = False``."""
+        return torch.vmap(lambda a, b: self.d_loss(a, b, real=a, fake=b, D=D))(d_real, d_fake)
+
+    def g_loss_runs(self, d_fake: torch.Tensor) -> torch.Tensor:
+        """The K runs' G losses, shape ``[K]``."""
+        return torch.vmap(self.g_loss)(d_fake)
+
+    stackable = True  # False: d_loss_runs cannot express this objective; its runs train alone

@@ -33,6 +33,23 @@ def gradient_penalty(D: nn.Module, real: torch.Tensor, fake: torch.Tensor,
     return ((norms - 1) ** 2).mean()
 
 
+def gradient_penalty_runs(D: nn.Module, real: torch.Tensor, fake: torch.Tensor,
+                          generators: list[torch.Generator]) -> torch.Tensor:
+    """``gradient_penalty`` of K stacked runs (``[K, B, ...]`` batches, a stacked D), ``[K]``.
+
+    Run k's interpolation weights come from its own generator, drawn as its solo run draws
+    them; one backward through the stacked D gives every run its own input gradients, since
+    run k's scores depend on run k's inputs only."""
+    shape = (real.size(1),) + (1,) * (real.dim() - 2)
+    alpha = torch.stack([torch.rand(shape, generator=g, dtype=real.dtype, device=g.device)
+                         for g in generators]).to(real.device)
+    x_hat = (alpha * real + (1 - alpha) * fake.detach()).requires_grad_(True)
+    out = D(x_hat)
+    (grad,) = torch.autograd.grad(out.sum(), x_hat, create_graph=True)
+    norms = grad.flatten(2).norm(2, dim=2)
+    return ((norms - 1) ** 2).mean(1)
+
+
 @register_loss("wgan-gp")
 class WGANGPLoss(GANLoss):
     sigmoid = False
@@ -50,3 +67,8 @@ class WGANGPLoss(GANLoss):
 
     def g_loss(self, d_fake):
         return -d_fake.mean()
+
+    def d_loss_runs(self, d_real, d_fake, *, real, fake, D, generators):
+        gp = gradient_penalty_runs(D, real, fake, generators)
+        return (d_fake.flatten(1).mean(1) - d_real.flatten(1).mean(1)
+                + self.gp_lambda * gp)

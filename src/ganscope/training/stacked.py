@@ -1,0 +1,427 @@
+"""Many runs of one config (its seeds) trained in one process as one stacked model.
+
+Why: the lab's real workloads are many small runs (E1 over seeds, E5's cells over seeds,
+sweeps), and a small run spends its step on per-op overhead, not arithmetic. Stacked, run k's
+weights are slice k of ``[K, ...]`` tensors (``StackedNet``), every op serves the K runs, and one
+optimiser over the stacked weights steps each run as its own would (element-wise optimisers).
+
+This is the one loop's step (``ganscope.training.loop``) with a run dimension in front, for the
+set-ups it can express (``why_not_stackable`` names what it cannot; those runs train alone).
+Everything else stays per run, as if it trained alone:
+- its init (``torch.manual_seed(seed)`` then ``build_nets``), data order and noise (its own
+  generators, drawn in the solo loop's order), so its weights follow its solo run's to float
+  rounding (the kernels differ: batched matmuls);
+- its run directory: config, meta (``execution.stacked`` says with how many), events, sample
+  figures, evaluations, and checkpoints in the solo format, so any run resumes alone
+  (``ganscope train --resume``) or again in a stack;
+- its plateau rule: a run whose evaluations stop improving stops and leaves the stack.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack, suppress
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from ganscope.config import RunConfig
+from ganscope.data import Dataset
+from ganscope.domains import Domain, domain_for
+from ganscope.environment import environment, now_iso
+from ganscope.errors import TrainingInterrupted, UserError
+from ganscope.io import atomic_save_npy, atomic_torch_save
+from ganscope.losses import GANLoss, build_loss
+from ganscope.optim import build_optimizer, is_elementwise
+from ganscope.techniques.ema import GeneratorEMA
+from ganscope.training import loop
+from ganscope.training.loop import (
+    FLUSH_EVERY,
+    StopFlag,
+    _end_of_epoch,
+    _Evaluator,
+    _progress_bar,
+    _set_requires_grad,
+    count_steps_per_epoch,
+    resolve_device,
+    resolve_precision,
+)
+from ganscope.training.run import (
+    CHECKPOINT_FORMAT,
+    EVENT_KEYS,
+    Run,
+    build_nets,
+    load_checkpoint,
+)
+from ganscope.training.stacked_net import (
+    StackedNet,
+    stack_optimizer_states,
+    unstack_optimizer_state,
+)
+
+
+def why_not_stackable(cfg: RunConfig) -> str | None:
+    """None when a run of this config can train in a stack; else what keeps it alone."""
+    t, tech = cfg.train, cfg.tech
+    reasons = [
+        (t.minutes > 0, "a wall-clock budget (train.minutes) is per run"),
+        (t.compile, "train.compile"),
+        (resolve_precision(t.precision, torch.device("cpu")) != "fp32"
+         or t.precision not in ("fp32", "auto"), "mixed precision"),
+        (tech.spectral_norm != "none", "spectral norm"),
+        (tech.r1 > 0 or tech.r2 > 0, "R1/R2 penalties"),
+        (bool(tech.augment), "augmentation"),
+        (cfg.model.conditional != "none", "conditional models"),
+        (bool(cfg.log.sinks), "dashboards (log.sinks)"),
+        (not build_loss(cfg.loss).stackable, f"the {cfg.loss.name} loss"),
+        (not all(is_elementwise(cfg.optim.resolved(n)["name"]) for n in ("g", "d")),
+         "an optimiser that is not element-wise"),
+    ]
+    why = [r for bad, r in reasons if bad]
+    return ", ".join(why) or None
+
+
+def stack_key(cfg: RunConfig) -> str:
+    """Runs with equal keys compute the same thing but for their seed: they may share a stack."""
+    d = cfg.to_dict()
+    d.pop("seed")
+    d["train"].pop("threads", None)  # how a run executes, not what it computes
+    return json.dumps(d, sort_keys=True)
+
+
+def group_stackable(paths: Sequence[str], configs: Sequence[RunConfig], max_size: int = 0
+                    ) -> list[list[str]]:
+    """Partition run dirs into stacks (equal ``stack_key``, stackable) and singletons, in the
+    order given; ``max_size`` > 0 splits larger groups."""
+    groups: dict[str, list[str]] = {}
+    out: list[list[str]] = []
+    for p, cfg in zip(paths, configs):
+        if why_not_stackable(cfg) is None:
+            groups.setdefault(stack_key(cfg), []).append(p)
+        else:
+            out.append([p])
+    for members in groups.values():
+        size = max_size if max_size > 0 else len(members)
+        out.extend(members[i:i + size] for i in range(0, len(members), size))
+    return out
+
+
+@dataclass
+class _Member:
+    """One run of the stack: what the solo loop keeps per run, besides the weights."""
+
+    run: Run
+    cfg: RunConfig
+    data: Dataset
+    domain: Domain
+    G: nn.Module  # solo modules: the init, then views synced from the stack for writing
+    D: nn.Module
+    ema: GeneratorEMA | None
+    data_gen: torch.Generator
+    noise_gen: torch.Generator
+    fixed_z: torch.Tensor
+    evaluator: _Evaluator | None
+    state: dict[str, Any] = field(default_factory=dict)  # per-run weights/optimiser state
+    spent_before: float = 0.0
+    data_state: torch.Tensor | None = None
+    perm: torch.Tensor | None = None
+    last_row: list[float] = field(default_factory=list)
+
+
+class _Stack:
+    """The stacked nets and optimisers of the runs still training, built from per-run states
+    (fresh, resumed or surviving a plateau stop: one path)."""
+
+    def __init__(self, members: list[_Member], cfg: RunConfig, loss: GANLoss,
+                 device: torch.device) -> None:
+        m0 = members[0]
+        self.G = StackedNet(m0.G, [m.state["G"] for m in members]).to(device)
+        self.D = StackedNet(m0.D, [m.state["D"] for m in members]).to(device)
+        self.opt_g = build_optimizer(self.G.parameters(), cfg.optim.resolved("g"))
+        self.opt_d = build_optimizer(self.D.parameters(), cfg.optim.resolved("d"))
+        self.opt_g.load_state_dict(stack_optimizer_states([m.state["opt_g"] for m in members]))
+        self.opt_d.load_state_dict(stack_optimizer_states([m.state["opt_d"] for m in members]))
+        self.ema = None
+        if m0.ema is not None:
+            self.ema = GeneratorEMA(self.G, cfg.tech.ema, cfg.tech.ema_start)
+            self.ema.G.load_state_dict(StackedNet(m0.G, [m.state["G_ema"] for m in members])
+                                       .state_dict())
+
+    def states(self, k: int) -> dict[str, Any]:
+        """Run k's slice of everything, in the solo checkpoint's names and format."""
+        s = {"G": self.G.unstack(k), "D": self.D.unstack(k),
+             "opt_g": unstack_optimizer_state(self.opt_g.state_dict(), k),
+             "opt_d": unstack_optimizer_state(self.opt_d.state_dict(), k)}
+        if self.ema is not None:
+            s["G_ema"] = self.ema.G.unstack(k)
+        return s
+
+
+def train_stacked(runs: Sequence[Run], *, resume: bool = False, progress: bool = True,
+                  verbose: bool = True, should_stop: Callable[[int], bool] | None = None
+                  ) -> list[Run]:
+    """Train ``runs`` (equal ``stack_key``, each stackable) as one stacked model, each under its
+    training lock. With ``resume`` every run continues from its last checkpoint; they must all
+    stand at the same step (a stack steps in lockstep). Arguments as ``loop.train``'s."""
+    runs = list(runs)
+    if not runs:
+        return runs
+    cfgs = [r.config().validate() for r in runs]
+    keys = {stack_key(c) for c in cfgs}
+    if len(keys) > 1:
+        raise UserError("runs of a stack must share their config but for the seed: train the "
+                        "others in another stack, or alone")
+    why = why_not_stackable(cfgs[0])
+    if why:
+        raise UserError(f"{runs[0].name} cannot train in a stack ({why}): train it alone")
+    with ExitStack() as locks:
+        for r in runs:
+            locks.enter_context(r.training_lock())
+        return _train_stacked(runs, cfgs, resume, progress, verbose, should_stop)
+
+
+def _train_stacked(runs: list[Run], cfgs: list[RunConfig], resume: bool, progress: bool,
+                   verbose: bool, should_stop: Callable[[int], bool] | None) -> list[Run]:
+    cfg = cfgs[0]
+    tc = cfg.train
+    device = resolve_device(tc.device)
+    if tc.threads > 0:
+        torch.set_num_threads(tc.threads)
+    threads = torch.get_num_threads()
+    loss = build_loss(cfg.loss)
+    members: list[_Member] = []
+    shared_x: torch.Tensor | None = None
+    xs: list[torch.Tensor] = []
+    for run, c in zip(runs, cfgs):
+        domain = domain_for(c.data.name)
+        evaluator = _Evaluator(run, c, domain, verbose) if c.eval.every > 0 else None
+        data = domain.load(c.data, c.seed)
+        if data.mapped:
+            raise UserError(f"{run.name}: a memory-mapped data set trains alone, not stacked")
+        x = data.training_tensor(device)
+        if evaluator is not None:
+            evaluator.score = domain.scorer(c, data)
+        torch.manual_seed(c.seed)  # the solo loop's init, draw for draw
+        G, D = build_nets(run, c, loss.sigmoid)
+        G.to(device)
+        D.to(device)
+        if any(isinstance(m, nn.modules.batchnorm._BatchNorm)
+               for net in (G, D) for m in net.modules()):
+            raise UserError(f"{run.name}: nets with BatchNorm train alone, not stacked")
+        ema = GeneratorEMA(G, c.tech.ema, c.tech.ema_start) if c.tech.ema > 0 else None
+        m = _Member(run, c, data, domain, G, D, ema,
+                    torch.Generator().manual_seed(c.seed + 1),
+                    torch.Generator().manual_seed(c.seed + 2),
+                    torch.randn(tc.n_samples, c.model.z_dim,
+                                generator=torch.Generator().manual_seed(c.seed)), evaluator)
+        opt_g = build_optimizer(G.parameters(), c.optim.resolved("g"))
+        opt_d = build_optimizer(D.parameters(), c.optim.resolved("d"))
+        m.state = {"G": G.state_dict(), "D": D.state_dict(), "opt_g": opt_g.state_dict(),
+                   "opt_d": opt_d.state_dict(),
+                   **({"G_ema": ema.state_dict()} if ema is not None else {})}
+        members.append(m)
+        xs.append(x)
+    n = xs[0].shape[0]
+    if any(x.shape != xs[0].shape for x in xs):
+        raise UserError("runs of a stack must have data sets of one size: train them alone")
+    # one copy when every run trains on the same data (images); else one slice per run (the
+    # 2-D sets are drawn with each run's seed)
+    if all(x is xs[0] or torch.equal(x, xs[0]) for x in xs[1:]):
+        shared_x = xs[0]
+    x_stack = None if shared_x is not None else torch.stack(xs)
+    del xs
+    bs = tc.batch_size
+    steps_per_epoch = count_steps_per_epoch(n, tc)
+
+    start_epoch, start_k, step = 0, 0, 0
+    if resume and not all(m.run.last_checkpoint.is_file() for m in members):
+        resume = False  # killed before the first checkpoint: start over, as the solo loop
+        for m in members:
+            m.run.truncate_events(0)
+    if resume:
+        where = set()
+        for m in members:
+            ck = load_checkpoint(m.run.last_checkpoint)
+            m.state = {k: ck[k] for k in ("G", "D", "opt_g", "opt_d", "G_ema") if k in ck}
+            m.data_gen.set_state(ck["data_state"])
+            m.noise_gen.set_state(ck["noise_state"].cpu())
+            m.spent_before = float(ck.get("train_seconds", 0.0))
+            where.add((ck["epoch"], ck["iter"], ck["step"]))
+        if len(where) > 1:
+            raise UserError("the runs of this stack stopped at different steps: resume each "
+                            "alone (ganscope train RUN --resume)")
+        start_epoch, start_k, step = where.pop()
+        for m in members:
+            m.run.truncate_events(step)
+        if start_epoch >= tc.epochs:
+            return runs
+    else:
+        for m in members:
+            atomic_save_npy(m.run.fixed_z_path, m.fixed_z.numpy())
+
+    alive = list(members)
+    stack = _Stack(alive, cfg, loss, device)
+    for m in members:
+        m.run.update_meta(
+            status="running", pid=os.getpid(), host=os.uname().nodename, seed=m.cfg.seed,
+            preset=m.cfg.preset, device=str(device), epochs_planned=tc.epochs,
+            steps_per_epoch=steps_per_epoch, environment=environment(), data=m.data.source,
+            stopped_early=None,
+            d_output="probability" if loss.sigmoid else "raw critic score",
+            execution={"threads": threads, "precision": "fp32", "precision_asked": tc.precision,
+                       "compile": False, "channels_last": tc.channels_last, "world_size": 1,
+                       "backend": None, "stacked": len(members)},
+            resumed_at=now_iso() if resume else None,
+            **({} if resume else {"start_time": now_iso(), "epochs_done": 0}))
+        m.fixed_z = m.fixed_z.to(device)
+
+    joint_d = True  # no BatchNorm in a stack: D scores real and fake in one forward
+    bar = _progress_bar(tc.epochs * steps_per_epoch, start_epoch * steps_per_epoch + start_k,
+                        progress)
+    stats = torch.zeros(steps_per_epoch, len(alive), 4, device=device)
+    t_start = loop._clock()
+    flushed = start_k
+
+    def sync(idx: int, m: _Member) -> None:
+        """Load run ``idx`` of the stack into member ``m``'s solo modules (for writing)."""
+        m.state = stack.states(idx)
+        m.G.load_state_dict(m.state["G"])
+        m.D.load_state_dict(m.state["D"])
+        if m.ema is not None:
+            m.ema.load_state_dict(m.state["G_ema"])
+
+    def checkpoint(epoch_idx: int, k: int, final: bool) -> None:
+        for i, m in enumerate(alive):
+            sync(i, m)
+            atomic_torch_save({
+                "format": CHECKPOINT_FORMAT, "epoch": epoch_idx, "iter": k, "step": step,
+                "train_seconds": m.spent_before + loop._clock() - t_start,
+                "G": m.state["G"], "D": m.state["D"], "opt_g": m.state["opt_g"],
+                "opt_d": m.state["opt_d"],
+                "data_state": m.data_gen.get_state() if final else m.data_state,
+                "noise_state": m.noise_gen.get_state(),
+                "model": m.cfg.model.name, "z_dim": m.cfg.model.z_dim,
+                **({"G_ema": m.state["G_ema"]} if m.ema is not None else {}),
+            }, m.run.last_checkpoint)
+
+    def flush(epoch: int, upto: int) -> None:
+        nonlocal flushed
+        if upto <= flushed:
+            return
+        vals = stats[flushed:upto].tolist()  # [steps][run][4]
+        first = step - (upto - flushed) + 1
+        for i, m in enumerate(alive):
+            rows = [{"step": first + j, "epoch": epoch + 1, "it": flushed + j,
+                     **dict(zip(EVENT_KEYS, v[i]))} for j, v in enumerate(vals)]
+            m.run.append_events(rows)
+            m.last_row = vals[-1][i]
+        flushed = upto
+
+    try:
+        with StopFlag() as stop:
+            for epoch in range(start_epoch, tc.epochs):
+                for m in alive:
+                    m.data_state = m.data_gen.get_state()
+                    m.perm = (torch.randperm(n, generator=m.data_gen) if tc.shuffle
+                              else torch.arange(n)).to(device)
+                perms = torch.stack([m.perm for m in alive])  # type: ignore[misc]
+                K = len(alive)
+                k0 = start_k if epoch == start_epoch else 0
+                flushed = k0
+                gens = [m.noise_gen for m in alive]
+                z_dim = cfg.model.z_dim
+                run_ix = torch.arange(K, device=device).unsqueeze(1)
+                for k in range(k0, steps_per_epoch):
+                    if stop.requested or (should_stop is not None and should_stop(step)):
+                        flush(epoch, k)
+                        checkpoint(epoch, k, final=False)
+                        for m in alive:
+                            m.run.update_meta(status="interrupted", step=step,
+                                              end_time=now_iso())
+                        raise TrainingInterrupted(", ".join(str(m.run.path) for m in alive))
+                    # --- discriminator: n_critic steps on each run's next real batch ---
+                    for c in range(tc.n_critic):
+                        b = (k * tc.n_critic + c) * bs
+                        rows = perms[:, b:b + bs]  # [K, B]
+                        z = torch.stack([torch.randn(rows.size(1), z_dim, generator=g)
+                                         for g in gens]).to(device)
+                        real = (shared_x[rows] if shared_x is not None  # type: ignore[index]
+                                else x_stack[run_ix, rows])  # type: ignore[index]
+                        with torch.no_grad():
+                            fake = stack.G(z)
+                        if joint_d:  # one forward of 2B rows per run
+                            d_real, d_fake = stack.D(torch.cat([real, fake], 1)).split(
+                                real.size(1), 1)
+                        loss_d = loss.d_loss_runs(d_real, d_fake, real=real, fake=fake,
+                                                  D=stack.D, generators=gens)
+                        stack.opt_d.zero_grad(set_to_none=True)
+                        loss_d.sum().backward()  # the sum: each run's own gradient
+                        stack.opt_d.step()
+                        loss.after_d_step(stack.D)
+                    # --- generator: one step per run on a fresh z ---
+                    z = torch.stack([torch.randn(rows.size(1), z_dim, generator=g)
+                                     for g in gens]).to(device)
+                    _set_requires_grad(stack.D, False)
+                    loss_g = loss.g_loss_runs(stack.D(stack.G(z)))
+                    stack.opt_g.zero_grad(set_to_none=True)
+                    loss_g.sum().backward()
+                    stack.opt_g.step()
+                    _set_requires_grad(stack.D, True)
+                    step += 1
+                    if stack.ema is not None:
+                        stack.ema.update(stack.G, step)
+                    stats[k, :K] = torch.stack([
+                        loss_d.detach(), loss_g.detach(),
+                        d_real.detach().flatten(1).mean(1), d_fake.detach().flatten(1).mean(1)],
+                        1)
+                    if (k + 1) % FLUSH_EVERY == 0:
+                        flush(epoch, k + 1)
+                    if bar is not None and (k % 20 == 19 or k == steps_per_epoch - 1):
+                        bar.set_postfix_str(f"{K} runs, epoch {epoch + 1}/{tc.epochs}",
+                                            refresh=False)
+                        bar.update(epoch * steps_per_epoch + k + 1 - bar.n)
+                flush(epoch, steps_per_epoch)
+                checkpoint(epoch + 1, 0, final=True)  # syncs every member's solo modules
+                stopped: list[_Member] = []
+                for m in alive:
+                    _end_of_epoch(m.run, m.cfg, epoch, m.G, m.fixed_z, m.D, m.data,
+                                  loss.sigmoid, m.domain, m.ema)
+                    if m.evaluator is not None and m.evaluator.due(epoch + 1):
+                        m.evaluator(epoch + 1, m.ema.G if m.ema is not None else m.G, bar,
+                                    step)
+                    last = dict(zip(EVENT_KEYS, m.last_row))
+                    if m.evaluator is not None and m.evaluator.plateaued:
+                        m.run.update_meta(epochs_done=epoch + 1, step=step, last=last,
+                                          stopped_early={"reason": "plateau",
+                                                         "epoch": epoch + 1, "step": step,
+                                                         "patience": m.cfg.eval.patience},
+                                          status="completed", end_time=now_iso())
+                        stopped.append(m)
+                    else:
+                        m.run.update_meta(epochs_done=epoch + 1, step=step, last=last)
+                if stopped:  # they leave; the others go on in a smaller stack
+                    alive = [m for m in alive if m not in stopped]
+                    if not alive:
+                        break
+                    stack = _Stack(alive, cfg, loss, device)
+                    stats = torch.zeros(steps_per_epoch, len(alive), 4, device=device)
+                start_k = 0
+    except TrainingInterrupted:
+        raise
+    except BaseException as e:
+        for m in alive:
+            with suppress(OSError, UserError):
+                m.run.update_meta(status="failed", error=f"{type(e).__name__}: {e}"[:300],
+                                  end_time=now_iso())
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+    for m in alive:
+        m.run.update_meta(status="completed", end_time=now_iso())
+    return runs
+

@@ -1,0 +1,184 @@
+"""Many seeds in one process (ganscope.training.stacked): each run of a stack trains as its solo
+run would, to float rounding, and keeps a solo run's directory, checkpoints and resume."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+from torch import nn
+
+from ganscope.config import apply_overrides, load_config
+from ganscope.errors import TrainingInterrupted, UserError
+from ganscope.experiments.runner import make_jobs
+from ganscope.models import build_models
+from ganscope.optim import build_optimizer
+from ganscope.training import loop
+from ganscope.training.loop import train
+from ganscope.training.run import Run, load_checkpoint
+from ganscope.training.stacked import train_stacked, why_not_stackable
+from ganscope.training.stacked_net import (
+    StackedNet,
+    stack_optimizer_states,
+    unstack_optimizer_state,
+)
+
+# ring8 with 640 points: 10 batches of 64 per epoch
+SMALL = ["data.n_points=640", "train.n_samples=64", "train.save_generators=false"]
+# Measured on a 2-core Xeon: after 20 generator steps (100 critic steps for WGAN-GP) a stacked
+# run's weights differ from its solo run's by at most 1.3e-4 (Adam divides by sqrt(v), which
+# magnifies rounding where a weight's gradient is near zero); G's by 2e-7.
+WEIGHT_TOL = 2e-3
+
+
+def cfg_for(preset: str, seed: int, *extra: str):
+    return apply_overrides(load_config(preset), [f"seed={seed}", *SMALL, *extra]).validate()
+
+
+def max_diff(a: dict, b: dict) -> float:
+    return max((a[k].float() - b[k].float()).abs().max().item() for k in a)
+
+
+def make_runs(tmp_path, where: str, preset: str, seeds, *extra: str) -> list[Run]:
+    return [Run.create(cfg_for(preset, s, *extra), tmp_path / where, f"s{s}") for s in seeds]
+
+
+@pytest.mark.parametrize("model,z", [("mlp2d", 2), ("mlp", 100)])
+def test_a_stacked_net_computes_each_solo_net(model, z):
+    """mlp2d runs as batched matmuls, mlp (with its reshapes) under vmap: both give run k the
+    solo net's function, and its slice back as the solo state_dict."""
+    torch.manual_seed(0)
+    nets = [build_models(model, z, True) for _ in range(3)]
+    for i in (0, 1):
+        solo = [n[i] for n in nets]
+        stacked = StackedNet(solo[0], [n.state_dict() for n in solo])
+        assert stacked.fast == (model == "mlp2d")
+        x = torch.randn(3, 5, z if i == 0 else (2 if model == "mlp2d" else 784))
+        want = torch.stack([n(xi) for n, xi in zip(solo, x)])
+        assert torch.allclose(stacked(x), want, atol=1e-6, rtol=1e-5)
+        for k, n in enumerate(solo):
+            assert max_diff(stacked.unstack(k), n.state_dict()) == 0
+        # the stacked parameters line up with the solo ones, name for name
+        assert [p.shape[1:] for p in stacked.parameters()] == [p.shape for p in solo[0].parameters()]
+
+
+def test_optimiser_state_stacks_and_unstacks_exactly():
+    torch.manual_seed(0)
+    nets = [nn.Linear(3, 2) for _ in range(2)]
+    states = []
+    for net in nets:
+        opt = build_optimizer(net.parameters(), {"name": "adam", "lr": 1e-3, "betas": (0.5, 0.9),
+                                                 "eps": 1e-8, "weight_decay": 0.0})
+        net(torch.randn(4, 3)).sum().backward()
+        opt.step()
+        states.append(opt.state_dict())
+    both = stack_optimizer_states(states)
+    assert both["state"][0]["exp_avg"].shape == (2, 2, 3)
+    for k, s in enumerate(states):
+        back = unstack_optimizer_state(both, k)
+        assert back["param_groups"] == s["param_groups"]
+        for idx in s["state"]:
+            for key, v in s["state"][idx].items():
+                assert torch.equal(back["state"][idx][key], v)
+
+
+@pytest.mark.parametrize("preset,extra", [
+    ("e5-wgan-gp-adam", ["train.epochs=2"]),  # the gradient penalty, EMA, 5 critic steps
+    ("e5-wgan-rmsprop", ["train.epochs=2"]),  # weight clipping, RMSprop
+    ("e5-gan-adam", ["train.epochs=2"]),  # BCE: D ends in a sigmoid
+])
+def test_each_stacked_run_follows_its_solo_run(tmp_path, preset, extra):
+    seeds = [0, 1, 2]
+    solo = make_runs(tmp_path, "solo", preset, seeds, *extra)
+    for r in solo:
+        train(r, progress=False, verbose=False)
+    stack = make_runs(tmp_path, "stack", preset, seeds, *extra)
+    train_stacked(stack, progress=False, verbose=False)
+    for a, b in zip(solo, stack):
+        ca, cb = load_checkpoint(a.last_checkpoint), load_checkpoint(b.last_checkpoint)
+        assert set(ca) == set(cb)  # the solo checkpoint format, key for key
+        assert ca["step"] == cb["step"] > 0
+        for net in ("G", "D", *(("G_ema",) if "G_ema" in ca else ())):
+            assert max_diff(ca[net], cb[net]) < WEIGHT_TOL, net
+        # the runs really differ from each other (each has its own init, data and noise)
+        assert max_diff(ca["G"], load_checkpoint(stack[0].last_checkpoint)["G"]) > 1e-3 or (
+            a.name == "s0")
+        assert torch.equal(ca["noise_state"], cb["noise_state"])  # the same draws, in order
+        ea, eb = a.read_events(), b.read_events()
+        assert [e["step"] for e in ea] == [e["step"] for e in eb]
+        assert max(abs(x["loss_d"] - y["loss_d"]) for x, y in zip(ea, eb)) < 1e-3
+        meta = b.meta()
+        assert meta["status"] == "completed" and meta["execution"]["stacked"] == 3
+        assert meta["epochs_done"] == a.meta()["epochs_done"]
+        assert sorted(p.name for p in b.samples.glob("*.png")) == sorted(
+            p.name for p in a.samples.glob("*.png"))
+
+
+def test_an_interrupted_stack_resumes_exactly_and_a_run_resumes_alone(tmp_path):
+    extra = ["train.epochs=3"]
+    whole = make_runs(tmp_path, "whole", "e5-wgan-gp-adam", [0, 1], *extra)
+    train_stacked(whole, progress=False, verbose=False)
+    cut = make_runs(tmp_path, "cut", "e5-wgan-gp-adam", [0, 1], *extra)
+    with pytest.raises(TrainingInterrupted):
+        train_stacked(cut, progress=False, verbose=False, should_stop=lambda s: s == 3)
+    assert {r.meta()["status"] for r in cut} == {"interrupted"}
+    train_stacked(cut, resume=True, progress=False, verbose=False)
+    for a, b in zip(whole, cut):  # the same path on one machine: bit for bit
+        ca, cb = load_checkpoint(a.last_checkpoint), load_checkpoint(b.last_checkpoint)
+        for net in ("G", "D", "G_ema"):
+            assert max_diff(ca[net], cb[net]) == 0
+        assert a.read_events() == b.read_events()
+    # one run of a stack, resumed alone by the solo loop, finishes as its stacked twin
+    alone = make_runs(tmp_path, "alone", "e5-wgan-gp-adam", [0, 1], *extra)
+    with pytest.raises(TrainingInterrupted):
+        train_stacked(alone, progress=False, verbose=False, should_stop=lambda s: s == 3)
+    train(alone[1], resume=True, progress=False, verbose=False)
+    ca, cb = load_checkpoint(whole[1].last_checkpoint), load_checkpoint(alone[1].last_checkpoint)
+    assert cb["step"] == ca["step"]
+    assert max_diff(ca["G"], cb["G"]) < WEIGHT_TOL
+    assert alone[1].meta()["status"] == "completed" and alone[0].meta()["status"] == "interrupted"
+
+
+def test_a_plateaued_run_leaves_the_stack_and_the_others_go_on(tmp_path, monkeypatch):
+    extra = ["train.epochs=4", "eval.every=1", "eval.n=200", "eval.patience=1"]
+    plain = make_runs(tmp_path, "plain", "e5-wgan-gp-adam", [0, 1, 2], *extra[:1])
+    train_stacked(plain, progress=False, verbose=False)
+    real = loop.plateau_reached
+
+    def planted(records, ec):  # s1 stops after its 2nd evaluation; the others never do
+        return len(records) >= 2 and records[-1]["run"] == "s1"
+    monkeypatch.setattr(loop, "plateau_reached", planted)
+    runs = make_runs(tmp_path, "stop", "e5-wgan-gp-adam", [0, 1, 2], *extra)
+    train_stacked(runs, progress=False, verbose=False)
+    assert real is not planted
+    steps = {r.name: load_checkpoint(r.last_checkpoint)["step"] for r in runs}
+    assert steps == {"s0": 8, "s1": 4, "s2": 8}  # 2 generator steps per epoch
+    assert runs[1].meta()["stopped_early"]["reason"] == "plateau"
+    assert runs[1].meta()["status"] == "completed"
+    assert [len(r.read_metrics()) for r in runs] == [4, 2, 4]
+    for a, b in zip(plain, runs):
+        if b.name != "s1":  # the survivors train on as without the stop
+            assert max_diff(load_checkpoint(a.last_checkpoint)["G"],
+                            load_checkpoint(b.last_checkpoint)["G"]) < WEIGHT_TOL
+
+
+def test_what_cannot_stack_trains_alone(tmp_path):
+    base = cfg_for("e5-wgan-gp-adam", 0)
+    assert why_not_stackable(base) is None
+    for over, why in [("train.minutes=1", "train.minutes"), ("tech.spectral_norm=d",
+                      "spectral norm"), ("tech.r1=1", "R1/R2"), ("train.precision=bf16",
+                      "mixed precision")]:
+        assert why in why_not_stackable(apply_overrides(copy.deepcopy(base), [over]))
+    # jobs: seeds of one config share one; another config, or a non-stackable run, its own
+    runs = (make_runs(tmp_path, "a", "e5-wgan-gp-adam", [0, 1, 2])
+            + make_runs(tmp_path, "b", "e5-gan-adam", [0, 1])
+            + make_runs(tmp_path, "c", "e5-gan-adam", [0, 1], "train.minutes=1"))
+    jobs = make_jobs([(str(r.path), False) for r in runs], stack=True)
+    assert [[p.split("/")[-2] + p[-1] for p, _ in j] for j in jobs] == [
+        ["c0"], ["c1"], ["a0", "a1", "a2"], ["b0", "b1"]]
+    assert len(make_jobs([(str(r.path), False) for r in runs], stack=False)) == 7
+    with pytest.raises(UserError, match="share their config but for the seed"):
+        train_stacked([runs[0], runs[3]], progress=False)
+    with pytest.raises(UserError, match=r"cannot train in a stack \(a wall-clock budget"):
+        train_stacked(runs[5:], progress=False)
