@@ -44,23 +44,28 @@ def make_runs(tmp_path, where: str, preset: str, seeds, *extra: str) -> list[Run
     return [Run.create(cfg_for(preset, s, *extra), tmp_path / where, f"s{s}") for s in seeds]
 
 
+@pytest.mark.parametrize("fast", [True, False])
 @pytest.mark.parametrize("model,z", [("mlp2d", 2), ("mlp", 100)])
-def test_a_stacked_net_computes_each_solo_net(model, z):
-    """mlp2d runs as batched matmuls, mlp (with its reshapes) under vmap: both give run k the
-    solo net's function, and its slice back as the solo state_dict."""
+def test_a_stacked_net_computes_each_solo_net(model, z, fast):
+    """Batched matmuls (the MLPs' fast path, with mlp's reshapes) and vmap (any net) both give
+    run k the solo net's function, and its slice back as the solo state_dict."""
     torch.manual_seed(0)
     nets = [build_models(model, z, True) for _ in range(3)]
     for i in (0, 1):
         solo = [n[i] for n in nets]
-        stacked = StackedNet(solo[0], [n.state_dict() for n in solo])
-        assert stacked.fast == (model == "mlp2d")
+        stacked = StackedNet(solo[0], [n.state_dict() for n in solo], fast)
+        assert stacked.fast == fast
         x = torch.randn(3, 5, z if i == 0 else (2 if model == "mlp2d" else 784))
         want = torch.stack([n(xi) for n, xi in zip(solo, x)])
         assert torch.allclose(stacked(x), want, atol=1e-6, rtol=1e-5)
         for k, n in enumerate(solo):
             assert max_diff(stacked.unstack(k), n.state_dict()) == 0
-        # the stacked parameters line up with the solo ones, name for name
-        assert [p.shape[1:] for p in stacked.parameters()] == [p.shape for p in solo[0].parameters()]
+        # the stacked parameters line up with the solo ones, name for name (the fast path
+        # keeps Linear weights transposed and turns them back on the way out)
+        shapes = [p.shape[1:][::-1] if j in stacked.transposed_idx else p.shape[1:]
+                  for j, p in enumerate(stacked.parameters())]
+        assert shapes == [p.shape for p in solo[0].parameters()]
+        assert bool(stacked.transposed_idx) == fast
 
 
 def test_optimiser_state_stacks_and_unstacks_exactly():

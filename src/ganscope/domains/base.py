@@ -61,6 +61,10 @@ class Domain:
     no_metrics: tuple[str, ...] = ()
     #: the ``data.image_size`` values it takes (empty: the domain checks the size itself)
     image_sizes: tuple[int, ...] = (32, 64)
+    # whether ``load`` draws the data with the run's seed (the 2-D point sets do): runs of one
+    # data config and different seeds then train on different data. Stacked training loads
+    # the data once for all seeds when this is False.
+    seeded_data: bool = True
 
     def claims(self, data_name: str) -> bool:
         """Whether ``data.name`` means this domain (a point set spec is not a plain name)."""

@@ -36,6 +36,7 @@ from ganscope.environment import environment, now_iso
 from ganscope.errors import TrainingInterrupted, UserError
 from ganscope.io import atomic_save_npy, atomic_torch_save
 from ganscope.losses import GANLoss, build_loss
+from ganscope.models.user import is_user_model
 from ganscope.optim import build_optimizer, is_elementwise
 from ganscope.techniques.ema import GeneratorEMA
 from ganscope.training import loop
@@ -139,23 +140,29 @@ class _Stack:
     def __init__(self, members: list[_Member], cfg: RunConfig, loss: GANLoss,
                  device: torch.device) -> None:
         m0 = members[0]
-        self.G = StackedNet(m0.G, [m.state["G"] for m in members]).to(device)
-        self.D = StackedNet(m0.D, [m.state["D"] for m in members]).to(device)
+        # a user's forward might mix a batch's samples: only vmap keeps the runs apart there
+        fast = not is_user_model(cfg.model.name)
+        self.G = StackedNet(m0.G, [m.state["G"] for m in members], fast).to(device)
+        self.D = StackedNet(m0.D, [m.state["D"] for m in members], fast).to(device)
         self.opt_g = build_optimizer(self.G.parameters(), cfg.optim.resolved("g"))
         self.opt_d = build_optimizer(self.D.parameters(), cfg.optim.resolved("d"))
-        self.opt_g.load_state_dict(stack_optimizer_states([m.state["opt_g"] for m in members]))
-        self.opt_d.load_state_dict(stack_optimizer_states([m.state["opt_d"] for m in members]))
+        self.opt_g.load_state_dict(stack_optimizer_states([m.state["opt_g"] for m in members],
+                                                          self.G.transposed_idx))
+        self.opt_d.load_state_dict(stack_optimizer_states([m.state["opt_d"] for m in members],
+                                                          self.D.transposed_idx))
         self.ema = None
         if m0.ema is not None:
             self.ema = GeneratorEMA(self.G, cfg.tech.ema, cfg.tech.ema_start)
-            self.ema.G.load_state_dict(StackedNet(m0.G, [m.state["G_ema"] for m in members])
-                                       .state_dict())
+            self.ema.G.load_state_dict(StackedNet(m0.G, [m.state["G_ema"] for m in members],
+                                                  fast).state_dict())
 
     def states(self, k: int) -> dict[str, Any]:
         """Run k's slice of everything, in the solo checkpoint's names and format."""
         s = {"G": self.G.unstack(k), "D": self.D.unstack(k),
-             "opt_g": unstack_optimizer_state(self.opt_g.state_dict(), k),
-             "opt_d": unstack_optimizer_state(self.opt_d.state_dict(), k)}
+             "opt_g": unstack_optimizer_state(self.opt_g.state_dict(), k,
+                                              self.G.transposed_idx),
+             "opt_d": unstack_optimizer_state(self.opt_d.state_dict(), k,
+                                              self.D.transposed_idx)}
         if self.ema is not None:
             s["G_ema"] = self.ema.G.unstack(k)
         return s
@@ -199,10 +206,14 @@ def _train_stacked(runs: list[Run], cfgs: list[RunConfig], resume: bool, progres
     for run, c in zip(runs, cfgs):
         domain = domain_for(c.data.name)
         evaluator = _Evaluator(run, c, domain, verbose) if c.eval.every > 0 else None
-        data = domain.load(c.data, c.seed)
+        # one copy of a data set every seed shares (images); the 2-D sets are drawn per seed
+        if members and not domain.seeded_data and c.data == members[0].cfg.data:
+            data = members[0].data
+        else:
+            data = domain.load(c.data, c.seed)
         if data.mapped:
             raise UserError(f"{run.name}: a memory-mapped data set trains alone, not stacked")
-        x = data.training_tensor(device)
+        x = xs[0] if members and data is members[0].data else data.training_tensor(device)
         if evaluator is not None:
             evaluator.score = domain.scorer(c, data)
         torch.manual_seed(c.seed)  # the solo loop's init, draw for draw
@@ -228,8 +239,7 @@ def _train_stacked(runs: list[Run], cfgs: list[RunConfig], resume: bool, progres
     n = xs[0].shape[0]
     if any(x.shape != xs[0].shape for x in xs):
         raise UserError("runs of a stack must have data sets of one size: train them alone")
-    # one copy when every run trains on the same data (images); else one slice per run (the
-    # 2-D sets are drawn with each run's seed)
+    # one tensor when every run trains on the same data; else one slice per run
     if all(x is xs[0] or torch.equal(x, xs[0]) for x in xs[1:]):
         shared_x = xs[0]
     x_stack = None if shared_x is not None else torch.stack(xs)

@@ -95,6 +95,8 @@ class CelebA(Domain):
     def attribute_scorer(self, device: str = "cpu") -> AttributeClassifier:
         return load_attribute_classifier(device)
 
+    seeded_data = False  # the same images whatever the run's seed
+
     def load(self, data: DataConfig, seed: int) -> Dataset:
         """uint8 (N, 3, S, S); labels are the 40 attributes as 0/1 (N, 40)."""
         ds = load_celeba(data.dir, data.split, data.image_size, data.crop, limit=data.limit)

@@ -44,6 +44,8 @@ class FashionMNIST(Domain):
     def sample_shape(self, data: DataConfig) -> str:
         return "1x28x28"
 
+    seeded_data = False  # the same images whatever the run's seed
+
     def load(self, data: DataConfig, seed: int) -> Dataset:
         ds = load_fashion_mnist(data.split, data.dir, limit=data.limit)
         return Dataset(ds.images.unsqueeze(1), ds.labels, ds.source)

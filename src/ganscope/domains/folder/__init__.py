@@ -55,6 +55,8 @@ class Folder(Domain):
             (d.channels in (0, 1, 3), "data.channels must be 1 (grey), 3 (RGB) or 0 (auto)"),
         ]
 
+    seeded_data = False  # the same images whatever the run's seed
+
     def load(self, data: DataConfig, seed: int) -> Dataset:
         """uint8 (N, C, S, S); labels are the class indices (N,) when the folder has classes."""
         f = load_folder(data.dir, data.image_size, data.channels, limit=data.limit,
