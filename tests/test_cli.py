@@ -454,7 +454,7 @@ EVAL_ERRORS = [
     (["eval", "nope"], "error: no run named 'nope' in {runs}: see `ganscope runs` for the list, or give "
      "the run's path (or --runs-dir)"),
     (["eval", "--images", "x.npy", "--no-save"],
-     "error: --checkpoint and --no-save apply to runs, not to --images"),
+     "error: --checkpoint, --no-save and --no-ema apply to runs, not to --images"),
     (["eval", "--images", "/nonexistent/x.npy"],
      "error: image set /nonexistent/x.npy not found: give a .npy file or a folder of PNG images"),
     (["eval", "--images", "/nonexistent/x.npy", "-n", "3"], "error: -n must be at least 10"),

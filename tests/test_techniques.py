@@ -237,6 +237,30 @@ def test_export_and_generate_use_the_average_with_spectral_norm_baked_in(tmp_pat
     assert not np.array_equal(ema_img, raw_img)
 
 
+def test_eval_scores_the_average_and_the_trained_weights_on_request(tmp_path, capsys,
+                                                                    tiny_fmnist_dir):
+    import json
+
+    from ganscope.cli import main
+
+    train(make_run(tmp_path, "ema-eval", "tech.ema=0.8"), dataset=tiny_images(),
+          progress=False)
+    base = ["eval", "ema-eval", "--runs-dir", str(tmp_path / "runs"), "-n", "64", "--json",
+            "--no-progress", "--data-dir", str(tiny_fmnist_dir)]
+    recs = {}
+    for flag in ("", "--no-ema"):
+        assert main(base + ([flag] if flag else [])) == 0
+        recs[flag] = json.loads(capsys.readouterr().out)[0]
+    assert "raw" not in recs[""] and recs["--no-ema"]["raw"] is True
+    # the same latents, other weights: other images, other scores
+    assert recs[""]["metrics"]["fid"] != recs["--no-ema"]["metrics"]["fid"]
+    saved = Run(tmp_path / "runs" / "ema-eval").read_metrics()
+    assert [bool(r.get("raw")) for r in saved] == [False, True]
+    assert main(["eval", "--images", str(tmp_path / "x.npy"), "--no-ema"]) == 2
+    assert capsys.readouterr().err == ("error: --checkpoint, --no-save and --no-ema apply to "
+                                       "runs, not to --images\n")
+
+
 # --- train.minutes: a wall-clock budget --------------------------------------------------------
 
 def test_time_budget_ends_a_run_mid_epoch_evaluated_and_extendable(tmp_path, monkeypatch):

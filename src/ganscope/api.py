@@ -262,9 +262,10 @@ class Run(_run.Run):
     def evaluate(self, n: int | None = None, *, checkpoint: str | int = "last",
                  metrics: str | None = None, reference: str | None = None,
                  seed: int | None = None, save: bool = True, progress: bool = True,
-                 data_dir: str | None = None) -> Metrics:
+                 data_dir: str | None = None, raw: bool = False) -> Metrics:
         """Score G (``ganscope eval RUN``): ``checkpoint`` last, all or an epoch; ``n``
-        samples (default the run's eval.n); the records go to metrics.jsonl when ``save``."""
+        samples (default the run's eval.n); the records go to metrics.jsonl when ``save``;
+        ``raw``: the trained weights of a run with tech.ema (``eval --no-ema``)."""
 
         ec = dataclasses.replace(self.config().eval)
         if n is not None:
@@ -277,7 +278,7 @@ class Run(_run.Run):
         for m in ec.metric_names():
             METRICS.get(m)
         return Metrics(evaluate_run(self, checkpoint, ec, data_dir=data_dir,
-                                    progress=progress, save=save))
+                                    progress=progress, save=save, raw=raw))
 
     def metrics(self) -> Metrics:
         """Every evaluation recorded in metrics.jsonl (training's and ``evaluate``'s)."""

@@ -152,6 +152,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--no-progress", action="store_true", help="no progress bars")
     e.add_argument("--no-save", action="store_true",
                    help="do not append the results to the run's metrics.jsonl")
+    e.add_argument("--no-ema", action="store_true",
+                   help="score the trained weights of a run with tech.ema, not their moving "
+                        "average (its records say \"raw\": true)")
 
     c = sub.add_parser("compare", parents=[runs],
                        help="one table of several runs' metrics; over seeds for sweeps and "

@@ -66,8 +66,9 @@ def cmd_eval(a: argparse.Namespace) -> int:
         raise UserError("--against and --image-size go with --images: ganscope eval "
                         "--images GENERATED --against REAL")
     if a.images:
-        if a.checkpoint != "last" or a.no_save:
-            raise UserError("--checkpoint and --no-save apply to runs, not to --images")
+        if a.checkpoint != "last" or a.no_save or a.no_ema:
+            raise UserError("--checkpoint, --no-save and --no-ema apply to runs, not to "
+                            "--images")
         if against:
             return _eval_against(a)
         ec = _eval_config(a, EvalConfig())  # bad options fail before any file is read
@@ -96,7 +97,7 @@ def cmd_eval(a: argparse.Namespace) -> int:
         raise UserError("--metrics must name at least one metric (see `ganscope metrics`)")
     records = evaluate_run(run, a.checkpoint, ec, data_dir=a.data_dir,
                            progress=not a.no_progress,
-                           save=not a.no_save)
+                           save=not a.no_save, raw=a.no_ema)
     if a.json:
         print(json.dumps(records, indent=2))
         return 0

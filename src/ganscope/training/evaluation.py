@@ -64,8 +64,10 @@ def run_record(run: Run, epoch: int, checkpoint: Path, result: dict[str, Any],
 
 
 def comparable(a: dict[str, Any], b: dict[str, Any]) -> bool:
-    """Two records measure on the same scale: same extractor, reference and sample sizes."""
+    """Two records measure on the same scale: same extractor, reference and sample sizes, and
+    the same weights (G's moving average, or the trained ones: ``eval --no-ema``)."""
     return (a.get("extractor") == b.get("extractor") and a.get("n_fake") == b.get("n_fake")
+            and bool(a.get("raw")) == bool(b.get("raw"))
             and a.get("reference", {}).get("images_sha256")
             == b.get("reference", {}).get("images_sha256"))
 
@@ -91,9 +93,12 @@ def record_best(run: Run) -> dict[str, Any] | None:
 
 
 def evaluate_run(run: Run, which: str | int = "last", ec: EvalConfig | None = None, *,
-                 data_dir: str | None = None, progress: bool = False, save: bool = True
-                 ) -> list[dict[str, Any]]:
-    """Evaluate a run's checkpoint(s); append the records to its metrics.jsonl when ``save``."""
+                 data_dir: str | None = None, progress: bool = False, save: bool = True,
+                 raw: bool = False) -> list[dict[str, Any]]:
+    """Evaluate a run's checkpoint(s); append the records to its metrics.jsonl when ``save``.
+
+    ``raw``: a run with ``tech.ema`` is scored with its trained weights instead of their
+    moving average; its records say ``"raw": true`` and compare only with each other."""
     cfg = run.config()
     check_evaluable(cfg, run.name)
     domain = domain_for(cfg.data.name)
@@ -103,9 +108,11 @@ def evaluate_run(run: Run, which: str | int = "last", ec: EvalConfig | None = No
     ex, ref = domain.run_reference(cfg, ec, data_dir, progress=progress)
     records = []
     for epoch, path in chosen:
-        G = load_generator(run, None if path == run.last_checkpoint else epoch)
+        G = load_generator(run, None if path == run.last_checkpoint else epoch, raw=raw)
         res = evaluate_generator(G, cfg.model.z_dim, ec, ref, extractor=ex, progress=progress)
         rec = run_record(run, epoch, path, res, source="eval")
+        if raw and cfg.tech.ema > 0:
+            rec["raw"] = True
         records.append(rec)
         if save:  # one at a time: an interrupted `--checkpoint all` keeps what it measured
             run.append_metrics([rec])
