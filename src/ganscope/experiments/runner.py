@@ -34,7 +34,7 @@ from ganscope.config import RunConfig
 from ganscope.errors import ConfigError, RunError, TrainingInterrupted
 from ganscope.training.loop import train
 from ganscope.training.run import EXECUTION_KEYS, Run, load_checkpoint
-from ganscope.training.stacked import group_stackable, train_stacked
+from ganscope.training.stacked import NotStackable, group_stackable, train_stacked
 
 BACKENDS = ("local", "ray")
 RAY_MISSING = "the ray backend needs Ray: pip install 'ganscope[ray]'"
@@ -99,8 +99,11 @@ def train_job(job: Sequence[tuple[str, bool]], plots: bool = True, threads: int 
     t0 = time.perf_counter()
     status, error = "completed", None
     try:
-        runs = train_stacked([Run(p) for p in dirs], resume=resume, progress=False,
-                             verbose=False)
+        try:
+            runs = train_stacked([Run(p) for p in dirs], resume=resume, progress=False,
+                                 verbose=False)
+        except NotStackable:  # found out before anything was written (a user's BatchNorm)
+            return [train_worker(p, r, plots, threads) for p, r in job]
         if plots:
             for run in runs:
                 _write_figures(run)

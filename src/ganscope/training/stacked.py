@@ -36,6 +36,7 @@ from ganscope.environment import environment, now_iso
 from ganscope.errors import TrainingInterrupted, UserError
 from ganscope.io import atomic_save_npy, atomic_torch_save
 from ganscope.losses import GANLoss, build_loss
+from ganscope.models import build_models
 from ganscope.models.user import is_user_model
 from ganscope.optim import build_optimizer, is_elementwise
 from ganscope.techniques.ema import GeneratorEMA
@@ -65,6 +66,22 @@ from ganscope.training.stacked_net import (
 )
 
 
+class NotStackable(UserError):
+    """Raised before anything is written: these runs cannot share a stack (train them alone)."""
+
+
+def _has_batchnorm(cfg: RunConfig) -> bool:
+    """Whether a registered model's nets hold BatchNorm (built on the meta device: no memory,
+    no random draws). A user's nets are checked when built, in the stack."""
+    if is_user_model(cfg.model.name):
+        return False
+    with torch.device("meta"):
+        nets = build_models(cfg.model.name, cfg.model.z_dim, True, "default",
+                            cfg.model.g_hidden, cfg.model.d_hidden)
+    return any(isinstance(m, nn.modules.batchnorm._BatchNorm)
+               for net in nets for m in net.modules())
+
+
 def why_not_stackable(cfg: RunConfig) -> str | None:
     """None when a run of this config can train in a stack; else what keeps it alone."""
     t, tech = cfg.train, cfg.tech
@@ -81,6 +98,7 @@ def why_not_stackable(cfg: RunConfig) -> str | None:
         (not build_loss(cfg.loss).stackable, f"the {cfg.loss.name} loss"),
         (not all(is_elementwise(cfg.optim.resolved(n)["name"]) for n in ("g", "d")),
          "an optimiser that is not element-wise"),
+        (_has_batchnorm(cfg), "BatchNorm (its statistics are per batch)"),
     ]
     why = [r for bad, r in reasons if bad]
     return ", ".join(why) or None
@@ -180,11 +198,11 @@ def train_stacked(runs: Sequence[Run], *, resume: bool = False, progress: bool =
     cfgs = [r.config().validate() for r in runs]
     keys = {stack_key(c) for c in cfgs}
     if len(keys) > 1:
-        raise UserError("runs of a stack must share their config but for the seed: train the "
-                        "others in another stack, or alone")
+        raise NotStackable("runs of a stack must share their config but for the seed: train "
+                           "the others in another stack, or alone")
     why = why_not_stackable(cfgs[0])
     if why:
-        raise UserError(f"{runs[0].name} cannot train in a stack ({why}): train it alone")
+        raise NotStackable(f"{runs[0].name} cannot train in a stack ({why}): train it alone")
     with ExitStack() as locks:
         for r in runs:
             locks.enter_context(r.training_lock())
@@ -212,7 +230,7 @@ def _train_stacked(runs: list[Run], cfgs: list[RunConfig], resume: bool, progres
         else:
             data = domain.load(c.data, c.seed)
         if data.mapped:
-            raise UserError(f"{run.name}: a memory-mapped data set trains alone, not stacked")
+            raise NotStackable(f"{run.name}: a memory-mapped data set trains alone, not stacked")
         x = xs[0] if members and data is members[0].data else data.training_tensor(device)
         if evaluator is not None:
             evaluator.score = domain.scorer(c, data)
@@ -222,7 +240,7 @@ def _train_stacked(runs: list[Run], cfgs: list[RunConfig], resume: bool, progres
         D.to(device)
         if any(isinstance(m, nn.modules.batchnorm._BatchNorm)
                for net in (G, D) for m in net.modules()):
-            raise UserError(f"{run.name}: nets with BatchNorm train alone, not stacked")
+            raise NotStackable(f"{run.name}: nets with BatchNorm train alone, not stacked")
         ema = GeneratorEMA(G, c.tech.ema, c.tech.ema_start) if c.tech.ema > 0 else None
         m = _Member(run, c, data, domain, G, D, ema,
                     torch.Generator().manual_seed(c.seed + 1),
@@ -238,7 +256,7 @@ def _train_stacked(runs: list[Run], cfgs: list[RunConfig], resume: bool, progres
         xs.append(x)
     n = xs[0].shape[0]
     if any(x.shape != xs[0].shape for x in xs):
-        raise UserError("runs of a stack must have data sets of one size: train them alone")
+        raise NotStackable("runs of a stack must have data sets of one size: train them alone")
     # one tensor when every run trains on the same data; else one slice per run
     if all(x is xs[0] or torch.equal(x, xs[0]) for x in xs[1:]):
         shared_x = xs[0]
@@ -262,8 +280,8 @@ def _train_stacked(runs: list[Run], cfgs: list[RunConfig], resume: bool, progres
             m.spent_before = float(ck.get("train_seconds", 0.0))
             where.add((ck["epoch"], ck["iter"], ck["step"]))
         if len(where) > 1:
-            raise UserError("the runs of this stack stopped at different steps: resume each "
-                            "alone (ganscope train RUN --resume)")
+            raise NotStackable("the runs of this stack stopped at different steps: resume each "
+                               "alone (ganscope train RUN --resume)")
         start_epoch, start_k, step = where.pop()
         for m in members:
             m.run.truncate_events(step)
