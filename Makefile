@@ -10,7 +10,7 @@ PIP_FLAGS := -q --disable-pip-version-check -c constraints.txt $(if $(TORCH_INDE
 FMNIST_DEB := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 DEMO_RUN := e1-demo-$(shell date +%Y%m%d-%H%M%S)
 
-.PHONY: demo test setup data browser lint bench clean
+.PHONY: demo test setup system data browser lint bench clean
 
 demo: setup data
 	$(BIN)/ganscope train e1-mlp --name $(DEMO_RUN) --eval-every 1
@@ -24,7 +24,11 @@ demo: setup data
 	@echo "  sample grids: runs/$(DEMO_RUN)/samples/epoch-0001.png ... epoch-0010.png"
 	@echo "  E3 grid:      runs/$(DEMO_RUN)/figures/e3-seed23231.png (torch.manual_seed(23231), 8 images)"
 
-test: setup data browser
+# The Python side (pip) and the Debian side (apt) install at the same time: on a fresh machine
+# each takes a minute or so, and CI is timed.
+test:
+	$(MAKE) --no-print-directory -j2 --output-sync=target setup system
+	$(MAKE) --no-print-directory data browser
 	$(BIN)/ruff check src tests benchmarks examples
 	$(BIN)/lint-imports
 	$(BIN)/pytest -q
@@ -39,6 +43,15 @@ $(BIN)/.installed: pyproject.toml constraints.txt
 	# is for its Inception model, which the tests never touch, hence --no-deps.
 	$(PIP) install $(PIP_FLAGS) --no-deps pytorch-fid
 	touch $@
+
+# What the suite needs from Debian (Fashion-MNIST, Chromium), in ONE apt-get: two at once would
+# wait on each other's dpkg lock. Nothing to do when both are there, or when not root (then
+# `data` and `browser` below say what happens instead).
+APT_PKGS = $(if $(wildcard $(FMNIST_DEB)),,dataset-fashion-mnist) $(if $(wildcard /usr/bin/chromium),,chromium chromium-driver)
+system:
+	@if [ -n "$(strip $(APT_PKGS))" ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PKGS); \
+	fi
 
 # Fashion-MNIST from Debian when we are root; otherwise ganscope downloads it on first use
 # (official files, MD5-checked) into the user cache, or reads --data-dir / $$GANSCOPE_DATA.
