@@ -8,6 +8,9 @@ TORCH_INDEX ?=
 PIP := $(BIN)/python -m pip
 PIP_FLAGS := -q --disable-pip-version-check -c constraints.txt $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX),)
 FMNIST_DEB := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
+# pytest-xdist workers for `make test`, one test file per worker at a time (module fixtures
+# are built once). Measured on 2 cores: 405 s with 2 workers against 496 s in one process.
+TEST_WORKERS ?= 2
 DEMO_RUN := e1-demo-$(shell date +%Y%m%d-%H%M%S)
 
 .PHONY: demo test setup system data browser lint bench clean
@@ -31,7 +34,7 @@ test:
 	$(MAKE) --no-print-directory data browser
 	$(BIN)/ruff check src tests benchmarks examples
 	$(BIN)/lint-imports
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 setup: $(BIN)/.installed
 
