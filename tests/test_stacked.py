@@ -203,3 +203,13 @@ def test_a_conv_net_stacks_under_vmap_and_follows_its_solo_runs(tmp_path, tiny_f
         assert ca["step"] == cb["step"] == 8
         for net in ("G", "D"):  # measured: 1.3e-5 after 8 steps
             assert max_diff(ca[net], cb[net]) < WEIGHT_TOL
+
+
+def test_sweep_and_lab2d_stack_unless_told_not_to():
+    from ganscope.cli import build_parser
+
+    p = build_parser()
+    assert p.parse_args(["lab2d"]).stack is True
+    assert p.parse_args(["lab2d", "--no-stack"]).stack is False
+    assert p.parse_args(["sweep", "e1-mlp"]).stack is True
+    assert p.parse_args(["sweep", "e1-mlp", "--no-stack"]).stack is False
