@@ -33,7 +33,7 @@ from tqdm import tqdm
 from ganscope.config import RunConfig
 from ganscope.errors import ConfigError, RunError, TrainingInterrupted
 from ganscope.training.loop import train
-from ganscope.training.run import EXECUTION_KEYS, Run, load_checkpoint
+from ganscope.training.run import EXECUTION_KEYS, Run
 from ganscope.training.stacked import NotStackable, group_stackable, train_stacked
 
 BACKENDS = ("local", "ray")
@@ -74,35 +74,26 @@ def train_worker(run_dir: str, resume: bool = False, plots: bool = True, threads
     return out
 
 
-def _stack_position(run_dir: str) -> tuple[int, int, int] | None:
-    path = Run(run_dir).last_checkpoint
-    if not path.is_file():
-        return None
-    ck = load_checkpoint(path)
-    return ck["epoch"], ck["iter"], ck["step"]
-
-
 def train_job(job: Sequence[tuple[str, bool]], plots: bool = True, threads: int = 1
               ) -> list[dict[str, Any]]:
     """Train one job: a single run (``train_worker``) or a stack of runs of one config and
     different seeds (``train_stacked``), one result per run; never raises for failed runs.
 
-    A resumed stack whose runs stopped at different steps (or mixes new and resumed runs)
-    cannot step in lockstep: its runs then train one after another, alone."""
-    if len(job) == 1:
-        return [train_worker(job[0][0], job[0][1], plots, threads)]
-    dirs = [p for p, _ in job]
-    resume = any(r for _, r in job)
-    if len({_stack_position(p) if r else None for p, r in job}) > 1:
+    A job that mixes new and resumed runs, or whose runs stopped at different steps, cannot
+    step in lockstep (``train_stacked`` says so before writing anything): its runs then train
+    one after another, alone."""
+    resume = {r for _, r in job}
+    if len(job) == 1 or len(resume) > 1:
         return [train_worker(p, r, plots, threads) for p, r in job]
+    dirs = [p for p, _ in job]
     torch.set_num_threads(threads)
     t0 = time.perf_counter()
     status, error = "completed", None
     try:
         try:
-            runs = train_stacked([Run(p) for p in dirs], resume=resume, progress=False,
+            runs = train_stacked([Run(p) for p in dirs], resume=resume.pop(), progress=False,
                                  verbose=False)
-        except NotStackable:  # found out before anything was written (a user's BatchNorm)
+        except NotStackable:  # found before anything was written (a user's BatchNorm, ...)
             return [train_worker(p, r, plots, threads) for p, r in job]
         if plots:
             for run in runs:
@@ -112,14 +103,8 @@ def train_job(job: Sequence[tuple[str, bool]], plots: bool = True, threads: int 
     except Exception as e:  # each run's meta says failed; the batch goes on
         status, error = "failed", f"{type(e).__name__}: {e}".splitlines()[0][:300]
     seconds = round(time.perf_counter() - t0, 2)
-    out = []
-    for p in dirs:
-        st = status
-        if status == "completed" and Run(p).status() != "completed":
-            st = Run(p).status()
-        out.append({"run": p, "status": st, "error": error, "seconds": seconds,
-                    "stacked": len(dirs)})
-    return out
+    return [{"run": p, "status": Run(p).status() if status == "completed" else status,
+             "error": error, "seconds": seconds, "stacked": len(dirs)} for p in dirs]
 
 
 def make_jobs(todo: Sequence[tuple[str, bool]], stack: bool = True

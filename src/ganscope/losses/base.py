@@ -45,7 +45,9 @@ class GANLoss:
 
         This default suits objectives of D's outputs alone (no call of D, no random draw); one
         with a penalty overrides it (WGAN-GP) or sets ``stackable = False``."""
-        return torch.vmap(lambda a, b: self.d_loss(a, b, real=a, fake=b, D=D))(d_real, d_fake)
+        # no batches and no D here: an objective that reads them fails instead of misreading
+        return torch.vmap(lambda a, b: self.d_loss(
+            a, b, real=None, fake=None, D=None))(d_real, d_fake)  # type: ignore[arg-type]
 
     def g_loss_runs(self, d_fake: torch.Tensor) -> torch.Tensor:
         """The K runs' G losses, shape ``[K]``."""

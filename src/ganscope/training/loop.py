@@ -191,6 +191,35 @@ class StopFlag:
             signal.signal(signal.SIGINT, self._old)
 
 
+def start_meta(cfg: RunConfig, device: torch.device, steps_per_epoch: int, data: Dataset,
+               sigmoid: bool, execution: dict[str, Any], resume: bool) -> dict[str, Any]:
+    """meta.json's fields at the start (or resumption) of a training session: one schema for
+    the solo loop and the stacked one."""
+    meta = {
+        "status": "running", "pid": os.getpid(), "host": os.uname().nodename,
+        "seed": cfg.seed, "preset": cfg.preset, "device": str(device),
+        "epochs_planned": cfg.train.epochs, "steps_per_epoch": steps_per_epoch,
+        "environment": environment(), "data": data.source, "stopped_early": None,
+        "d_output": "probability" if sigmoid else "raw critic score",
+        "execution": execution, "resumed_at": now_iso() if resume else None,
+    }
+    if not resume:
+        meta["start_time"] = now_iso()
+        meta["epochs_done"] = 0
+    return meta
+
+
+def checkpoint_record(cfg: RunConfig, *, epoch: int, it: int, step: int, seconds: float,
+                      state: dict[str, Any], data_state: torch.Tensor,
+                      noise_state: torch.Tensor) -> dict[str, Any]:
+    """last.pt's contents: ``state`` holds G, D, opt_g, opt_d and, where used, G_ema,
+    aug_state and ada. One format for the solo loop and the stacked one, so any run resumes
+    in either."""
+    return {"format": CHECKPOINT_FORMAT, "epoch": epoch, "iter": it, "step": step,
+            "train_seconds": seconds, **state, "data_state": data_state,
+            "noise_state": noise_state, "model": cfg.model.name, "z_dim": cfg.model.z_dim}
+
+
 def _set_requires_grad(net: nn.Module, flag: bool) -> None:
     for p in net.parameters():
         p.requires_grad_(flag)
@@ -339,22 +368,13 @@ def _train(run: Run, *, dataset: Dataset | None, resume: bool, progress: bool,
         g_step, d_step = torch.compile(g_step), torch.compile(d_step)
         g_fake, d_judge = torch.compile(G), torch.compile(D)
 
-    meta_start = {
-        "status": "running", "pid": os.getpid(), "host": os.uname().nodename,
-        "seed": cfg.seed, "preset": cfg.preset, "device": str(device),
-        "epochs_planned": tc.epochs, "steps_per_epoch": steps_per_epoch,
-        "environment": environment(), "data": data.source, "stopped_early": None, "d_output": (
-            "probability" if loss.sigmoid else "raw critic score"),
-        "execution": {"threads": threads, "precision": precision,
-                      "precision_asked": tc.precision, "compile": tc.compile,
-                      "channels_last": tc.channels_last, "world_size": info.world,
-                      "backend": torch.distributed.get_backend() if info.active else None},
-    }
-    if not resume:
-        meta_start["start_time"] = now_iso()
-        meta_start["epochs_done"] = 0
     if info.main:
-        run.update_meta(**meta_start, resumed_at=now_iso() if resume else None)
+        run.update_meta(**start_meta(
+            cfg, device, steps_per_epoch, data, loss.sigmoid, resume=resume, execution={
+                "threads": threads, "precision": precision, "precision_asked": tc.precision,
+                "compile": tc.compile, "channels_last": tc.channels_last,
+                "world_size": info.world,
+                "backend": torch.distributed.get_backend() if info.active else None}))
 
     fixed_z = fixed_z.to(device)
     total = tc.epochs * steps_per_epoch
@@ -376,17 +396,15 @@ def _train(run: Run, *, dataset: Dataset | None, resume: bool, progress: bool,
     def checkpoint(epoch_idx: int, k: int, epoch_start_state: torch.Tensor) -> None:
         if not info.main:
             return
-        atomic_torch_save({
-            "format": CHECKPOINT_FORMAT, "epoch": epoch_idx, "iter": k, "step": step,
-            "train_seconds": spent(),
-            "G": G.state_dict(), "D": D.state_dict(),
-            "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
-            "data_state": epoch_start_state, "noise_state": noise_gen.get_state(),
-            "model": cfg.model.name, "z_dim": cfg.model.z_dim,
-            **({"G_ema": ema.state_dict()} if ema is not None else {}),
-            **({"aug_state": aug_gen.get_state()} if augment is not None else {}),
-            **({"ada": ada.state_dict()} if ada is not None else {}),
-        }, run.last_checkpoint)
+        state = {"G": G.state_dict(), "D": D.state_dict(), "opt_g": opt_g.state_dict(),
+                 "opt_d": opt_d.state_dict(),
+                 **({"G_ema": ema.state_dict()} if ema is not None else {}),
+                 **({"aug_state": aug_gen.get_state()} if augment is not None else {}),
+                 **({"ada": ada.state_dict()} if ada is not None else {})}
+        atomic_torch_save(checkpoint_record(
+            cfg, epoch=epoch_idx, it=k, step=step, seconds=spent(), state=state,
+            data_state=epoch_start_state, noise_state=noise_gen.get_state()),
+            run.last_checkpoint)
 
     flushed = start_k
     last_row: list[float] = []

@@ -20,7 +20,6 @@ Everything else stays per run, as if it trained alone:
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field
@@ -32,7 +31,7 @@ from torch import nn
 from ganscope.config import RunConfig
 from ganscope.data import Dataset
 from ganscope.domains import Domain, domain_for
-from ganscope.environment import environment, now_iso
+from ganscope.environment import now_iso
 from ganscope.errors import TrainingInterrupted, UserError
 from ganscope.io import atomic_save_npy, atomic_torch_save
 from ganscope.losses import GANLoss, build_loss
@@ -48,12 +47,13 @@ from ganscope.training.loop import (
     _Evaluator,
     _progress_bar,
     _set_requires_grad,
+    checkpoint_record,
     count_steps_per_epoch,
     resolve_device,
     resolve_precision,
+    start_meta,
 )
 from ganscope.training.run import (
-    CHECKPOINT_FORMAT,
     EVENT_KEYS,
     Run,
     build_nets,
@@ -88,8 +88,7 @@ def why_not_stackable(cfg: RunConfig) -> str | None:
     reasons = [
         (t.minutes > 0, "a wall-clock budget (train.minutes) is per run"),
         (t.compile, "train.compile"),
-        (resolve_precision(t.precision, torch.device("cpu")) != "fp32"
-         or t.precision not in ("fp32", "auto"), "mixed precision"),
+        (t.precision not in ("fp32", "auto"), "mixed precision"),
         (tech.spectral_norm != "none", "spectral norm"),
         (tech.r1 > 0 or tech.r2 > 0, "R1/R2 penalties"),
         (bool(tech.augment), "augmentation"),
@@ -112,10 +111,9 @@ def stack_key(cfg: RunConfig) -> str:
     return json.dumps(d, sort_keys=True)
 
 
-def group_stackable(paths: Sequence[str], configs: Sequence[RunConfig], max_size: int = 0
-                    ) -> list[list[str]]:
+def group_stackable(paths: Sequence[str], configs: Sequence[RunConfig]) -> list[list[str]]:
     """Partition run dirs into stacks (equal ``stack_key``, stackable) and singletons, in the
-    order given; ``max_size`` > 0 splits larger groups."""
+    order given."""
     groups: dict[str, list[str]] = {}
     out: list[list[str]] = []
     for p, cfg in zip(paths, configs):
@@ -123,9 +121,7 @@ def group_stackable(paths: Sequence[str], configs: Sequence[RunConfig], max_size
             groups.setdefault(stack_key(cfg), []).append(p)
         else:
             out.append([p])
-    for members in groups.values():
-        size = max_size if max_size > 0 else len(members)
-        out.extend(members[i:i + size] for i in range(0, len(members), size))
+    out.extend(groups.values())
     return out
 
 
@@ -174,16 +170,18 @@ class _Stack:
             self.ema.G.load_state_dict(StackedNet(m0.G, [m.state["G_ema"] for m in members],
                                                   fast).state_dict())
 
-    def states(self, k: int) -> dict[str, Any]:
-        """Run k's slice of everything, in the solo checkpoint's names and format."""
-        s = {"G": self.G.unstack(k), "D": self.D.unstack(k),
-             "opt_g": unstack_optimizer_state(self.opt_g.state_dict(), k,
-                                              self.G.transposed_idx),
-             "opt_d": unstack_optimizer_state(self.opt_d.state_dict(), k,
-                                              self.D.transposed_idx)}
-        if self.ema is not None:
-            s["G_ema"] = self.ema.G.unstack(k)
-        return s
+    def split(self) -> list[dict[str, Any]]:
+        """Each run's slice of everything, in the solo checkpoint's names and format."""
+        opt_g, opt_d = self.opt_g.state_dict(), self.opt_d.state_dict()
+        out = []
+        for k in range(self.G.K):
+            s = {"G": self.G.unstack(k), "D": self.D.unstack(k),
+                 "opt_g": unstack_optimizer_state(opt_g, k, self.G.transposed_idx),
+                 "opt_d": unstack_optimizer_state(opt_d, k, self.D.transposed_idx)}
+            if self.ema is not None:
+                s["G_ema"] = self.ema.G.unstack(k)
+            out.append(s)
+        return out
 
 
 def train_stacked(runs: Sequence[Run], *, resume: bool = False, progress: bool = True,
@@ -214,6 +212,9 @@ def _train_stacked(runs: list[Run], cfgs: list[RunConfig], resume: bool, progres
     cfg = cfgs[0]
     tc = cfg.train
     device = resolve_device(tc.device)
+    if resolve_precision(tc.precision, device) != "fp32":  # auto is bf16 on this device
+        raise NotStackable(f"{runs[0].name}: --precision {tc.precision} runs bf16 here; "
+                           "mixed precision trains alone, not stacked")
     if tc.threads > 0:
         torch.set_num_threads(tc.threads)
     threads = torch.get_num_threads()
@@ -266,7 +267,11 @@ def _train_stacked(runs: list[Run], cfgs: list[RunConfig], resume: bool, progres
     steps_per_epoch = count_steps_per_epoch(n, tc)
 
     start_epoch, start_k, step = 0, 0, 0
-    if resume and not all(m.run.last_checkpoint.is_file() for m in members):
+    have = [m.run.last_checkpoint.is_file() for m in members]
+    if resume and any(have) and not all(have):
+        raise NotStackable("some runs of this stack have a checkpoint and some have none: "
+                           "resume each alone (ganscope train RUN --resume)")
+    if resume and not any(have):
         resume = False  # killed before the first checkpoint: start over, as the solo loop
         for m in members:
             m.run.truncate_events(0)
@@ -294,47 +299,33 @@ def _train_stacked(runs: list[Run], cfgs: list[RunConfig], resume: bool, progres
     alive = list(members)
     stack = _Stack(alive, cfg, loss, device)
     for m in members:
-        m.run.update_meta(
-            status="running", pid=os.getpid(), host=os.uname().nodename, seed=m.cfg.seed,
-            preset=m.cfg.preset, device=str(device), epochs_planned=tc.epochs,
-            steps_per_epoch=steps_per_epoch, environment=environment(), data=m.data.source,
-            stopped_early=None,
-            d_output="probability" if loss.sigmoid else "raw critic score",
-            execution={"threads": threads, "precision": "fp32", "precision_asked": tc.precision,
-                       "compile": False, "channels_last": tc.channels_last, "world_size": 1,
-                       "backend": None, "stacked": len(members)},
-            resumed_at=now_iso() if resume else None,
-            **({} if resume else {"start_time": now_iso(), "epochs_done": 0}))
+        m.run.update_meta(**start_meta(
+            m.cfg, device, steps_per_epoch, m.data, loss.sigmoid, resume=resume, execution={
+                "threads": threads, "precision": "fp32", "precision_asked": tc.precision,
+                "compile": False, "channels_last": tc.channels_last, "world_size": 1,
+                "backend": None, "stacked": len(members)}))
         m.fixed_z = m.fixed_z.to(device)
 
-    joint_d = True  # no BatchNorm in a stack: D scores real and fake in one forward
     bar = _progress_bar(tc.epochs * steps_per_epoch, start_epoch * steps_per_epoch + start_k,
                         progress)
     stats = torch.zeros(steps_per_epoch, len(alive), 4, device=device)
     t_start = loop._clock()
     flushed = start_k
 
-    def sync(idx: int, m: _Member) -> None:
-        """Load run ``idx`` of the stack into member ``m``'s solo modules (for writing)."""
-        m.state = stack.states(idx)
-        m.G.load_state_dict(m.state["G"])
-        m.D.load_state_dict(m.state["D"])
-        if m.ema is not None:
-            m.ema.load_state_dict(m.state["G_ema"])
-
     def checkpoint(epoch_idx: int, k: int, final: bool) -> None:
-        for i, m in enumerate(alive):
-            sync(i, m)
-            atomic_torch_save({
-                "format": CHECKPOINT_FORMAT, "epoch": epoch_idx, "iter": k, "step": step,
-                "train_seconds": m.spent_before + loop._clock() - t_start,
-                "G": m.state["G"], "D": m.state["D"], "opt_g": m.state["opt_g"],
-                "opt_d": m.state["opt_d"],
-                "data_state": m.data_gen.get_state() if final else m.data_state,
-                "noise_state": m.noise_gen.get_state(),
-                "model": m.cfg.model.name, "z_dim": m.cfg.model.z_dim,
-                **({"G_ema": m.state["G_ema"]} if m.ema is not None else {}),
-            }, m.run.last_checkpoint)
+        """Each run's last.pt, from its slice; its solo modules are synced too (for writing
+        samples and evaluating)."""
+        for m, state in zip(alive, stack.split()):
+            m.state = state
+            m.G.load_state_dict(state["G"])
+            m.D.load_state_dict(state["D"])
+            if m.ema is not None:
+                m.ema.load_state_dict(state["G_ema"])
+            atomic_torch_save(checkpoint_record(
+                m.cfg, epoch=epoch_idx, it=k, step=step,
+                seconds=m.spent_before + loop._clock() - t_start, state=state,
+                data_state=m.data_gen.get_state() if final else m.data_state,
+                noise_state=m.noise_gen.get_state()), m.run.last_checkpoint)
 
     def flush(epoch: int, upto: int) -> None:
         nonlocal flushed
@@ -381,9 +372,9 @@ def _train_stacked(runs: list[Run], cfgs: list[RunConfig], resume: bool, progres
                                 else x_stack[run_ix, rows])  # type: ignore[index]
                         with torch.no_grad():
                             fake = stack.G(z)
-                        if joint_d:  # one forward of 2B rows per run
-                            d_real, d_fake = stack.D(torch.cat([real, fake], 1)).split(
-                                real.size(1), 1)
+                        # no BatchNorm in a stack: D scores real and fake in one forward
+                        d_real, d_fake = stack.D(torch.cat([real, fake], 1)).split(
+                            real.size(1), 1)
                         loss_d = loss.d_loss_runs(d_real, d_fake, real=real, fake=fake,
                                                   D=stack.D, generators=gens)
                         stack.opt_d.zero_grad(set_to_none=True)
