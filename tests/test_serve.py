@@ -573,9 +573,12 @@ def test_ganscope_serve_for_real_answers_and_stops_on_ctrl_c(runs):
     import sys
     import urllib.error
 
+    # Ctrl-C's default action in the server, as from a terminal: a child inherits an ignored
+    # SIGINT (a pytest-xdist worker's may be), and the Ctrl-C below would be lost
     proc = subprocess.Popen([sys.executable, "-m", "ganscope", "serve", "--runs", str(runs),
                              "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True)
+                            text=True, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         line = proc.stdout.readline()  # printed once the port is bound, before serving
         m = re.fullmatch(r"ganscope serve: (http://127\.0\.0\.1:(\d+)/)  \(runs: (.+); "

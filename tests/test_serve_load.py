@@ -87,10 +87,12 @@ def _start(root: Path, logs: Path) -> Server:
     env = {k: v for k, v in os.environ.items() if k != "GANSCOPE_RUNS"}
     env.update(GANSCOPE_CACHE=str(logs / "cache"), PYTHONUNBUFFERED="1")
     with open(out, "wb") as fo, open(err, "wb") as fe:
+        # Ctrl-C's default action in the server, as from a terminal: a child inherits an
+        # ignored SIGINT (a pytest-xdist worker's may be), and the SIGINT tested would be lost
         proc = subprocess.Popen(
             [sys.executable, "-m", "ganscope", "serve", "--runs-dir", str(root), "--host", HOST,
              "--port", "0", "--token", TOKEN], stdout=fo, stderr=fe, stdin=subprocess.DEVNULL,
-            env=env)
+            env=env, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         return _wait_ready(proc, out, err, root)
     except BaseException:
