@@ -92,14 +92,88 @@ def test_ema_equals_the_hand_computed_average_after_its_warm_up():
     assert not ema.G.weight.requires_grad
 
 
-def test_ema_copies_batchnorm_statistics_and_refuses_bad_decay():
+def test_ema_copies_batchnorm_statistics_until_read_and_refuses_bad_decay():
     G = nn.Sequential(nn.Linear(2, 3), nn.BatchNorm1d(3))
-    ema = GeneratorEMA(G, 0.99)
+    ema = GeneratorEMA(G, 0.99, z_dim=2, batch_size=8)
     G(torch.randn(16, 2) * 5 + 3)  # running stats move
     ema.update(G, 1)
-    assert torch.equal(ema.G[1].running_mean, G[1].running_mean)
-    with pytest.raises(ValueError):
-        GeneratorEMA(G, 1.0)
+    assert ema.stale and torch.equal(ema.G[1].running_mean, G[1].running_mean)
+    with pytest.raises(ValueError, match="decay"):
+        GeneratorEMA(G, 1.0, z_dim=2)
+    with pytest.raises(ValueError, match="z_dim"):  # standing statistics need latents
+        GeneratorEMA(G, 0.9)
+
+
+def test_ema_standing_statistics_are_the_averages_own_batch_statistics():
+    """BigGAN's standing statistics, by hand: the running mean is the mean of the averaged
+    G's pre-BatchNorm activations over the fixed latents, the running variance the mean of the
+    batches' unbiased variances; the raw G's statistics are not kept."""
+    from ganscope.techniques.ema import STAT_BATCHES
+    torch.manual_seed(0)
+    G = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4))
+    ema = GeneratorEMA(G, 0.5, z_dim=3, batch_size=10, seed=7)
+    G(torch.randn(32, 3) * 4 + 9)  # the raw G's running statistics: far from the average's
+    with torch.no_grad():
+        G[0].weight.mul_(3.0)
+    ema.update(G, 1)  # a copy (step <= start)
+    ema.update(G, 2)  # an average: 0.5 * old + 0.5 * new, so neither G's statistics fit
+    gen = torch.Generator().manual_seed(7)
+    batches = [ema.G[0](torch.randn(10, 3, generator=gen)) for _ in range(STAT_BATCHES)]
+    want_mean = torch.stack([b.mean(0) for b in batches]).mean(0)
+    want_var = torch.stack([b.var(0, unbiased=True) for b in batches]).mean(0)
+    out = ema.generator()
+    assert out is ema.G and not out.training and not out[1].training
+    assert torch.allclose(out[1].running_mean, want_mean, rtol=1e-5, atol=1e-6)
+    assert torch.allclose(out[1].running_var, want_var, rtol=1e-5, atol=1e-6)
+    assert not torch.allclose(out[1].running_mean, G[1].running_mean, atol=0.1)
+    assert out[1].momentum == G[1].momentum  # restored after the cumulative average
+    again = ema.state_dict()  # read again without an update: no second pass, same numbers
+    assert torch.equal(again["1.running_mean"], out[1].running_mean)
+    # a fresh average loaded from that state is standing already
+    other = GeneratorEMA(G, 0.5, z_dim=3, batch_size=10, seed=99)
+    other.load_state_dict(again)
+    assert not other.stale and torch.equal(other.generator()[1].running_var,
+                                           out[1].running_var)
+
+
+def test_ema_standing_statistics_leave_spectral_norms_vectors_alone():
+    torch.manual_seed(0)
+    G = nn.Sequential(nn.Linear(3, 6), nn.BatchNorm1d(6), nn.Linear(6, 2))
+    apply_spectral_norm(G)
+    ema = GeneratorEMA(G, 0.9, z_dim=3, batch_size=8)
+    G(torch.randn(8, 3))
+    ema.update(G, 1)
+    us = [b.clone() for n, b in ema.G.named_buffers() if n.endswith("_u")]
+    assert us
+    ema.generator()
+    assert all(torch.equal(u, b) for u, b in
+               zip(us, [b for n, b in ema.G.named_buffers() if n.endswith("_u")], strict=True))
+
+
+def test_ema_of_a_batchnorm_generator_samples_as_its_own_batches_do(tmp_path):
+    """The defect standing statistics mend: an averaged DCGAN evaluated with the raw G's
+    running statistics draws other images than it does normalised by its own batches."""
+    run = train(make_run(tmp_path, "ema-bn", "model.name=dcgan", "model.init=dcgan",
+                         "tech.ema=0.8", "train.epochs=1", "train.batch_size=16",
+                         "train.n_samples=4"),
+                dataset=tiny_images(128), progress=False)
+    ck = load_checkpoint(run.last_checkpoint)
+    mean = [k for k in ck["G"] if k.endswith("running_mean")]
+    assert mean and all(not torch.equal(ck["G"][k], ck["G_ema"][k]) for k in mean)
+    G = load_generator(run)
+    z = torch.randn(512, 100, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        standing = G(z)
+        G.train()
+        own = G(z)  # normalised by this batch's own statistics
+        G.eval()
+        G.load_state_dict({**G.state_dict(), **{k: v for k, v in ck["G"].items()
+                                                 if "running" in k}})
+        copied = G(z)
+    gap_standing = (standing - own).abs().mean().item()
+    gap_copied = (copied - own).abs().mean().item()
+    # measured on an AMD EPYC: 0.004 against 0.18, a 48x margin
+    assert gap_standing < 0.5 * gap_copied, (gap_standing, gap_copied)
 
 
 def test_ema_run_trains_the_same_weights_and_readers_get_the_average(tmp_path):

@@ -286,8 +286,9 @@ def _train(run: Run, *, dataset: Dataset | None, resume: bool, progress: bool,
     amp = Precision(precision, device)
     tech = cfg.tech
     # G's moving average: what sampling, evaluation and every reader of the run use
-    ema = GeneratorEMA(G, tech.ema, tech.ema_start) if tech.ema > 0 else None
-    G_out = ema.G if ema is not None else G
+    ema = (GeneratorEMA(G, tech.ema, tech.ema_start, z_dim=cfg.model.z_dim,
+                        batch_size=tc.batch_size, seed=cfg.seed + 4)
+           if tech.ema > 0 else None)
     policy = parse_policy(tech.augment)
     augment = Augment(policy, tech.augment_p) if policy else None
     ada = (AdaptiveP(tech.ada_target, tech.ada_interval, tech.ada_speed, p=tech.augment_p)
@@ -530,7 +531,11 @@ def _train(run: Run, *, dataset: Dataset | None, resume: bool, progress: bool,
                     if (k + 1) % FLUSH_EVERY == 0:
                         flush(epoch, k + 1)
                     if on_step is not None:  # one sync per step, paid only by live viewers
-                        on_step(StepView(step, epoch + 1, G_out, D, *stats[k].tolist()))
+                        # the average as it is after this step (BatchNorm statistics copied
+                        # from G, not standing: those cost forwards, and the live lab's 2-D
+                        # nets have no BatchNorm)
+                        on_step(StepView(step, epoch + 1, ema.G if ema is not None else G, D,
+                                         *stats[k].tolist()))
                     if bar is not None and (k % 20 == 19 or k == steps_per_epoch - 1):
                         ld, lg = stats[k, :2].tolist()
                         bar.set_postfix_str(
@@ -553,7 +558,7 @@ def _train(run: Run, *, dataset: Dataset | None, resume: bool, progress: bool,
                 else:
                     checkpoint(epoch + 1, 0, data_gen.get_state())
                 if evaluator is not None and (evaluator.due(epoch + 1) or timed_out):
-                    evaluator(epoch + 1, G_out, bar, step)
+                    evaluator(epoch + 1, ema.generator() if ema is not None else G, bar, step)
                 if timed_out:
                     if info.main:
                         run.update_meta(epochs_done=epoch + done_k / steps_per_epoch, step=step,
@@ -621,8 +626,9 @@ def _end_of_epoch(run: Run, cfg: RunConfig, epoch: int, G: nn.Module, fixed_z: t
     grid = None
     if (epoch + 1) % tc.sample_every == 0 or epoch + 1 == tc.epochs or last:
         grid = run.sample_grid(epoch + 1)
-        domain.save_samples(grid, ema.G if ema is not None else G, fixed_z, D=D, data=data,
-                            probability=probability, title=f"{run.name}: epoch {epoch + 1}")
+        domain.save_samples(grid, ema.generator() if ema is not None else G, fixed_z, D=D,
+                            data=data, probability=probability,
+                            title=f"{run.name}: epoch {epoch + 1}")
     if tc.save_generators:
         atomic_torch_save({"format": CHECKPOINT_FORMAT, "G": G.state_dict(), "epoch": epoch + 1,
                            "model": cfg.model.name, "z_dim": cfg.model.z_dim,

@@ -410,8 +410,8 @@ def _train_stacked(runs: list[Run], cfgs: list[RunConfig], resume: bool, progres
                     _end_of_epoch(m.run, m.cfg, epoch, m.G, m.fixed_z, m.D, m.data,
                                   loss.sigmoid, m.domain, m.ema)
                     if m.evaluator is not None and m.evaluator.due(epoch + 1):
-                        m.evaluator(epoch + 1, m.ema.G if m.ema is not None else m.G, bar,
-                                    step)
+                        m.evaluator(epoch + 1,
+                                    m.ema.generator() if m.ema is not None else m.G, bar, step)
                     last = dict(zip(EVENT_KEYS, m.last_row))
                     if m.evaluator is not None and m.evaluator.plateaued:
                         m.run.update_meta(epochs_done=epoch + 1, step=step, last=last,
