@@ -12,17 +12,29 @@
   tests skip at import when Chromium or Playwright is missing).
 - ``_isolate_env`` (autouse): every test gets its own cache and runs folders, no
   ``$GANSCOPE_DATA`` and a Debian data folder that does not exist, so no test ever depends on
-  (or writes to) what this machine happens to have.
+  (or writes to) what this machine happens to have; under pytest-xdist, one torch thread.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 import ganscope.data.fashion_mnist as fm
+
+# pytest-xdist: N worker processes, each with torch's default of one thread per core, put N x N
+# OpenMP threads on N cores, and OpenMP threads that share a core spin while they wait for each
+# other (measured on a 2-core AMD EPYC: a DCGAN step took 0.93 s in each of two 1-thread
+# processes, 1.7 s in each of two 2-thread ones). So each worker, every test (whatever an earlier
+# test set) and every process a test starts get one thread.
+XDIST_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if XDIST_WORKERS > 1:
+    os.environ["OMP_NUM_THREADS"] = "1"
+    torch.set_num_threads(1)
 
 REAL_FMNIST = Path("/usr/share/datasets/fashion-mnist")
 TINY_SIZES = {"train": 256, "test": 64}
@@ -83,6 +95,8 @@ def real_fmnist() -> Path:
 
 @pytest.fixture(autouse=True)
 def _isolate_env(monkeypatch, tmp_path):
+    if XDIST_WORKERS > 1:
+        torch.set_num_threads(1)
     monkeypatch.setenv("GANSCOPE_CACHE", str(tmp_path / "cache"))
     monkeypatch.delenv("GANSCOPE_DATA", raising=False)
     monkeypatch.setenv("GANSCOPE_RUNS", str(tmp_path / "runs"))
