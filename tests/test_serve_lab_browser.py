@@ -108,7 +108,9 @@ def test_the_arrows_and_the_latent_mesh_are_drawn_and_toggle(page, server):
     base, root, app = server
     page.goto(base + "#/lab")
     page.wait_for_selector("#lab-start")
-    page.fill("#lab-steps", "4000")
+    # 20,000 steps (100 s at 200 steps/s): on a loaded machine the page can first see step > 60
+    # thousands of steps late, and a 4,000-step race then ended before the pause was clicked
+    page.fill("#lab-steps", "20000")
     page.select_option("#lab-speed", "200")
     page.click("#lab-start")
     page.wait_for_function("+(document.querySelector('#lab-status')?.dataset.step || 0) > 60")
@@ -132,7 +134,7 @@ def test_a_race_of_two_runs_pauses_in_lockstep_and_scrubs(page, server):
     base, root, app = server
     page.goto(base + "#/lab")
     page.wait_for_selector("#lab-start")
-    page.fill("#lab-steps", "4000")
+    page.fill("#lab-steps", "20000")  # not over before the third pause on a loaded machine
     page.click("#lab-add-lane")
     page.select_option("#lab-loss-1", "wgan-gp")
     page.click("#lab-start")
