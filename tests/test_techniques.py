@@ -123,6 +123,8 @@ def test_ema_standing_statistics_are_the_averages_own_batch_statistics():
     want_var = torch.stack([b.var(0, unbiased=True) for b in batches]).mean(0)
     out = ema.generator()
     assert out is ema.G and not out.training and not out[1].training
+    # measured gap (AMD EPYC): 6.8e-8 relative in the mean, 1.9e-7 in the variance, only the
+    # order of 16 float32 additions; rtol 1e-5 leaves a 50x margin (not measured on a Xeon)
     assert torch.allclose(out[1].running_mean, want_mean, rtol=1e-5, atol=1e-6)
     assert torch.allclose(out[1].running_var, want_var, rtol=1e-5, atol=1e-6)
     assert not torch.allclose(out[1].running_mean, G[1].running_mean, atol=0.1)
