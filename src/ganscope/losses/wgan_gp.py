@@ -26,11 +26,7 @@ def gradient_penalty(D: nn.Module, real: torch.Tensor, fake: torch.Tensor,
     alpha = torch.rand(shape, generator=generator, dtype=real.dtype,
                        device=generator.device if generator is not None else real.device
                        ).to(real.device)
-    x_hat = (alpha * real + (1 - alpha) * fake.detach()).requires_grad_(True)
-    out = D(x_hat)
-    (grad,) = torch.autograd.grad(out.sum(), x_hat, create_graph=True)
-    norms = grad.flatten(1).norm(2, dim=1)
-    return ((norms - 1) ** 2).mean()
+    return _penalty_between(D, real, fake, alpha, lead=1)
 
 
 def gradient_penalty_runs(D: nn.Module, real: torch.Tensor, fake: torch.Tensor,
@@ -43,11 +39,19 @@ def gradient_penalty_runs(D: nn.Module, real: torch.Tensor, fake: torch.Tensor,
     shape = (real.size(1),) + (1,) * (real.dim() - 2)
     alpha = torch.stack([torch.rand(shape, generator=g, dtype=real.dtype, device=g.device)
                          for g in generators]).to(real.device)
+    return _penalty_between(D, real, fake, alpha, lead=2)
+
+
+def _penalty_between(D: nn.Module, real: torch.Tensor, fake: torch.Tensor, alpha: torch.Tensor,
+                     lead: int) -> torch.Tensor:
+    """The penalty at x_hat = alpha*real + (1-alpha)*fake; the first ``lead`` dims index
+    samples (1: a batch; 2: K runs' batches), the rest make one input, whose gradient norm is
+    taken whole; the mean runs over the last sample dim."""
     x_hat = (alpha * real + (1 - alpha) * fake.detach()).requires_grad_(True)
     out = D(x_hat)
     (grad,) = torch.autograd.grad(out.sum(), x_hat, create_graph=True)
-    norms = grad.flatten(2).norm(2, dim=2)
-    return ((norms - 1) ** 2).mean(1)
+    norms = grad.flatten(lead).norm(2, dim=lead)
+    return ((norms - 1) ** 2).mean(lead - 1)
 
 
 @register_loss("wgan-gp")
