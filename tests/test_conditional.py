@@ -60,7 +60,7 @@ def test_projection_discriminator_equals_its_formula():
 
 def test_heads_read_the_score_layers_features_also_on_a_conv_score():
     torch.manual_seed(0)
-    _, base = build_models("dcgan", 100, sigmoid=True)  # its score: a conv over a 4x4 map
+    _, base = build_models("dcgan", 100, sigmoid=True)  # its score: a 7x7 conv over 7x7
     D = CodedDiscriminator(base, "infogan", n_classes=10, n_cont=2)
     out = D(torch.randn(3, 1, 28, 28))
     assert out.shape == (3, 1) and D.aux_out.shape == (3, 12)
@@ -69,6 +69,29 @@ def test_heads_read_the_score_layers_features_also_on_a_conv_score():
             + 0.5 * D.aux_out[:, 10:].pow(2).sum(1).mean())
     assert float(aux_loss(D.aux_out, y, c, 10).detach()) == pytest.approx(float(want.detach()),
                                                             rel=1e-6)
+
+
+def test_mlp_head_is_the_papers_q_on_the_score_layers_features():
+    torch.manual_seed(0)
+    _, base = build_models("dcgan", 100, sigmoid=True)  # score: a 7x7 conv over 256 x 7 x 7
+    D = CodedDiscriminator(base, "infogan", n_classes=10, n_cont=2, aux_head="mlp")
+    fc1, bn, act, fc2 = D.aux
+    assert (fc1.in_features, fc1.out_features, bn.num_features, act.negative_slope,
+            fc2.out_features) == (256 * 7 * 7, 128, 128, 0.1, 12)
+    x = torch.randn(5, 1, 28, 28)
+    D.train()
+    D(x)
+    aux_loss(D.aux_out, torch.arange(5), torch.zeros(5, 2), 10).backward()
+    # the loss reaches every layer of the head and D's body (Q shares D's body)
+    assert all(p.grad is not None and p.grad.abs().sum() > 0
+               for p in [*D.aux.parameters(), base.main[0].weight])
+    D.eval()  # BatchNorm on running statistics: the head is then a plain function of phi
+    with torch.no_grad():
+        out = D(x)
+        phi = base.main[:5](x).flatten(1)  # what the score layer reads
+        want = fc2(act(bn(fc1(phi))))
+    assert out.shape == (5, 1) and D.aux_out.shape == (5, 12)
+    assert torch.allclose(D.aux_out, want, atol=1e-6)
 
 
 def labelled_images(n: int = 96, seed: int = 0) -> Dataset:
@@ -86,12 +109,14 @@ def make_run(tmp_path, name, *overrides) -> Run:
 
 @pytest.mark.parametrize("mode, extra", [("projection", ["loss.name=hinge"]),
                                          ("acgan", []),
-                                         ("infogan", ["model.n_cont=2"])])
+                                         ("infogan", ["model.n_cont=2"]),
+                                         ("infogan", ["model.n_cont=2", "model.aux_head=mlp"])])
 def test_conditional_runs_train_and_generate_by_class(tmp_path, mode, extra):
     run = make_run(tmp_path, mode, f"model.conditional={mode}", *extra)
     train(run, dataset=labelled_images(), progress=False)
     ck = load_checkpoint(run.last_checkpoint)
-    head = "embed.weight" if mode == "projection" else "aux.weight"
+    head = ("embed.weight" if mode == "projection" else
+            "aux.3.weight" if "model.aux_head=mlp" in extra else "aux.weight")
     assert ck["D"][head].shape[0] == (12 if mode == "infogan" else 10)
     G = load_generator(run)
     assert isinstance(G, CodedGenerator) and G.labelled == (mode != "infogan")
@@ -122,6 +147,15 @@ def test_conditional_settings_and_missing_labels_are_refused(tmp_path):
         apply_overrides(RunConfig(), ["model.conditional=acgan"]).validate()
     with pytest.raises(ConfigError, match="model.n_cont applies to model.conditional=infogan"):
         apply_overrides(RunConfig(), ["model.n_cont=2"]).validate()
+    with pytest.raises(ConfigError, match="model.aux_head applies to model.conditional=acgan "
+                                          "or infogan$"):
+        apply_overrides(RunConfig(), ["model.aux_head=mlp"]).validate()
+    with pytest.raises(ConfigError, match="a projection D has no head"):
+        apply_overrides(RunConfig(), ["model.conditional=projection", "model.n_classes=10",
+                                      "model.aux_head=mlp"]).validate()
+    with pytest.raises(ConfigError, match="model.aux_head must be linear, mlp"):
+        apply_overrides(RunConfig(), ["model.conditional=acgan", "model.n_classes=10",
+                                      "model.aux_head=deep"]).validate()
     run = make_run(tmp_path, "nolabels", "model.conditional=acgan")
     unlabelled = Dataset(images=labelled_images().images, labels=None, source={})
     with pytest.raises(UserError, match="trains on class labels and fashion-mnist has none"):

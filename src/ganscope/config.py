@@ -24,7 +24,7 @@ from ganscope.errors import ConfigError
 from ganscope.losses import LOSSES
 from ganscope.metrics.registry import METRICS
 from ganscope.models import MODELS, check_sizes
-from ganscope.models.conditional import CONDITIONAL
+from ganscope.models.conditional import AUX_HEADS, CONDITIONAL
 from ganscope.models.user import D_OUTPUTS, check_user_model, is_user_model
 from ganscope.optim import OPTIMIZERS
 from ganscope.sinks import check_sink_names
@@ -75,6 +75,9 @@ class ModelConfig:
     conditional: str = "none"
     n_classes: int = 0  # projection/acgan: the data's classes; infogan: the categorical code's
     n_cont: int = 0  # infogan: continuous codes, each uniform on (-1, 1)
+    # acgan/infogan: D's head on its features, linear (one layer) | mlp (the InfoGAN paper's Q:
+    # FC 128, BatchNorm, LeakyReLU 0.1, FC; Chen et al. 2016, appendix C.1)
+    aux_head: str = "linear"
 
 
 @dataclass
@@ -289,7 +292,9 @@ class RunConfig:
     def _conditional_checks(self, user: bool) -> list[tuple[bool, str]]:
         m = self.model
         if m.conditional == "none":
-            return [(m.n_cont == 0, "model.n_cont applies to model.conditional=infogan")]
+            return [(m.n_cont == 0, "model.n_cont applies to model.conditional=infogan"),
+                    (m.aux_head == "linear",
+                     "model.aux_head applies to model.conditional=acgan or infogan")]
         return [
             (m.conditional in CONDITIONAL,
              f"model.conditional must be {', '.join(CONDITIONAL)}"),
@@ -303,6 +308,10 @@ class RunConfig:
             (m.z_dim >= m.n_cont + 2, f"model.z_dim must exceed 1 + model.n_cont: z's first "
                                       f"{1 + m.n_cont} numbers are codes, noise needs one more"),
             (self.loss.aux_weight >= 0, "loss.aux_weight must be >= 0"),
+            (m.aux_head in AUX_HEADS, f"model.aux_head must be {', '.join(AUX_HEADS)}"),
+            (m.aux_head == "linear" or m.conditional in ("acgan", "infogan"),
+             "model.aux_head applies to model.conditional=acgan or infogan (a projection D "
+             "has no head)"),
         ]
 
     def _tech_checks(self) -> list[tuple[bool, str]]:

@@ -32,6 +32,8 @@ from ganscope.errors import ConfigError
 
 CONDITIONAL = ("none", "projection", "acgan", "infogan")  # model.conditional
 LABELLED = ("projection", "acgan")  # the modes that train on the data's labels
+AUX_HEADS = ("linear", "mlp")  # model.aux_head
+Q_WIDTH = 128  # the InfoGAN paper's Q: FC 128 between D's features and the codes
 
 
 def normal_cdf(z: torch.Tensor) -> torch.Tensor:
@@ -98,7 +100,8 @@ class CodedDiscriminator(nn.Module):
     on the features its score layer reads. ``forward(x, y=None)``: y (class indices) is needed
     by the projection; the heads' outputs are left in ``aux_out`` (N, n_classes + n_cont)."""
 
-    def __init__(self, base: nn.Module, mode: str, n_classes: int, n_cont: int = 0) -> None:
+    def __init__(self, base: nn.Module, mode: str, n_classes: int, n_cont: int = 0,
+                 aux_head: str = "linear") -> None:
         super().__init__()
         self.base, self.mode, self.n_classes, self.n_cont = base, mode, n_classes, n_cont
         layer = score_layer(base)
@@ -106,6 +109,12 @@ class CodedDiscriminator(nn.Module):
         if mode == "projection":
             self.embed = nn.Embedding(n_classes, width)
             nn.init.xavier_uniform_(self.embed.weight)
+        elif aux_head == "mlp":
+            # Why a hidden layer: a linear head on D's last features can read the codes off
+            # details that D has no reason to care about, so G may hide them there (the
+            # paper's Q shares D's body and adds FC 128 + BN + LeakyReLU before its output).
+            self.aux = nn.Sequential(nn.Linear(width, Q_WIDTH), nn.BatchNorm1d(Q_WIDTH),
+                                     nn.LeakyReLU(0.1), nn.Linear(Q_WIDTH, n_classes + n_cont))
         else:
             self.aux = nn.Linear(width, n_classes + n_cont)
         self._y: torch.Tensor | None = None
@@ -145,11 +154,13 @@ def aux_loss(aux_out: torch.Tensor, y: torch.Tensor, c: torch.Tensor | None, n_c
     return loss
 
 
-def wrap(G: nn.Module, D: nn.Module, mode: str, n_classes: int, n_cont: int
-         ) -> tuple[nn.Module, nn.Module]:
-    """The conditional (or InfoGAN) pair around a base pair built with ``base_z_dim`` inputs."""
+def wrap(G: nn.Module, D: nn.Module, mode: str, n_classes: int, n_cont: int,
+         aux_head: str = "linear") -> tuple[nn.Module, nn.Module]:
+    """The conditional (or InfoGAN) pair around a base pair built with ``base_z_dim`` inputs;
+    ``aux_head`` is D's head for acgan / infogan (``AUX_HEADS``)."""
     if mode == "none":
         return G, D
     return (CodedGenerator(G, n_classes, n_cont if mode == "infogan" else 0,
                            labelled=mode in LABELLED),
-            CodedDiscriminator(D, mode, n_classes, n_cont if mode == "infogan" else 0))
+            CodedDiscriminator(D, mode, n_classes, n_cont if mode == "infogan" else 0,
+                               aux_head))

@@ -127,7 +127,7 @@ def build_nets(run: Run, cfg: RunConfig | None = None, sigmoid: bool = True
         # a conditional or InfoGAN pair wraps a base pair that takes the codes as inputs
         z_in = m.z_dim if m.conditional == "none" else base_z_dim(m.z_dim, m.n_classes)
         G, D = build_models(m.name, z_in, sigmoid, m.init, m.g_hidden, m.d_hidden)
-        G, D = wrap_conditional(G, D, m.conditional, m.n_classes, m.n_cont)
+        G, D = wrap_conditional(G, D, m.conditional, m.n_classes, m.n_cont, m.aux_head)
     # after the init: spectral norm divides the initialised weights, and it changes the state
     # dict's keys, so every rebuilder must apply it for a checkpoint to load
     sn = cfg.tech.spectral_norm
