@@ -189,3 +189,35 @@ def test_probe_names_an_infogan_runs_codes(tmp_path):
     assert res.sentence(2).startswith("dim 2 (InfoGAN continuous code 2):")
     assert res.sentence(3).startswith("dim 3:")
     assert "dim 1 (InfoGAN continuous code 1)" in (tmp_path / "p" / "ranked.txt").read_text()
+
+
+def test_infogan_codes_benchmark_measures_a_run(tmp_path, monkeypatch):
+    import math
+    import sys
+    from pathlib import Path
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    sys.modules.pop("infogan_codes", None)
+    import infogan_codes
+
+    # normalised MI: 1 when a code value is a class, 0 when independent, and a hand-worked table
+    assert infogan_codes.nmi(np.eye(3) * 5) == pytest.approx(1.0)
+    assert infogan_codes.nmi(np.outer([1, 3], [2, 2, 4])) == pytest.approx(0.0, abs=1e-12)
+    mi = 0.5 * math.log(4 / 3) + 0.25 * math.log(2 / 3) + 0.25 * math.log(2)
+    h_rows, h_cols = math.log(2), -(0.75 * math.log(0.75) + 0.25 * math.log(0.25))
+    assert infogan_codes.nmi(np.array([[2, 0], [1, 1]])) == pytest.approx(
+        mi / (0.5 * (h_rows + h_cols)), rel=1e-12)
+    assert infogan_codes.code_latent(0.0) == pytest.approx(0.0)
+    assert infogan_codes.code_latent(0.9) == pytest.approx(1.6449, abs=1e-4)  # Phi^-1(0.95)
+
+    run = make_run(tmp_path, "info", "model.conditional=infogan", "model.n_cont=2",
+                   "model.aux_head=mlp")
+    train(run, dataset=labelled_images(), progress=False)
+    res = infogan_codes.measure(str(run.path), None, None, n=8, seed=0)
+    cat = res["category"]
+    assert np.asarray(cat["table"]).shape == (10, 10) and np.sum(cat["table"]) == 80
+    assert cat["chance_purity"] <= cat["purity"] <= 1.0 and 0.0 <= cat["nmi"] <= 1.0
+    assert 0.0 <= res["recovery"]["category_accuracy"] <= 1.0
+    assert len(res["recovery"]["continuous_corr"]) == 2 == len(res["continuous_dx"])
+    # the category changes G's input, so the same noise gives other images
+    assert cat["dx"] > 0 and res["noise_dx"] > 0
