@@ -37,6 +37,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from ganscope.domains import class_domain  # noqa: E402
+from ganscope.losses import build_loss  # noqa: E402
 from ganscope.models.conditional import class_latent  # noqa: E402
 from ganscope.sampling import sample  # noqa: E402
 from ganscope.training.run import (  # noqa: E402
@@ -79,7 +80,7 @@ def measure(run_name: str, runs_dir: str | None, epoch: int | None, n: int, seed
     G = load_generator(run, epoch)
     _, path = run.checkpoint_for(epoch)
     ck = load_checkpoint(path)
-    _, D = build_nets(run, cfg, sigmoid=cfg.loss.name == "bce")
+    _, D = build_nets(run, cfg, sigmoid=build_loss(cfg.loss).sigmoid)
     if "D" in ck:
         D.load_state_dict(ck["D"])
     D.eval()

@@ -156,6 +156,9 @@ def test_conditional_settings_and_missing_labels_are_refused(tmp_path):
     with pytest.raises(ConfigError, match="model.aux_head must be linear, mlp"):
         apply_overrides(RunConfig(), ["model.conditional=acgan", "model.n_classes=10",
                                       "model.aux_head=deep"]).validate()
+    _, base = build_models("mlp", 100, sigmoid=True)
+    with pytest.raises(ConfigError, match="model.aux_head must be linear, mlp"):
+        CodedDiscriminator(base, "acgan", n_classes=10, aux_head="deep")  # not only via config
     run = make_run(tmp_path, "nolabels", "model.conditional=acgan")
     unlabelled = Dataset(images=labelled_images().images, labels=None, source={})
     with pytest.raises(UserError, match="trains on class labels and fashion-mnist has none"):

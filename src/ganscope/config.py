@@ -24,7 +24,7 @@ from ganscope.errors import ConfigError
 from ganscope.losses import LOSSES
 from ganscope.metrics.registry import METRICS
 from ganscope.models import MODELS, check_sizes
-from ganscope.models.conditional import AUX_HEADS, CONDITIONAL
+from ganscope.models.conditional import AUX_HEADS, CONDITIONAL, HEADED
 from ganscope.models.user import D_OUTPUTS, check_user_model, is_user_model
 from ganscope.optim import OPTIMIZERS
 from ganscope.sinks import check_sink_names
@@ -309,7 +309,7 @@ class RunConfig:
                                       f"{1 + m.n_cont} numbers are codes, noise needs one more"),
             (self.loss.aux_weight >= 0, "loss.aux_weight must be >= 0"),
             (m.aux_head in AUX_HEADS, f"model.aux_head must be {', '.join(AUX_HEADS)}"),
-            (m.aux_head == "linear" or m.conditional in ("acgan", "infogan"),
+            (m.aux_head == "linear" or m.conditional in HEADED,
              "model.aux_head applies to model.conditional=acgan or infogan (a projection D "
              "has no head)"),
         ]

@@ -32,6 +32,7 @@ from ganscope.errors import ConfigError
 
 CONDITIONAL = ("none", "projection", "acgan", "infogan")  # model.conditional
 LABELLED = ("projection", "acgan")  # the modes that train on the data's labels
+HEADED = ("acgan", "infogan")  # the modes whose D has a head (model.aux_head) predicting codes
 AUX_HEADS = ("linear", "mlp")  # model.aux_head
 Q_WIDTH = 128  # the InfoGAN paper's Q: FC 128 between D's features and the codes
 
@@ -109,6 +110,8 @@ class CodedDiscriminator(nn.Module):
         if mode == "projection":
             self.embed = nn.Embedding(n_classes, width)
             nn.init.xavier_uniform_(self.embed.weight)
+        elif aux_head not in AUX_HEADS:
+            raise ConfigError(f"bad config: model.aux_head must be {', '.join(AUX_HEADS)}")
         elif aux_head == "mlp":
             # Why a hidden layer: a linear head on D's last features can read the codes off
             # details that D has no reason to care about, so G may hide them there (the

@@ -40,7 +40,7 @@ from ganscope.io import atomic_save_npy, atomic_torch_save
 from ganscope.losses import build_loss
 from ganscope.metrics.labels import eval_line_parts, lower_is_better
 from ganscope.models import has_conv
-from ganscope.models.conditional import LABELLED, CodedGenerator, aux_loss
+from ganscope.models.conditional import HEADED, LABELLED, CodedGenerator, aux_loss
 from ganscope.optim import build_optimizer
 from ganscope.sinks import SinkGroup, build_sinks
 from ganscope.techniques.augment import AdaptiveP, Augment, parse_policy
@@ -518,7 +518,7 @@ def _train(run: Run, *, dataset: Dataset | None, resume: bool, progress: bool,
                             g_z = augment(g_z, aug_gen)
                         d_gz = judge(d_judge, g_z, y_g)
                     loss_g = loss.g_loss(d_gz.float())
-                    if mode in ("acgan", "infogan"):  # G makes its class (codes) recognisable
+                    if mode in HEADED:  # G makes its class (codes) recognisable
                         loss_g = loss_g + aux_w * aux_loss(
                             D.aux_out, y_g, c_g if mode == "infogan" else None, K)
                     amp.step(loss_g, opt_g, amp.scaler_g)
