@@ -292,7 +292,28 @@ def test_mlp2d_is_seed_004s_mlps_with_configurable_sizes():
     with pytest.raises(ConfigError) as e:
         build_models("mlp", g_hidden=(64,))
     assert str(e.value) == ("bad config: model 'mlp' has fixed layer sizes; model.g_hidden "
-                            "applies to mlp2d")
+                            "applies to dcgan, dcgan32, dcgan64, mlp2d, sngan-resnet28, sngan-resnet32")
+
+
+def test_dcgan_widths_resize_its_convs_and_the_default_is_the_seeds():
+    G, D = build_models("dcgan", g_hidden=(128, 64), d_hidden=(64, 128))
+    convs = [m for m in G.main if isinstance(m, nn.ConvTranspose2d)]
+    assert [(c.in_channels, c.out_channels) for c in convs] == [(100, 128), (128, 64), (64, 1)]
+    convs = [m for m in D.main if isinstance(m, nn.Conv2d)]
+    assert [(c.in_channels, c.out_channels) for c in convs] == [(1, 64), (64, 128), (128, 1)]
+    x = G(torch.randn(3, 100))
+    assert x.shape == (3, 1, 28, 28) and D(x).shape == (3, 1)
+    seed_g, seed_d = build_models("dcgan")
+    # 4x fewer multiply-adds in G's 14x14 layer, most of a step's arithmetic: the point of it
+    assert G.main[3].weight.numel() * 4 == seed_g.main[3].weight.numel()
+    assert [(c.in_channels, c.out_channels) for c in seed_g.main
+            if isinstance(c, nn.ConvTranspose2d)] == [(100, 256), (256, 128), (128, 1)]
+    assert build_models("dcgan", g_hidden=(256, 128))[0].state_dict().keys() \
+        == seed_g.state_dict().keys()
+    with pytest.raises(ConfigError) as e:
+        build_models("dcgan", d_hidden=(64,))
+    assert str(e.value) == ("bad config: model.d_hidden for dcgan is two channel widths, e.g. "
+                            "[128, 256] (the seed's)")
 
 
 def n_params(m: nn.Module) -> int:

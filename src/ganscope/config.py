@@ -65,8 +65,10 @@ class ModelConfig:
     name: str = "mlp"
     z_dim: int = 100
     init: str = "default"  # default (PyTorch's, as the seeds) | dcgan (N(0, 0.02))
-    g_hidden: tuple[int, ...] = ()  # mlp2d only: G's hidden widths, () = the seed's (512, 256)
-    d_hidden: tuple[int, ...] = ()  # mlp2d only: D's hidden widths, () = the seed's (256, 256)
+    # G's and D's hidden widths for the models that take them, () = the model's own: mlp2d
+    # (512, 256) / (256, 256), dcgan (256, 128) / (128, 256), sngan-resnet* one width each
+    g_hidden: tuple[int, ...] = ()
+    d_hidden: tuple[int, ...] = ()
     # your own nets (name: path/to/nets.py:build): what D outputs, auto | probability | logit
     d_output: str = "auto"
     # none | projection (a conditional G and a projection D) | acgan (a conditional G and D's

@@ -44,8 +44,8 @@ def build_models(name: str, z_dim: int = 100, sigmoid: bool = True, init: str = 
                  ) -> tuple[nn.Module, nn.Module]:
     """Build G and D; ``init='dcgan'`` re-initialises them as in the DCGAN paper.
 
-    ``g_hidden``/``d_hidden`` resize the hidden layers of models that take them (mlp2d); the
-    seeds' image models have fixed, pinned shapes.
+    ``g_hidden``/``d_hidden`` resize the hidden layers of models that take them (mlp2d, dcgan,
+    the SNGAN ResNets); the other seeds' image models have fixed, pinned shapes.
     """
     spec = MODELS.get(name)
     sizes = {k: v for k, v in (("g_hidden", g_hidden), ("d_hidden", d_hidden)) if v}
@@ -74,11 +74,17 @@ def check_sizes(name: str, sizes: dict[str, tuple[int, ...]]) -> None:
     if not sizes:
         return
     if ":" in name or name == "modules":  # a user's nets (ganscope.models.user) size themselves
-        raise ConfigError(f"bad config: model.{next(iter(sizes))} applies to mlp2d; your own "
+        raise ConfigError(f"bad config: model.{next(iter(sizes))} applies to {sized_models()}; your own "
                           f"nets ({name}) set their sizes in their build function")
     if "g_hidden" not in inspect.signature(MODELS.get(name).build).parameters:
         raise ConfigError(f"bad config: model '{name}' has fixed layer sizes; "
-                          f"model.{next(iter(sizes))} applies to mlp2d")
+                          f"model.{next(iter(sizes))} applies to {sized_models()}")
+
+
+def sized_models() -> str:
+    """The registered models whose widths model.g_hidden / d_hidden set, for error lines."""
+    return ", ".join(n for n in MODELS.names()
+                     if "g_hidden" in inspect.signature(MODELS.get(n).build).parameters)
 
 
 @torch.no_grad()

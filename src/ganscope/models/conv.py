@@ -5,7 +5,8 @@
   is to make G's conv1 upsample too: ConvTranspose2d(128, 128, k=4, s=2, p=1) instead of
   (k=3, s=1, p=1); every other layer is unchanged. D's 14x14x128 map is averaged over space
   before its Linear(128 -> 1), the only reading of its printed fc layer.
-- ``dcgan`` (seed 002): the PyTorch DCGAN tutorial layout scaled to 28x28 (7 -> 14 -> 28).
+- ``dcgan`` (seed 002): the PyTorch DCGAN tutorial layout scaled to 28x28 (7 -> 14 -> 28); its
+  widths are the seed's unless ``model.g_hidden`` / ``model.d_hidden`` give others.
 - ``tiny-cnn`` (seed 001): one 2x2 strided conv in D; Linear(100 -> 900) -> 30x30 -> two 2x2 convs
   in G. Kept with its oddities: G ends in LeakyReLU (no tanh, so outputs are not bounded to
   [-1, 1]), and D applies LeakyReLU right before the sigmoid.
@@ -17,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ganscope.errors import ConfigError
 from ganscope.models import register_model
 
 
@@ -80,18 +82,25 @@ def build_cnn(z_dim: int, sigmoid: bool) -> tuple[nn.Module, nn.Module]:
 # --- seed 002 (DCGAN) -------------------------------------------------------------------------
 
 
+# The seed's widths. G's 256 -> 128 layer at 14x14 is ~80 % of a training step's arithmetic, so
+# halving both nets' widths (model.g_hidden=[128,64], d_hidden=[64,128]) makes a step ~3x cheaper.
+DCGAN_G_WIDTHS = (256, 128)
+DCGAN_D_WIDTHS = (128, 256)
+
+
 class Generator(nn.Module):
-    def __init__(self, z_dim: int = 100) -> None:
+    def __init__(self, z_dim: int = 100, widths: tuple[int, int] = DCGAN_G_WIDTHS) -> None:
         super().__init__()
         self.z_dim = z_dim
+        w1, w2 = widths
         self.main = nn.Sequential(
-            nn.ConvTranspose2d(z_dim, 256, 7, 1, 0, bias=False),
-            BatchNorm2d(256),
+            nn.ConvTranspose2d(z_dim, w1, 7, 1, 0, bias=False),
+            BatchNorm2d(w1),
             nn.ReLU(True),
-            nn.ConvTranspose2d(256, 128, 4, 2, 1, bias=False),
-            BatchNorm2d(128),
+            nn.ConvTranspose2d(w1, w2, 4, 2, 1, bias=False),
+            BatchNorm2d(w2),
             nn.ReLU(True),
-            nn.ConvTranspose2d(128, 1, 4, 2, 1, bias=False),
+            nn.ConvTranspose2d(w2, 1, 4, 2, 1, bias=False),
             nn.Tanh(),
         )
 
@@ -100,15 +109,16 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    def __init__(self, sigmoid: bool = True) -> None:
+    def __init__(self, sigmoid: bool = True, widths: tuple[int, int] = DCGAN_D_WIDTHS) -> None:
         super().__init__()
+        w1, w2 = widths
         layers: list[nn.Module] = [
-            nn.Conv2d(1, 128, 4, 2, 1, bias=False),
+            nn.Conv2d(1, w1, 4, 2, 1, bias=False),
             nn.LeakyReLU(0.2, inplace=True),
-            nn.Conv2d(128, 256, 4, 2, 1, bias=False),
-            BatchNorm2d(256),
+            nn.Conv2d(w1, w2, 4, 2, 1, bias=False),
+            BatchNorm2d(w2),
             nn.LeakyReLU(0.2, inplace=True),
-            nn.Conv2d(256, 1, 7, 1, 0, bias=False),
+            nn.Conv2d(w2, 1, 7, 1, 0, bias=False),
         ]
         if sigmoid:
             layers.append(nn.Sigmoid())
@@ -118,9 +128,21 @@ class Discriminator(nn.Module):
         return self.main(x).view(x.size(0), 1)
 
 
+def _two_widths(widths: tuple[int, ...], default: tuple[int, int], key: str) -> tuple[int, int]:
+    if not widths:
+        return default
+    if len(widths) != 2:
+        raise ConfigError(f"bad config: model.{key} for dcgan is two channel widths, e.g. "
+                          f"{list(default)} (the seed's)")
+    return int(widths[0]), int(widths[1])
+
+
 @register_model("dcgan", "seed 002: DCGAN, ConvT 100->256(7x7)->128(14)->1(28); Conv D 128-256-1")
-def build_dcgan(z_dim: int, sigmoid: bool) -> tuple[nn.Module, nn.Module]:
-    return Generator(z_dim), Discriminator(sigmoid)
+def build_dcgan(z_dim: int, sigmoid: bool, g_hidden: tuple[int, ...] = (),
+                d_hidden: tuple[int, ...] = ()) -> tuple[nn.Module, nn.Module]:
+    """The seed's DCGAN; ``g_hidden`` / ``d_hidden`` (two widths each) resize its convs."""
+    return (Generator(z_dim, _two_widths(g_hidden, DCGAN_G_WIDTHS, "g_hidden")),
+            Discriminator(sigmoid, _two_widths(d_hidden, DCGAN_D_WIDTHS, "d_hidden")))
 
 
 # --- seed 001 ---------------------------------------------------------------------------------
