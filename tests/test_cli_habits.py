@@ -190,7 +190,8 @@ def test_config_errors_are_trains(capsys):
         assert (rc_c, out_c) == (2, "")
         assert err_c == err_t and err_c.startswith("error: ") and err_c.count("\n") == 1
     rc, _, err = run_cli(capsys, "config", "e9-nope")
-    assert rc == 2 and err.startswith("error: unknown preset 'e9-nope': choose one of cond-cpu, e1-mlp")
+    assert rc == 2 and err.startswith("error: unknown preset 'e9-nope': choose one of best-cpu, cond-cpu, "
+                                   "e1-mlp")
 
 
 # --- help on every option -----------------------------------------------------------------------

@@ -558,3 +558,28 @@ def test_the_shipped_ablation_is_six_variants_by_three_seeds_and_no_preset(tmp_p
     r1 = c["ema-sn-ttur-hinge-r1"].tech
     assert (r1.r1, r1.reg_every, r1.augment) == (0.1, 4, "")
     assert default_dir(spec, tmp_path).name.startswith("sweep-ablation-cpu-")
+
+
+def test_the_shipped_best_cpu_benchmark_trains_exactly_the_preset_against_e2_dcgan_fixed(
+        tmp_path):
+    from ganscope.config import load_config
+
+    path = SHIPPED.parent / "best-cpu.yaml"
+    assert "ganscope sweep --spec configs/sweeps/best-cpu.yaml --workers 2" in path.read_text()
+    file = read_sweep_file(path)
+    spec = make_spec(None, [], [], None, file=file)
+    ents = entries(tmp_path, spec)
+    assert [p.name for p, _ in ents] == [f"{v}-s{s}" for v in ("e2-dcgan-fixed", "best-cpu")
+                                         for s in range(3)]
+    cfgs = {p.name: c for p, c in ents}
+    for name, c in cfgs.items():  # the same budget, evaluated once at the end
+        assert (c.train.minutes, c.train.epochs, c.eval.every) == (15.0, 100, 1000), name
+    base = load_config("e2-dcgan-fixed").to_dict()
+    got = cfgs["e2-dcgan-fixed-s1"].to_dict()
+    assert {k: v for k, v in got.items() if k not in ("train", "eval", "seed")} == \
+        {k: v for k, v in base.items() if k not in ("train", "eval", "seed")}
+    # the benchmark's best-cpu is the preset: every field but the name and the evaluation
+    preset = load_config("best-cpu").to_dict()
+    bench = cfgs["best-cpu-s0"].to_dict()
+    assert {k: v for k, v in bench.items() if k not in ("preset", "eval")} == \
+        {k: v for k, v in preset.items() if k not in ("preset", "eval")}

@@ -392,6 +392,30 @@ def test_time_budget_records_an_evaluation_of_the_part_epoch(tmp_path, monkeypat
     assert recs[0]["metrics"]["n_modes"] == 8
 
 
+def test_best_cpu_trains_a_quarter_width_dcgan_until_its_15_minutes_are_spent(
+        tmp_path, monkeypatch, tiny_fmnist_dir, capsys):
+    """The preset as a user runs it (`ganscope train best-cpu`), its budget on a clock that
+    moves 100 s per read: the run stops on time, mid-training, with the preset's nets."""
+    import itertools
+
+    from ganscope.cli import main
+    from ganscope.training import loop
+
+    ticks = itertools.count(step=100)
+    monkeypatch.setattr(loop, "_clock", lambda: float(next(ticks)))
+    assert main(["train", "best-cpu", "--data-dir", str(tiny_fmnist_dir), "--runs-dir",
+                 str(tmp_path), "--name", "b", "--no-progress", "--no-plot"]) == 0
+    run = Run(tmp_path / "b")
+    meta = run.meta()
+    assert meta["stopped_early"]["reason"] == "time" and meta["stopped_early"]["minutes"] == 15
+    assert 0 < meta["step"] < 100 * 4  # 256 images: 4 steps an epoch, 100 epochs the ceiling
+    G = load_generator(run)
+    convs = [m for m in G.modules() if isinstance(m, nn.ConvTranspose2d)]
+    assert [tuple(c.weight.shape[:2]) for c in convs] == [(100, 64), (64, 32), (32, 1)]
+    cfg = run.config()
+    assert (cfg.optim.lr, cfg.model.d_hidden, cfg.train.minutes) == (5e-4, (32, 64), 15.0)
+
+
 def test_sngan_resnet_trains_in_the_loop_with_spectral_norm_and_hinge(tmp_path):
     run = make_run(tmp_path, "resnet", "model.name=sngan-resnet28", "model.g_hidden=[16]",
                    "model.d_hidden=[16]", "loss.name=hinge", "tech.spectral_norm=d",
