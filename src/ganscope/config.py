@@ -66,7 +66,8 @@ class ModelConfig:
     z_dim: int = 100
     init: str = "default"  # default (PyTorch's, as the seeds) | dcgan (N(0, 0.02))
     # G's and D's hidden widths for the models that take them, () = the model's own: mlp2d
-    # (512, 256) / (256, 256), dcgan (256, 128) / (128, 256), sngan-resnet* one width each
+    # (512, 256) / (256, 256), dcgan (256, 128) / (128, 256), dcgan32 and dcgan64 one per
+    # block, sngan-resnet* one width each; the other models' sizes are fixed
     g_hidden: tuple[int, ...] = ()
     d_hidden: tuple[int, ...] = ()
     # your own nets (name: path/to/nets.py:build): what D outputs, auto | probability | logit

@@ -83,7 +83,8 @@ def build_cnn(z_dim: int, sigmoid: bool) -> tuple[nn.Module, nn.Module]:
 
 
 # The seed's widths. G's 256 -> 128 layer at 14x14 is ~80 % of a training step's arithmetic, so
-# halving both nets' widths (model.g_hidden=[128,64], d_hidden=[64,128]) makes a step ~3x cheaper.
+# narrower nets make far more steps in the same time (measured on one core of an AMD EPYC, 15
+# minutes: 1,289 steps at these widths, 4,178 at half, 10,456 at a quarter; preset best-cpu).
 DCGAN_G_WIDTHS = (256, 128)
 DCGAN_D_WIDTHS = (128, 256)
 
