@@ -44,8 +44,9 @@ def build_models(name: str, z_dim: int = 100, sigmoid: bool = True, init: str = 
                  ) -> tuple[nn.Module, nn.Module]:
     """Build G and D; ``init='dcgan'`` re-initialises them as in the DCGAN paper.
 
-    ``g_hidden``/``d_hidden`` resize the hidden layers of models that take them (mlp2d, dcgan,
-    the SNGAN ResNets); the other seeds' image models have fixed, pinned shapes.
+    ``g_hidden``/``d_hidden`` resize the hidden layers of models that take them (those whose
+    build function has the parameters: ``sized_models()``); the other seeds' image models have
+    fixed, pinned shapes.
     """
     spec = MODELS.get(name)
     sizes = {k: v for k, v in (("g_hidden", g_hidden), ("d_hidden", d_hidden)) if v}
