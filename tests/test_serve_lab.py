@@ -179,9 +179,11 @@ def test_a_race_steps_in_lockstep_and_its_runs_are_ordinary_runs(client, runs, c
         assert [lane["snapshot"]["step"] for lane in x["lanes"]] == [before + 1] * 2
     for _ in range(3):  # play, then pause: equal step counts at every pause
         before = x["race"]["steps"][0]
-        client.post("/api/lab/play", json={})
+        r = client.post("/api/lab/play", json={}).json()["race"]
+        assert (r["status"], r["held"]) == ("running", False)  # the reply is the played state
         wait_for(lambda b=before: state()["race"]["steps"][0] > b + 20)
-        client.post("/api/lab/pause", json={})
+        r = client.post("/api/lab/pause", json={}).json()["race"]
+        assert (r["status"], r["held"]) == ("paused", True)  # the reply is the held state
         x = wait_for(held)
         steps = x["race"]["steps"]
         assert steps[0] == steps[1] and [lane["step"] for lane in x["lanes"]] == steps

@@ -130,6 +130,36 @@ def test_the_arrows_and_the_latent_mesh_are_drawn_and_toggle(page, server):
     stop_race(page, app)
 
 
+def test_a_late_reply_to_pause_does_not_undo_the_paused_state_the_stream_showed(page, server):
+    """The order CI once met under load: the stream says "paused", then the pause request's
+    own reply, holding an older "running" state, arrives. A paused race sends nothing more,
+    so a page that took the reply stayed "running" for good."""
+    base, root, app = server
+    page.goto(base + "#/lab")
+    page.wait_for_selector("#lab-start")
+    page.fill("#lab-steps", "20000")
+    page.click("#lab-start")
+    page.wait_for_function("+(document.querySelector('#lab-status')?.dataset.step || 0) > 5")
+    stale = page.evaluate("fetch('/api/lab/state').then((r) => r.json())")
+    assert stale["race"]["status"] == "running"
+    held = []
+
+    def hold(route):  # the pause reaches the server; its reply is held back
+        route.fetch()
+        held.append(route)
+
+    page.route("**/api/lab/pause", hold)
+    page.click("#lab-pause")
+    page.wait_for_function("document.querySelector('#lab-status')?.dataset.status === 'paused'")
+    assert len(held) == 1 and app.state.lab.race.clock.state()["held"]
+    held[0].fulfill(json=stale)  # now the old reply arrives
+    page.wait_for_function("document.querySelector('#lab-status')?.dataset.replies === '1'")
+    assert status(page)["status"] == "paused"
+    assert page.is_enabled("#lab-play") and not page.is_enabled("#lab-pause")
+    page.unroute("**/api/lab/pause")
+    stop_race(page, app)
+
+
 def test_a_race_of_two_runs_pauses_in_lockstep_and_scrubs(page, server):
     base, root, app = server
     page.goto(base + "#/lab")

@@ -84,6 +84,7 @@ MAX_HISTORY = 600  # snapshots kept per lane for the scrubber; thinned evenly wh
 MAX_CURVE_ROWS = 5000  # per reply; a client catches up over several
 MAX_LANES = 4
 JOIN_TIMEOUT_S = 15.0
+SETTLE_TIMEOUT_S = 3.0  # a pause/play reply waits at most this long for the lanes to show it
 DRAWN = "drawn"  # data name of the target drawn on the page
 DRAW_EXTENT = (-4.0, 4.0, -4.0, 4.0)  # the drawing canvas's window
 MAX_DRAWN_POINTS = 20000
@@ -436,6 +437,7 @@ class RaceClock:
             if self.waiting[lane]:
                 self.waiting[lane] = False
                 self.version += 1
+                cond.notify_all()  # settle("play") waits for this
 
     def leave(self, lane: int) -> None:
         """A lane ended (finished its steps, stopped or failed): the others go on without it."""
@@ -462,6 +464,27 @@ class RaceClock:
             self.version += 1
             self._advance()
             self._cond.notify_all()
+
+    def settle(self, action: str, timeout: float) -> bool:
+        """Wait (at most ``timeout`` s) until the lanes show what ``action`` asked for: after
+        "pause" every live lane held, after "play" none. The reply to a control request is
+        then the state it caused, not the one a moment before: a page that took the older
+        "running" for the answer to its pause, after the stream had said "paused", showed
+        "running" for as long as the race stayed paused (nothing changed to send again).
+        True when settled (or there is nothing to wait for)."""
+        end = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                live = [i for i, x in enumerate(self.live) if x]
+                if self.stopped or not live or action not in ("pause", "play"):
+                    return True
+                held = [self.waiting[i] for i in live]
+                if (all(held) if action == "pause" else not any(held)):
+                    return True
+                left = end - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(left)
 
     def set_speed(self, speed: float | None) -> None:
         with self._cond:
@@ -880,6 +903,7 @@ class LabManager:
             names = ", ".join(s.name for s in r.sessions)
             raise ApiError(409, f"the live run {names} has ended ({r.status}): start a new one")
         r.control(action)
+        r.clock.settle(action, SETTLE_TIMEOUT_S)
         return r
 
     def set_speed(self, speed: float | None) -> Race:

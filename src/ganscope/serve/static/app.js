@@ -904,7 +904,7 @@
 
     function setup(s) {   // a started (or found) race: its panels, scenes and first state
       scenes = s.scenes || [{ target: s.target, extent: s.extent }];
-      pinned = false; liveBtn.disabled = true;
+      pinned = false; liveBtn.disabled = true; race = null;   // a new race counts versions anew
       panels = s.lanes.map((l, k) => makePanel(k, l.run));
       panelsBox.replaceChildren(...panels.map((p) => p.el));
       panelsBox.style.gridTemplateColumns = `repeat(${Math.min(panels.length, 2)}, minmax(0, 1fr))`;
@@ -948,10 +948,20 @@
     const speedValue = () => (f.speed.value === "max" ? null : +f.speed.value);
     f.speed.addEventListener("change", async () => {
       if (!race || race.status === "completed" || race.status === "stopped") return;
-      try { setRace(await postJSON("/api/lab/speed", { speed: speedValue() })); } catch (e) { err.replaceChildren(errorCard(e.message)); }
+      try {
+        const r = await postJSON("/api/lab/speed", { speed: speedValue() });
+        if (!race || r.version >= race.version) setRace(r);
+      } catch (e) { err.replaceChildren(errorCard(e.message)); }
     });
+    // A reply can reach the page after a newer stream update (the stream saw the lanes held
+    // before this reply came back): an older state must not overwrite it, since a paused race
+    // sends nothing more to correct it. The race's version only grows.
     async function control(action) {
-      try { const s = await postJSON(`/api/lab/${action}`); apply({ race: s.race, lanes: s.lanes }); } catch (e) { err.replaceChildren(errorCard(e.message)); }
+      try {
+        const s = await postJSON(`/api/lab/${action}`);
+        if (!race || s.race.version >= race.version) apply({ race: s.race, lanes: s.lanes });
+      } catch (e) { err.replaceChildren(errorCard(e.message)); }
+      status.dataset.replies = String(+(status.dataset.replies || 0) + 1);
     }
     b.pause.addEventListener("click", () => control("pause"));
     b.play.addEventListener("click", () => control("play"));
