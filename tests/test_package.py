@@ -96,11 +96,34 @@ def test_serve_without_the_extra_says_what_to_install(monkeypatch, capsys, missi
 # --- the built wheel, and a fresh venv with it ----------------------------------------------
 
 
+# uv, when `make setup` installed it (tools/install_deps.py), builds and installs with its
+# cache, which `make setup` filled: measured on the 2-core EPYC, the wheel and the fresh venv in
+# ~6 s against ~50 s with `python -m build` and pip. Without it, pip and build do the same job.
+UV = Path(sys.executable).parent / "uv"
+
+
+def _uv_index_args() -> list[str]:
+    """pip's package sources (and its constraints), for uv: both see the same packages."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("install_deps", ROOT / "tools" / "install_deps.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.uv_args(mod.pip_config(sys.executable), None)
+
+
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("dist")
-    _run([sys.executable, "-m", "build", "--wheel", "--outdir", str(out), str(ROOT)],
-         "building the wheel", env=_clean_env())
+    if UV.exists():
+        args = _uv_index_args()
+        index = [a for i, a in enumerate(args)  # the sources only: no runtime caps on a build
+                 if a != "-c" and (i == 0 or args[i - 1] != "-c")]
+        _run([str(UV), "build", "-q", "--wheel", "--out-dir", str(out), *index, str(ROOT)],
+             "building the wheel", env=_clean_env())
+    else:
+        _run([sys.executable, "-m", "build", "--wheel", "--outdir", str(out), str(ROOT)],
+             "building the wheel", env=_clean_env())
     (whl,) = out.glob("ganscope-*.whl")
     return whl
 
@@ -124,9 +147,14 @@ def venv(tmp_path_factory, wheel) -> Iterator[Path]:
     # saves bootstrapping a second pip; --no-compile skips byte-compiling all of torch.
     _run([sys.executable, "-m", "venv", "--without-pip", str(v)], "creating the venv")
     py = v / "bin" / "python"
-    _run([sys.executable, "-m", "pip", "--python", str(py), "install", "-q", "--no-compile",
-          "--disable-pip-version-check", "-c", str(CONSTRAINTS), TORCH, str(wheel)],
-         "installing the wheel into a fresh venv", env=_clean_env())
+    if UV.exists():
+        _run([str(UV), "pip", "install", "--python", str(py), "-q", "-c", str(CONSTRAINTS),
+              *_uv_index_args(), TORCH, str(wheel)],
+             "installing the wheel into a fresh venv", env=_clean_env())
+    else:
+        _run([sys.executable, "-m", "pip", "--python", str(py), "install", "-q", "--no-compile",
+              "--disable-pip-version-check", "-c", str(CONSTRAINTS), TORCH, str(wheel)],
+             "installing the wheel into a fresh venv", env=_clean_env())
     yield v
     gone = v.with_name("venv-removed")  # renamed first, so nothing can use it half-deleted
     v.rename(gone)
