@@ -84,3 +84,22 @@ def test_face_run_gets_fid_in_training_and_eval(tmp_path, capsys):
                    "train (eval.reference=train), or add the CelebA download's partition file\n")
     assert main(["eval", "faces", "-n", "10", "--metrics", "classes", *common]) == 2
     assert capsys.readouterr().err.startswith("error: --metrics classes does not apply to CelebA")
+
+
+def test_a_run_that_cannot_be_scored_against_test_faces_fails_before_its_first_step(tmp_path,
+                                                                                   capsys):
+    """The reference is read at the first evaluation; a run evaluated only at its end once
+    trained its whole budget (25 minutes) before it failed on the missing partition file."""
+    d = tiny_celeba(tmp_path / "celeba")
+    runs = tmp_path / "runs"
+    assert main(["train", "e6-faces", "--name", "faces", "--data-dir", str(d), "--runs-dir",
+                 str(runs), "--no-progress", "--no-plot", "--set", "train.epochs=3",
+                 "--set", "train.batch_size=8", "--set", "eval.every=1000"]) == 2
+    err = capsys.readouterr().err
+    assert err.splitlines()[-1] == (
+        f"error: CelebA in {d.resolve()} has no held-out test split (no {cb.PARTITION_FILE}): "
+        "score against the training faces with --reference train (eval.reference=train), or "
+        "add the CelebA download's partition file")
+    events = runs / "faces" / "events.jsonl"
+    assert not events.exists() or events.read_text() == ""  # not one step was trained
+    assert not list((runs / "faces").glob("checkpoints/*.pt"))

@@ -32,6 +32,8 @@ from ganscope.errors import DataError
 from ganscope.metrics.evaluate import Reference, evaluate_generator, reference_from_images
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from ganscope.config import DataConfig, EvalConfig, RunConfig
 
 FACE_MODELS = ("dcgan32", "dcgan64")  # the face nets, each for one image size
@@ -124,11 +126,7 @@ class CelebA(Domain):
         """The real faces the run's size and crop give, in the classifier's features. Only
         the first ``n`` of the split are decoded (``limit``): decoding all 200k CelebA images
         for a 10k reference would take minutes, and the first n are as random as any."""
-        d, _ = locate(data_dir)
-        if split == "test" and not (d / PARTITION_FILE).is_file():
-            raise DataError(f"CelebA in {d} has no held-out test split (no {PARTITION_FILE}): "
-                            "score against the training faces with --reference train "
-                            "(eval.reference=train), or add the CelebA download's partition file")
+        d = self._reference_dir(split, data_dir)
         ds = load_celeba(d, REFERENCE_SPLITS.get(split, split), image_size, crop,
                          limit=n, progress=progress or None)
         ex = extractor or self.extractor()
@@ -136,8 +134,21 @@ class CelebA(Domain):
         return reference_from_images(ds.images, dataset=NAME, split=split, n=n, extractor=ex,
                                      source=ds.source, progress=progress)
 
+    @staticmethod
+    def _reference_dir(split: str, data_dir: str | None) -> Path:
+        d, _ = locate(data_dir)
+        if split == "test" and not (d / PARTITION_FILE).is_file():
+            raise DataError(f"CelebA in {d} has no held-out test split (no {PARTITION_FILE}): "
+                            "score against the training faces with --reference train "
+                            "(eval.reference=train), or add the CelebA download's partition file")
+        return d
+
     def scorer(self, cfg: RunConfig, data: Dataset) -> Scorer:
         ec = dataclasses.replace(cfg.eval, metrics=",".join(self.eval_metrics(cfg.eval)))
+        # Now, before the first step: the reference is only read at the first evaluation, and
+        # a run that evaluates only at its end (eval.every past its epochs) used to train for
+        # its whole budget (25 minutes, measured) and then fail on a missing partition file.
+        self._reference_dir(ec.reference, cfg.data.dir)
         cache: dict[str, Reference] = {}
 
         def score(G):
