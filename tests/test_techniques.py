@@ -408,6 +408,11 @@ def test_best_cpu_trains_a_quarter_width_dcgan_until_its_15_minutes_are_spent(
     run = Run(tmp_path / "b")
     meta = run.meta()
     assert meta["stopped_early"]["reason"] == "time" and meta["stopped_early"]["minutes"] == 15
+    # the summary line rounds the fractional epochs and says why the run ended short
+    done = meta["epochs_done"]
+    shown = f"{done:.0f}" if float(done).is_integer() else f"{done:.2f}"
+    assert (f"status:   completed ({shown} of 100 epochs, stopped by its 15-minute budget, "
+            "last loss_d ") in capsys.readouterr().out
     assert 0 < meta["step"] < 100 * 4  # 256 images: 4 steps an epoch, 100 epochs the ceiling
     G = load_generator(run)
     convs = [m for m in G.modules() if isinstance(m, nn.ConvTranspose2d)]

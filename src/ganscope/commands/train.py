@@ -122,7 +122,7 @@ def cmd_train(a: argparse.Namespace) -> int:
     meta = run.meta()
     last = meta.get("last", {})
     print(f"run:      {run.path}")
-    print(f"status:   {meta.get('status')} ({meta.get('epochs_done')}/{cfg.train.epochs} epochs, "
+    print(f"status:   {meta.get('status')} ({epochs_line(meta, cfg.train.epochs)}, "
           f"last loss_d {last.get('loss_d', float('nan')):.4f}, "
           f"loss_g {last.get('loss_g', float('nan')):.4f})")
     if figs:
@@ -133,6 +133,21 @@ def cmd_train(a: argparse.Namespace) -> int:
               f"latest {run.sample_grid(grids[-1]).name})")
     print(f"weights:  {run.checkpoints}/")
     return 0
+
+
+def epochs_line(meta: dict, planned: int) -> str:
+    """"8.04 of 100 epochs, stopped by its 15-minute budget": a run cut by its time budget
+    ends mid-epoch (epochs_done 8.043710021321962 was printed as is), and why it ended short
+    of its epochs is what a reader of the line wants next."""
+    done = float(meta.get("epochs_done") or 0)
+    out = f"{done:.0f}" if done.is_integer() else f"{done:.2f}"
+    out += f" of {planned} epochs"
+    stop = meta.get("stopped_early") or {}
+    if stop.get("reason") == "time":
+        out += f", stopped by its {stop.get('minutes', 0):g}-minute budget"
+    elif stop.get("reason") == "plateau":
+        out += f", stopped on a plateau (patience {stop.get('patience')})"
+    return out
 
 
 def cmd_config(a: argparse.Namespace) -> int:
