@@ -24,7 +24,7 @@ from ganscope.cli import main
 from ganscope.data.points import read_points
 from ganscope.losses import LOSSES
 from ganscope.serve import create_app
-from ganscope.serve.lab import ARROW_POINTS, MESH_LINES, SNAPSHOT_POINTS, point_forces
+from ganscope.serve.lab import ARROW_POINTS, MESH_LINES, SNAPSHOT_POINTS, RaceClock, point_forces
 from ganscope.training.run import Run
 from test_serve import wait_for
 
@@ -151,6 +151,34 @@ def test_a_dropped_points_file_is_read_by_the_points_reader(client):
 
 
 # --- races, lockstep, speed, scrubbing ------------------------------------------------------------
+
+
+def test_the_clock_settles_a_pause_when_every_lane_is_held_and_a_play_at_once():
+    """The reply to pause / play waits for the lanes (RaceClock.settle). A played lane that
+    the speed limit still holds (0.5 steps a second: up to 2 s) is no longer held by the
+    pause, so a play settles at once, not when the lane's next step is due."""
+    import threading
+    import time
+
+    clock = RaceClock(2, paused=True, speed=0.5)
+    snaps = []
+
+    def lane(k):  # finishes step 1, then waits for the clock, as a lane's on_step does
+        clock.arrive(k, 1, lambda: snaps.append(k))
+
+    threads = [threading.Thread(target=lane, args=(k,), daemon=True) for k in (0, 1)]
+    for t in threads:
+        t.start()
+    assert clock.settle("pause", 30)  # both held, each after its pause snapshot
+    assert clock.state()["held"] and sorted(snaps) == [0, 1]
+    clock._last_advance = time.monotonic()  # the next step is due in 2 s
+    clock.control("play")
+    assert clock.settle("play", 1.0)  # not held, though the speed keeps them 2 s more
+    assert not clock.state()["held"] and clock.state()["playing"]
+    clock.control("stop")
+    for t in threads:
+        t.join(10)
+    assert not any(t.is_alive() for t in threads)
 
 
 def test_a_race_steps_in_lockstep_and_its_runs_are_ordinary_runs(client, runs, capsys):

@@ -40,6 +40,14 @@ def status(page) -> dict:
     return page.eval_on_selector("#lab-status", "e => ({...e.dataset})")
 
 
+def wait_running_past(page, step: int) -> None:
+    """Until the page shows the race it started running past ``step``. The page opens on the
+    server's last race, which an earlier test stopped at some step: a wait on the step alone
+    could be met by that one (it was, once, in the late-reply test)."""
+    page.wait_for_function("(e => e && e.dataset.status === 'running' && +e.dataset.step > "
+                           f"{step})(document.querySelector('#lab-status'))")
+
+
 def stop_race(page, app):
     page.click("#lab-stop")
     page.wait_for_function("document.querySelector('#lab-status')?.dataset.status === 'stopped'")
@@ -113,7 +121,7 @@ def test_the_arrows_and_the_latent_mesh_are_drawn_and_toggle(page, server):
     page.fill("#lab-steps", "20000")
     page.select_option("#lab-speed", "200")
     page.click("#lab-start")
-    page.wait_for_function("+(document.querySelector('#lab-status')?.dataset.step || 0) > 60")
+    wait_running_past(page, 60)
     page.click("#lab-pause")
     page.wait_for_function("document.querySelector('#lab-status')?.dataset.status === 'paused'")
     step = int(status(page)["step"])
@@ -139,7 +147,7 @@ def test_a_late_reply_to_pause_does_not_undo_the_paused_state_the_stream_showed(
     page.wait_for_selector("#lab-start")
     page.fill("#lab-steps", "20000")
     page.click("#lab-start")
-    page.wait_for_function("+(document.querySelector('#lab-status')?.dataset.step || 0) > 5")
+    wait_running_past(page, 5)
     stale = page.evaluate("fetch('/api/lab/state').then((r) => r.json())")
     assert stale["race"]["status"] == "running"
     held = []

@@ -433,6 +433,10 @@ class RaceClock:
                     self.waiting[lane] = True
                     self.version += 1
                     cond.notify_all()
+                elif not self.paused and self.waiting[lane]:  # played: held by the speed
+                    self.waiting[lane] = False  # limit at most, no longer by the pause
+                    self.version += 1
+                    cond.notify_all()
                 cond.wait(wait if wait is not None else 0.5)
             if self.waiting[lane]:
                 self.waiting[lane] = False
