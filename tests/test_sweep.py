@@ -583,3 +583,20 @@ def test_the_shipped_best_cpu_benchmark_trains_exactly_the_preset_against_e2_dcg
     bench = cfgs["best-cpu-s0"].to_dict()
     assert {k: v for k, v in bench.items() if k not in ("preset", "eval")} == \
         {k: v for k, v in preset.items() if k not in ("preset", "eval")}
+
+
+def test_the_shipped_faces_benchmark_trains_e6_faces_against_its_half_widths(tmp_path):
+    from ganscope.config import load_config
+
+    path = SHIPPED.parent / "faces-cpu.yaml"
+    assert "ganscope sweep --spec configs/sweeps/faces-cpu.yaml --workers 2" in path.read_text()
+    spec = make_spec(None, [], [], None, file=read_sweep_file(path))
+    cfgs = {p.name: c for p, c in entries(tmp_path, spec)}
+    assert sorted(cfgs) == ["e6-faces-half-s0", "e6-faces-s0"]
+    for c in cfgs.values():  # the same budget, scored once at the end against the train faces
+        assert (c.train.minutes, c.eval.every, c.eval.reference) == (25.0, 1000, "train")
+    base, half = cfgs["e6-faces-s0"], cfgs["e6-faces-half-s0"]
+    preset = load_config("e6-faces")
+    assert (base.model, base.optim, base.train.epochs) == (preset.model, preset.optim, 30)
+    assert (half.model.g_hidden, half.model.d_hidden) == ((128, 64, 32), (32, 64, 128))
+    assert (half.optim.lr, half.train.epochs, half.data) == (5e-4, 100, preset.data)
