@@ -306,3 +306,22 @@ def test_cli_exit_2_on_bad_input(capsys, tmp_path):
     assert main(["latent", "probe", "no-such-run", "--runs-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "\n" not in err
+
+
+@pytest.mark.parametrize("dims", [[3, 5], list(range(Z))])
+def test_the_heatmap_title_stays_inside_the_figure(bright, dims):
+    """With few dims the figure is narrow; its two-line title ran off the right edge."""
+    from ganscope.latent.probe.figure import heatmap_figure
+
+    res = probe(GrayG(3), Z, extractor=ConstEx(), n_base=8, n_null=4, dims=dims,
+                values=[-1, 1])
+    res.info["run"] = "a-run-with-a-long-name-like-info-quarter"
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.text import Text
+
+    fig = heatmap_figure(res)
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    (title,) = [t for t in fig.axes[0].get_children()
+                if isinstance(t, Text) and t.get_text().startswith(res.info["run"])]
+    box = title.get_window_extent(renderer)
+    assert box.width > 100 and box.x0 >= 0 and box.x1 <= fig.bbox.x1, (box, fig.bbox)

@@ -11,6 +11,7 @@ otherwise import each other.
 
 from __future__ import annotations
 
+import textwrap
 from typing import Any, Protocol
 
 import numpy as np
@@ -68,6 +69,12 @@ def heatmap_figure(res: ProbeLike) -> Figure:
              f"dot = real: beyond {info.get('n_null', len(res.null_slopes))} random directions "
              f"(family-wise {100 * res.alpha:g} %) and at least the floor; ring = beyond the null, "
              "under the floor")
+    # wrapped to the figure's width: with 16 dims the figure is ~6.6 in wide and the two
+    # lines ran off its right edge (looked at on an InfoGAN run's probe)
+    # the room right of the y tick labels (~1.1 in), at ~8 px (0.08 in) a character
+    chars = max(30, int((fig.get_figwidth() - 1.1) / 0.08))
+    title = "\n".join(textwrap.fill(line, chars, break_on_hyphens=False)
+                      for line in title.split("\n"))
     ax.set_title(title, loc="left", fontsize="medium")
     cb = fig.colorbar(im, ax=ax, fraction=0.03, pad=0.01)
     cb.set_label("signed |slope| / floor")
