@@ -232,7 +232,8 @@ ERROR_CASES = [
     (["train", "nope"],
      "error: unknown preset 'nope': choose one of best-cpu, cond-cpu, e1-mlp, e2-cnn, e2-dcgan, "
      "e2-dcgan-fixed, e2-tiny-cnn, e5-gan-adam, e5-gan-rmsprop, e5-wgan-adam, e5-wgan-gp-adam, "
-     "e5-wgan-gp-rmsprop, e5-wgan-rmsprop, e6-faces, e6-faces-gpu, fast-mlp, infogan-fmnist, "
+     "e5-wgan-gp-rmsprop, e5-wgan-rmsprop, e6-faces, e6-faces-gpu, faces-cpu, fast-mlp, "
+     "infogan-fmnist, "
      "or give a path to a YAML config"),
     (["train", "e1-mlp", "--set", "train.epoch=3"],
      "error: unknown config key 'train.epoch' in --set train.epoch=3: valid keys under 'train' "

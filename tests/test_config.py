@@ -416,3 +416,13 @@ def test_e2_dcgan_fixed_uses_the_dcgan_recipe_and_the_others_the_seeds_defaults(
     for name in ("e1-mlp", "e2-cnn", "e2-dcgan", "e2-tiny-cnn"):
         c = load_config(name)
         assert (c.model.init, c.optim.betas) == ("default", (0.9, 0.999))
+
+
+def test_faces_cpu_is_e6_faces_with_an_ema_generator_and_nothing_else():
+    """The preset is exactly the measured run (e6-faces + tech.ema 0.999 after 1,000 steps):
+    the same training, step for step; only what sampling and evaluation read differs."""
+    faces, base = load_config("faces-cpu").to_dict(), load_config("e6-faces").to_dict()
+    assert (faces["tech"]["ema"], faces["tech"]["ema_start"]) == (0.999, 1000)
+    faces["tech"].update(ema=0.0, ema_start=0)
+    assert {k: v for k, v in faces.items() if k != "preset"} == \
+        {k: v for k, v in base.items() if k != "preset"}
