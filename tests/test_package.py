@@ -102,24 +102,22 @@ def test_serve_without_the_extra_says_what_to_install(monkeypatch, capsys, missi
 UV = Path(sys.executable).parent / "uv"
 
 
-def _uv_index_args() -> list[str]:
-    """pip's package sources (and its constraints), for uv: both see the same packages."""
-    import importlib.util
+def _uv(what: str) -> list[str]:
+    """pip's package sources (``"sources"``) or sources and constraints (``"install"``), as
+    uv's flags: both installers see the same packages (tools/install_deps.py)."""
+    from test_install_deps import install_deps
 
-    spec = importlib.util.spec_from_file_location("install_deps", ROOT / "tools" / "install_deps.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod.uv_args(mod.pip_config(sys.executable), None)
+    conf = install_deps.pip_config(sys.executable)
+    fn = install_deps.uv_sources if what == "sources" else install_deps.uv_args
+    return fn(conf, None)
 
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("dist")
     if UV.exists():
-        args = _uv_index_args()
-        index = [a for i, a in enumerate(args)  # the sources only: no runtime caps on a build
-                 if a != "-c" and (i == 0 or args[i - 1] != "-c")]
-        _run([str(UV), "build", "-q", "--wheel", "--out-dir", str(out), *index, str(ROOT)],
+        _run([str(UV), "build", "-q", "--wheel", "--out-dir", str(out), *_uv("sources"),
+              str(ROOT)],
              "building the wheel", env=_clean_env())
     else:
         _run([sys.executable, "-m", "build", "--wheel", "--outdir", str(out), str(ROOT)],
@@ -149,7 +147,7 @@ def venv(tmp_path_factory, wheel) -> Iterator[Path]:
     py = v / "bin" / "python"
     if UV.exists():
         _run([str(UV), "pip", "install", "--python", str(py), "-q", "-c", str(CONSTRAINTS),
-              *_uv_index_args(), TORCH, str(wheel)],
+              *_uv("install"), TORCH, str(wheel)],
              "installing the wheel into a fresh venv", env=_clean_env())
     else:
         _run([sys.executable, "-m", "pip", "--python", str(py), "install", "-q", "--no-compile",

@@ -48,10 +48,10 @@ def pip_config(python: str) -> dict[str, list[str]]:
     return conf
 
 
-def uv_args(conf: dict[str, list[str]], torch_index: str | None) -> list[str]:
-    """uv's flags for pip's settings. Every index counts equally (uv's unsafe-best-match), as
-    in pip: the CPU wheel of torch on disk ranks above PyPI's CUDA one (a local version label,
-    2.13.0+cpu, sorts above 2.13.0)."""
+def uv_sources(conf: dict[str, list[str]], torch_index: str | None) -> list[str]:
+    """uv's flags for where pip finds packages (what a build needs too). Every index counts
+    equally (uv's unsafe-best-match), as in pip: the CPU wheel of torch on disk ranks above
+    PyPI's CUDA one (a local version label, 2.13.0+cpu, sorts above 2.13.0)."""
     args = ["--index-strategy", "unsafe-best-match"]
     for v in conf.get("index-url", [])[:1]:
         args += ["--index-url", v]
@@ -59,9 +59,13 @@ def uv_args(conf: dict[str, list[str]], torch_index: str | None) -> list[str]:
         args += ["--extra-index-url", v]
     for v in conf.get("find-links", []):
         args += ["--find-links", v]
-    for v in conf.get("constraint", []):
-        args += ["-c", v]
     return args
+
+
+def uv_args(conf: dict[str, list[str]], torch_index: str | None) -> list[str]:
+    """uv's flags for pip's settings: its sources and its constraint files."""
+    return uv_sources(conf, torch_index) + [a for v in conf.get("constraint", [])
+                                            for a in ("-c", v)]
 
 
 def run(cmd: list[str], env: dict[str, str] | None = None) -> bool:
