@@ -8,11 +8,13 @@ config is saved in every run directory, so a run can always be re-created from i
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import os
 import re
 import types
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
@@ -390,8 +392,12 @@ def _to_plain(obj: Any) -> Any:
     return obj
 
 
-def _hints(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
+@functools.cache
+def _hints(cls: type) -> Mapping[str, Any]:
+    """A config class's field types, read-only. Cached: the module's ``from __future__ import
+    annotations`` makes ``get_type_hints`` evaluate every field's string on each call (0.4 ms a
+    class), and building one config from a dict asks for each section's hints."""
+    return types.MappingProxyType(typing.get_type_hints(cls))
 
 
 def _type_name(tp: Any) -> str:
@@ -506,13 +512,24 @@ def preset_names() -> list[str]:
     return sorted(p.stem for p in d.glob("*.yaml")) if d.is_dir() else []
 
 
+# libyaml's parser (in PyYAML's wheels) with the safe constructor and the same resolver: the
+# same values as yaml.safe_load, 7x faster on a run's config.yaml (1.4 ms against 10 ms), which
+# the run lists, the lab and every resume read again. The pure-Python one where it is missing.
+_SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def load_yaml(text: str) -> Any:
+    """``yaml.safe_load``, by libyaml when PyYAML has it."""
+    return yaml.load(text, Loader=_SafeLoader)
+
+
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
         text = path.read_text()
     except OSError as e:
         raise ConfigError(f"cannot read config {path}: {e.strerror}") from None
     try:
-        data = yaml.safe_load(text) or {}
+        data = load_yaml(text) or {}
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
@@ -554,7 +571,7 @@ def apply_overrides(cfg: RunConfig, overrides: list[str]) -> RunConfig:
         key, raw = ov.split("=", 1)
         key = key.strip()
         try:
-            value = yaml.safe_load(raw) if raw.strip() else None
+            value = load_yaml(raw) if raw.strip() else None
         except (yaml.YAMLError, *_YAML_VALUE_ERRORS):
             value = raw
         parts = key.split(".")

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from ganscope.config import load_yaml
 from ganscope.errors import UserError
 from ganscope.latent.interpolate import resolve_class
 from ganscope.latent.probe.effects import CLASS_EFFECTS, CLASS_NAME, CLASSES, class_effect_name
@@ -36,7 +37,7 @@ def load_claims(path: str | os.PathLike | None = None) -> list[dict[str, Any]]:
     """The claims list from a YAML file (default: the seeds' claims shipped with ganscope)."""
     p = Path(path) if path is not None else CLAIMS_FILE
     try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+        data = load_yaml(p.read_text(encoding="utf-8"))
     except OSError as e:
         raise UserError(f"cannot read claims file {p} ({e.strerror or e})") from None
     except yaml.YAMLError as e:

@@ -44,7 +44,7 @@ import torch
 import yaml
 from torch import nn
 
-from ganscope.config import RunConfig, from_dict, save_yaml
+from ganscope.config import RunConfig, from_dict, load_yaml, save_yaml
 from ganscope.environment import now_iso
 from ganscope.errors import ConfigError, RunError, UserError
 from ganscope.io import atomic_write_text, file_mode, unlink_quietly, write_failed
@@ -523,7 +523,7 @@ class Run:
     def config(self) -> RunConfig:
         f = self.config_path
         try:
-            data = yaml.safe_load(f.read_text())
+            data = load_yaml(f.read_text())
         except (OSError, yaml.YAMLError):
             raise RunError(f"cannot read {f}: the run directory is damaged") from None
         try:
