@@ -12,11 +12,12 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
+import torch
 
 from ganscope.metrics.classes import class_stats
 from ganscope.metrics.frechet import feature_stats, frechet_distance
 from ganscope.metrics.kid import kid
-from ganscope.metrics.prdc import prdc
+from ganscope.metrics.prdc import prdc, real_radii2
 from ganscope.registry import Registry
 
 MetricValue = float | int | list
@@ -24,6 +25,7 @@ MetricFn = Callable[["FeatureSet", "FeatureSet", int], dict[str, MetricValue]]
 
 METRICS: Registry[MetricFn] = Registry("metric")
 DEFAULT_METRICS: tuple[str, ...] = ("fid", "kid", "prdc", "classes")
+PRDC_K = 5  # Naeem et al.'s k, the reference prdc package's default
 
 
 @dataclass
@@ -58,6 +60,14 @@ class FeatureSet:
             return (np.asarray(self.mu, dtype=np.float64), np.asarray(self.sigma, dtype=np.float64))
         return feature_stats(self.features)
 
+    def knn_radii2(self, k: int) -> torch.Tensor:
+        """PRDC's squared k-NN radii of this set, computed once per k: a reference set is scored
+        at every evaluation of a run, and these depend on it alone."""
+        memo = self.__dict__.setdefault("_knn_radii2", {})
+        if k not in memo:
+            memo[k] = real_radii2(self.features, k=k)
+        return memo[k]
+
 
 @METRICS.register("fid")
 def _fid(real: FeatureSet, fake: FeatureSet, seed: int) -> dict[str, MetricValue]:
@@ -75,7 +85,9 @@ def _kid(real: FeatureSet, fake: FeatureSet, seed: int) -> dict[str, MetricValue
 @METRICS.register("prdc")
 def _prdc(real: FeatureSet, fake: FeatureSet, seed: int) -> dict[str, MetricValue]:
     """precision, recall, density and coverage from k-nearest-neighbour balls (k=5)"""
-    return dict(prdc(real.features, fake.features))
+    # too few reals: no radii, and prdc's own message names both sides' counts
+    radii2 = real.knn_radii2(PRDC_K) if len(real.features) > PRDC_K else None
+    return dict(prdc(real.features, fake.features, k=PRDC_K, radii2=radii2))
 
 
 @METRICS.register("classes")
