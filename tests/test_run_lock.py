@@ -38,10 +38,16 @@ def _env() -> dict[str, str]:
     return env
 
 
+def train_args(data: Path, runs: Path, *args: str) -> list[str]:
+    return ["train", *args, "--runs-dir", str(runs), "--no-progress", "--no-plot"] + (
+        ["--data-dir", str(data)] if "--resume" not in args else [])
+
+
 def train_cmd(data: Path, runs: Path, *args: str) -> list[str]:
-    return [sys.executable, "-m", "ganscope", "train", *args, "--runs-dir", str(runs),
-            "--no-progress", "--no-plot"] + (["--data-dir", str(data)] if "--resume" not in args
-                                             else [])
+    """The same as a process of its own: where the test is about another process (the lock's
+    holder, a file size limit); the runs before and after are trained in this one (a process
+    costs ~4 s of imports)."""
+    return [sys.executable, "-m", "ganscope", *train_args(data, runs, *args)]
 
 
 def wait_until(cond, timeout: float = 60.0, what: str = "condition"):
@@ -65,7 +71,7 @@ def start_long_run(tiny_fmnist_dir: Path, runs: Path, name: str = "r") -> subpro
 
 
 def test_a_second_trainer_is_refused_and_a_killed_one_leaves_a_died_resumable_run(
-        tiny_fmnist_dir, tmp_path):
+        tiny_fmnist_dir, tmp_path, capsys):
     runs = tmp_path / "runs"
     first = start_long_run(tiny_fmnist_dir, runs)
     try:
@@ -95,17 +101,14 @@ def test_a_second_trainer_is_refused_and_a_killed_one_leaves_a_died_resumable_ru
         assert run.meta()["status"] == "running"  # what the dead process left behind...
         assert run.status() == "died"  # ...and what every reader is told
         assert run.lock_holder() is None
-        listed = subprocess.run([sys.executable, "-m", "ganscope", "runs", "--json",
-                                 "--runs-dir", str(runs)], env=_env(), capture_output=True,
-                                text=True, timeout=60)
-        assert json.loads(listed.stdout)[0]["status"] == "died"
+        capsys.readouterr()
+        assert main(["runs", "--json", "--runs-dir", str(runs)]) == 0
+        assert json.loads(capsys.readouterr().out)[0]["status"] == "died"
 
         # the stale lock is taken over by the next trainer; the run completes
         ck = load_checkpoint(run.last_checkpoint)
-        done = subprocess.run(train_cmd(tiny_fmnist_dir, runs, "--resume", "r", "--set",
-                                        f"train.epochs={ck['epoch'] + 1}"),
-                              env=_env(), capture_output=True, text=True, timeout=120)
-        assert done.returncode == 0, done.stderr
+        assert main(train_args(tiny_fmnist_dir, runs, "--resume", "r", "--set",
+                               f"train.epochs={ck['epoch'] + 1}")) == 0
         assert run.status() == "completed" and run.lock_holder() is None
         steps = [e["step"] for e in run.read_events()]
         assert steps == list(range(1, steps[-1] + 1))
@@ -228,10 +231,8 @@ def test_a_refused_write_is_one_line_and_keeps_the_last_good_checkpoint(tiny_fmn
     """A real refused write (the kernel's EFBIG under RLIMIT_FSIZE; as root, a read-only folder
     would not refuse anything): epoch 2's files are too large to write."""
     runs = tmp_path / "runs"
-    ok = subprocess.run(train_cmd(tiny_fmnist_dir, runs, "e1-mlp", "--name", "r",
-                                  "--set", "train.epochs=1"),
-                        env=_env(), capture_output=True, text=True, timeout=120)
-    assert ok.returncode == 0, ok.stderr
+    assert main(train_args(tiny_fmnist_dir, runs, "e1-mlp", "--name", "r",
+                           "--set", "train.epochs=1")) == 0
     run = Run(runs / "r")
     before = run.last_checkpoint.read_bytes()
     limit = run.generator_checkpoint(1).stat().st_size // 2  # G alone does not fit any more
@@ -248,9 +249,7 @@ def test_a_refused_write_is_one_line_and_keeps_the_last_good_checkpoint(tiny_fmn
     assert run.last_checkpoint.read_bytes() == before  # the last good checkpoint, untouched
     assert not list(run.path.rglob(".*.tmp"))  # no half-written temp file left
     assert run.status() == "failed" and run.lock_holder() is None
-    again = subprocess.run(train_cmd(tiny_fmnist_dir, runs, "--resume", "r"),
-                           env=_env(), capture_output=True, text=True, timeout=120)
-    assert again.returncode == 0, again.stderr
+    assert main(train_args(tiny_fmnist_dir, runs, "--resume", "r")) == 0
     assert load_checkpoint(run.last_checkpoint)["epoch"] == 3
     assert [e["step"] for e in run.read_events()] == list(range(1, 13))
 
@@ -270,10 +269,8 @@ def test_a_full_disk_is_one_line_and_keeps_the_last_good_checkpoint(tiny_fmnist_
         pytest.skip("cannot mount a small tmpfs here (not root): the EFBIG test covers the path")
     try:
         runs = disk / "runs"
-        ok = subprocess.run(train_cmd(tiny_fmnist_dir, runs, "e1-mlp", "--name", "r",
-                                      "--set", "train.epochs=1"),
-                            env=_env(), capture_output=True, text=True, timeout=120)
-        assert ok.returncode == 0, ok.stderr
+        assert main(train_args(tiny_fmnist_dir, runs, "e1-mlp", "--name", "r",
+                               "--set", "train.epochs=1")) == 0
         run = Run(runs / "r")
         before = run.last_checkpoint.read_bytes()
         free = os.statvfs(disk).f_bavail * os.statvfs(disk).f_frsize
@@ -289,9 +286,7 @@ def test_a_full_disk_is_one_line_and_keeps_the_last_good_checkpoint(tiny_fmnist_
         assert run.last_checkpoint.read_bytes() == before
         assert not list(run.path.rglob(".*.tmp"))
         (disk / "filler").unlink()
-        again = subprocess.run(train_cmd(tiny_fmnist_dir, runs, "--resume", "r"),
-                               env=_env(), capture_output=True, text=True, timeout=120)
-        assert again.returncode == 0, again.stderr
+        assert main(train_args(tiny_fmnist_dir, runs, "--resume", "r")) == 0
         assert torch.load(run.last_checkpoint, weights_only=True)["epoch"] == 3
     finally:
         subprocess.run(["umount", "-l", str(disk)], capture_output=True)
