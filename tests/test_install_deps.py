@@ -55,6 +55,28 @@ def test_pip_does_the_job_when_uv_fails_and_a_failure_of_both_is_one_error_line(
                        "setup` again")
 
 
+def test_uv_installs_without_compiling_everything_then_compiles_what_commands_import(
+        monkeypatch):
+    """Compiling all 15,700 modules was 40 s of the install; the warm-up import compiles what
+    every command loads and must write the .pyc files even under PYTHONDONTWRITEBYTECODE."""
+    calls = []
+    monkeypatch.setattr(install_deps, "run", lambda cmd, env=None: calls.append((cmd, env)) or True)
+    monkeypatch.setattr(install_deps, "pip_config", lambda py: {})
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
+    assert install_deps.with_uv("/venv/bin/python", None)
+    (pip_uv, _), (*installs, (warm, warm_env)) = calls[0], calls[1:]
+    assert pip_uv[-1] == "uv" and len(installs) == 2
+    for cmd, _ in installs:
+        assert cmd[:3] == ["/venv/bin/uv", "pip", "install"]
+        assert "--compile-bytecode" not in cmd
+    assert warm == ["/venv/bin/python", "-c", install_deps.WARM_UP]
+    assert "PYTHONDONTWRITEBYTECODE" not in warm_env
+    # the warm-up names modules that exist (a renamed one would fail `make setup`)
+    names = install_deps.WARM_UP.removeprefix("import ").split(", ")
+    assert "torch._dynamo" in names and "ganscope.cli" in names
+    assert all(importlib.util.find_spec(n) is not None for n in names)
+
+
 @pytest.mark.parametrize("line,key,values", [
     ("global.find-links='/opt/wheels'", "find-links", ["/opt/wheels"]),
     (":env:.find-links='/opt/wheels /opt/more'", "find-links", ["/opt/wheels", "/opt/more"]),
