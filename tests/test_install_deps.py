@@ -77,6 +77,14 @@ def test_uv_installs_without_compiling_everything_then_compiles_what_commands_im
     assert all(importlib.util.find_spec(n) is not None for n in names)
 
 
+def test_a_failed_warm_up_is_a_warning_not_a_failed_install(monkeypatch, capsys):
+    """The packages are installed by then: pip must not install them all again."""
+    monkeypatch.setattr(install_deps, "run", lambda cmd, env=None: cmd[1:2] != ["-c"])
+    monkeypatch.setattr(install_deps, "pip_config", lambda py: {})
+    assert install_deps.with_uv("/venv/bin/python", None)
+    assert "warning: compiling what ganscope's commands import failed" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("line,key,values", [
     ("global.find-links='/opt/wheels'", "find-links", ["/opt/wheels"]),
     (":env:.find-links='/opt/wheels /opt/more'", "find-links", ["/opt/wheels", "/opt/more"]),

@@ -105,8 +105,12 @@ def with_uv(python: str, torch_index: str | None) -> bool:
             "-c", str(CONSTRAINTS), *uv_args(conf, torch_index)]
     if not (run([*base, *PACKAGES], env) and run([*base, "--no-deps", *NO_DEPS], env)):
         return False
-    warm = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    return run([python, "-c", WARM_UP], warm)
+    # The packages are in: a failed warm-up is no reason for pip to install them all again.
+    warm = {k: v for k, v in env.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    if not run([python, "-c", WARM_UP], warm):
+        print("warning: compiling what ganscope's commands import failed (its message is "
+              "above); they compile it when they first run", file=sys.stderr, flush=True)
+    return True
 
 
 def main(argv: list[str] | None = None) -> int:
