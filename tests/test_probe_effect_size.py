@@ -129,6 +129,15 @@ def test_sentences_name_only_real_effects_with_their_size_over_the_range(planted
     assert p.startswith(f"dim {PLAIN}: nothing above the null: like any random direction "
                         "(largest: p(")
     assert "random directions" in p and "typical" in p
+    # the rule's own threshold is named, not just the 95th percentile (which one dim in twenty
+    # passes by chance when many are probed): the largest effect's measure, in its unit
+    i = res.dims.index(PLAIN)
+    j = int(res.size[i].argmax())
+    thr, q95 = res.threshold[j], res.null_q95[j]
+    assert thr > q95
+    shown = f"{thr:.{3 if thr >= 0.01 else 4}f}" if res.effects[j].startswith("p_") else \
+        f"{100 * thr:.1f} %"
+    assert p.endswith(f"at their 95th percentile; beyond the null from {shown})")
 
 
 def test_check_uses_the_same_rule(planted):
