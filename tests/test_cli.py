@@ -238,7 +238,7 @@ ERROR_CASES = [
     (["train", "e1-mlp", "--set", "train.epoch=3"],
      "error: unknown config key 'train.epoch' in --set train.epoch=3: valid keys under 'train' "
      "are epochs, minutes, batch_size, n_critic, shuffle, drop_last, device, precision, compile, "
-     "channels_last, threads, sample_every, n_samples, save_generators"),
+     "channels_last, threads, flush_denormals, sample_every, n_samples, save_generators"),
     (["train", "e1-mlp", "--set", "train.epochs=ten"],
      "error: bad value for train.epochs: expected an integer, got 'ten' (in --set "
      "train.epochs=ten)"),

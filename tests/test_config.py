@@ -21,7 +21,8 @@ from ganscope.config import (
 from ganscope.errors import ConfigError
 
 TRAIN_KEYS = ("epochs, minutes, batch_size, n_critic, shuffle, drop_last, device, precision, "
-              "compile, channels_last, threads, sample_every, n_samples, save_generators")
+              "compile, channels_last, threads, flush_denormals, sample_every, n_samples, "
+              "save_generators")
 
 
 def config_error(fn, *args) -> str:

@@ -47,6 +47,7 @@ from ganscope.techniques.augment import AdaptiveP, Augment, parse_policy
 from ganscope.techniques.ema import GeneratorEMA
 from ganscope.techniques.penalties import gradient_penalty_r
 from ganscope.training import distributed
+from ganscope.training.denormals import denormals_flushed, flush_denormals
 from ganscope.training.distributed import SINGLE, DistInfo
 from ganscope.training.evaluation import check_evaluable, comparable, record_best, run_record
 from ganscope.training.run import CHECKPOINT_FORMAT, EVENT_KEYS, Run, build_nets, load_checkpoint
@@ -234,7 +235,8 @@ def train(run: Run, *, dataset: Dataset | None = None, resume: bool = False,
     a second trainer of the same run gets a RunError before it reads or writes anything.
     Arguments as in ``_train``; under torchrun only rank 0 writes, so only rank 0 locks."""
     info = dist_info or SINGLE
-    with run.training_lock() if info.main else nullcontext():
+    with run.training_lock() if info.main else nullcontext(), \
+            flush_denormals(run.config().train.flush_denormals):
         return _train(run, dataset=dataset, resume=resume, progress=progress,
                       should_stop=should_stop, verbose=verbose, on_step=on_step, dist_info=info)
 
@@ -374,7 +376,7 @@ def _train(run: Run, *, dataset: Dataset | None, resume: bool, progress: bool,
             cfg, device, steps_per_epoch, data, loss.sigmoid, resume=resume, execution={
                 "threads": threads, "precision": precision, "precision_asked": tc.precision,
                 "compile": tc.compile, "channels_last": tc.channels_last,
-                "world_size": info.world,
+                "flush_denormals": denormals_flushed(), "world_size": info.world,
                 "backend": torch.distributed.get_backend() if info.active else None}))
 
     fixed_z = fixed_z.to(device)

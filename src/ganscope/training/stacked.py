@@ -40,6 +40,7 @@ from ganscope.models.user import is_user_model
 from ganscope.optim import build_optimizer, is_elementwise
 from ganscope.techniques.ema import GeneratorEMA
 from ganscope.training import loop
+from ganscope.training.denormals import denormals_flushed, flush_denormals
 from ganscope.training.loop import (
     FLUSH_EVERY,
     StopFlag,
@@ -204,6 +205,7 @@ def train_stacked(runs: Sequence[Run], *, resume: bool = False, progress: bool =
     with ExitStack() as locks:
         for r in runs:
             locks.enter_context(r.training_lock())
+        locks.enter_context(flush_denormals(cfgs[0].train.flush_denormals))
         return _train_stacked(runs, cfgs, resume, progress, verbose, should_stop)
 
 
@@ -302,7 +304,8 @@ def _train_stacked(runs: list[Run], cfgs: list[RunConfig], resume: bool, progres
         m.run.update_meta(**start_meta(
             m.cfg, device, steps_per_epoch, m.data, loss.sigmoid, resume=resume, execution={
                 "threads": threads, "precision": "fp32", "precision_asked": tc.precision,
-                "compile": False, "channels_last": tc.channels_last, "world_size": 1,
+                "compile": False, "channels_last": tc.channels_last,
+                "flush_denormals": denormals_flushed(), "world_size": 1,
                 "backend": None, "stacked": len(members)}))
         m.fixed_z = m.fixed_z.to(device)
 
