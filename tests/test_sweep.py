@@ -18,7 +18,7 @@ import torch
 from ganscope.cli import main
 from ganscope.config import RunConfig, TrainConfig
 from ganscope.errors import ConfigError, TrainingInterrupted
-from ganscope.experiments.runner import plan_runs
+from ganscope.experiments.runner import plan_runs, train_job
 from ganscope.experiments.sweep import (
     default_dir,
     entries,
@@ -242,13 +242,43 @@ def test_a_completed_run_with_another_config_is_never_overwritten(local_sweep, t
     from ganscope.config import apply_overrides
 
     src = Run(local_sweep / "runs" / "loss-bce_optim-adam-s0")
-    other = apply_overrides(src.config(), ["train.epochs=3"]).validate()
     dst = tmp_path / "runs" / src.name
     shutil.copytree(src.path, dst)
-    with pytest.raises(Exception, match="was completed with another config"):
-        plan_runs([(dst, other)])
+    for change in (["optim.lr=0.001"], ["train.epochs=1"], ["train.epochs=3", "optim.lr=0.001"]):
+        other = apply_overrides(src.config(), change).validate()
+        with pytest.raises(Exception, match="was completed with another config"):
+            plan_runs([(dst, other)])
     plan = plan_runs([(dst, src.config())])
     assert plan.kept == [str(dst)] and plan.todo == []
+    assert Run(dst).config() == src.config()
+
+
+def test_a_later_cap_extends_a_capped_run_and_keeps_a_converged_one(local_sweep, tmp_path):
+    """Only train.epochs raised (lab2d --steps N again): a run that hit its cap resumes from its
+    checkpoint to the new cap, as `train --resume --set train.epochs=N` would; a run its
+    plateau rule stopped is kept as it is."""
+    from ganscope.config import apply_overrides
+
+    src = Run(local_sweep / "runs" / "loss-bce_optim-adam-s0")
+    capped, converged = tmp_path / "runs" / "capped", tmp_path / "runs" / "converged"
+    shutil.copytree(src.path, capped)
+    shutil.copytree(src.path, converged)
+    Run(converged).update_meta(stopped_early={"reason": "plateau", "epoch": 2, "step": 8,
+                                              "patience": 1})
+    longer = apply_overrides(src.config(), ["train.epochs=3"]).validate()
+    events_before = Run(capped).read_events()
+    plan = plan_runs([(capped, longer), (converged, longer)])
+    assert plan.todo == [(str(capped), True)] and plan.kept == [str(converged)]
+    assert Run(capped).config().train.epochs == 3  # rewritten, as resume does
+    assert Run(converged).config().train.epochs == 2  # untouched
+    (res,) = train_job(plan.todo, plots=False)
+    assert res["status"] == "completed", res
+    run = Run(capped)
+    assert run.meta()["epochs_done"] == 3
+    assert [r["epoch"] for r in run.read_metrics()] == [1, 2, 3]
+    events = run.read_events()
+    assert len(events) == 12 and events[:8] == events_before  # 4 G steps per epoch
+    assert plan_runs([(capped, longer)]).kept == [str(capped)]  # done: kept next time
 
 
 def test_ray_missing_is_one_line(capsys, tmp_path, monkeypatch):

@@ -30,8 +30,9 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from ganscope.config import RunConfig
+from ganscope.config import RunConfig, save_yaml
 from ganscope.errors import ConfigError, RunError, TrainingInterrupted
+from ganscope.io import atomic_write_text
 from ganscope.training.loop import train
 from ganscope.training.run import EXECUTION_KEYS, Run
 from ganscope.training.stacked import NotStackable, group_stackable, train_stacked
@@ -141,11 +142,22 @@ class Plan:
         return [p for p, r in self.todo if r]
 
 
+def _only_longer(old: RunConfig, new: RunConfig) -> bool:
+    """``new`` is ``old`` with a later cap (more train.epochs) and nothing else changed."""
+    a, b = _what(old), _what(new)
+    return a["train"].pop("epochs") < b["train"].pop("epochs") and a == b
+
+
 def plan_runs(entries: Sequence[tuple[Path, RunConfig]]) -> Plan:
     """For each (run dir, config): keep it when completed with this config, resume it when it
     stopped after a checkpoint, else (re)create it. A run dir that holds another config is
     recreated only when it never completed; a completed one is an error (its results would be
-    silently replaced)."""
+    silently replaced).
+
+    A config that only raises the cap (train.epochs; ``lab2d --steps``) extends the run as
+    ``ganscope train --resume --set train.epochs=N`` would: a run that hit the old cap, or was
+    interrupted, continues from its last checkpoint; one its plateau rule stopped (converged)
+    is kept, since a later cap changes nothing for it."""
     plan = Plan([])
     for path, cfg in entries:
         path = Path(path)
@@ -153,10 +165,22 @@ def plan_runs(entries: Sequence[tuple[Path, RunConfig]]) -> Plan:
         plan.runs.append(run)
         if run.config_path.is_file():
             try:
-                same = _what(run.config()) == _what(cfg)
+                old = run.config()
+                same = _what(old) == _what(cfg)
                 status = run.status()
+                longer = not same and _only_longer(old, cfg)
+                converged = (run.meta().get("stopped_early") or {}).get("reason") == "plateau"
             except RunError:
-                same, status = False, "damaged"
+                same, longer, converged, status = False, False, False, "damaged"
+            if longer and run.last_checkpoint.is_file() and status in (
+                    "completed", "interrupted", "failed", "died"):
+                if status == "completed" and converged:
+                    plan.kept.append(str(path))
+                    continue
+                with run.training_lock():  # the run's own config, rewritten as resume does
+                    atomic_write_text(run.config_path, save_yaml(cfg))
+                plan.todo.append((str(path), True))
+                continue
             if status == "running":
                 raise RunError(f"run {path} is being trained by process {run.meta().get('pid')}:"
                                " wait for it, or stop it first")
