@@ -96,7 +96,7 @@ def test_quick_labels_are_exact():
         "seeds 0, 1 instead of 0, 1, 2", "5 epochs instead of the preset's 10",
         "evaluation with 2000 generated images vs 2000 test images instead of 10,000 vs "
         "10,000 (FID is biased upwards at small n: compare these numbers only with each other)"]
-    assert shortened("e5", q) == ["a cap of 4000 generator steps per run instead of 30000",
+    assert shortened("e5", q) == ["a cap of 4000 generator steps per run instead of 60000",
                                   "seeds 0, 1 instead of 0, 1, 2"]
     assert shortened("e1", Settings.full()) == []
 

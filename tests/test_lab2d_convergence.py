@@ -98,13 +98,13 @@ def test_a_run_stops_at_its_plateau_and_says_so(tmp_path):
 def test_matrix_cells_evaluate_every_500_steps_under_the_plateau_rule():
     gp = cell_config("ring8", Cell("wgan-gp", "adam"), 0, CAP_STEPS, patience=PATIENCE)
     # 20000 points / 64 = 313 batches / n_critic 5 = 62 G steps per epoch: every 8 epochs = 496
-    assert (gp.train.epochs, gp.eval.every, gp.train.sample_every) == (484, 8, 8)
+    assert (gp.train.epochs, gp.eval.every, gp.train.sample_every) == (968, 8, 8)
     assert gp.eval.every * 62 == pytest.approx(EVAL_STEPS, rel=0.01)
     assert gp.eval.patience == PATIENCE and gp.eval.min_delta == 0.02
     assert gp.eval.plateau_names() == ("modes_covered", "sliced_wasserstein", "hq_fraction")
     assert gp.tech.ema == 0.999  # every cell samples G's moving average
     gan = cell_config("ring8", Cell("gan", "adam"), 0, CAP_STEPS, patience=PATIENCE)
-    assert (gan.train.epochs, gan.eval.every) == (96, 2)  # 313 steps per epoch
+    assert (gan.train.epochs, gan.eval.every) == (192, 2)  # 313 steps per epoch
     # --set eval.patience=0: a fixed length again; without patience (the live lab): as before
     fixed = cell_config("ring8", Cell("gan", "adam"), 0, 1000, patience=PATIENCE,
                         extra=["eval.patience=0"])
@@ -190,4 +190,4 @@ def test_the_commands_default_cap_is_the_matrixs():
     from ganscope.cli import build_parser
 
     args = build_parser().parse_args(["lab2d"])
-    assert args.steps == CAP_STEPS == 30000
+    assert args.steps == CAP_STEPS == 60000
