@@ -5,9 +5,9 @@ compute in microcode: in E5's WGAN + RMSprop cell, 30 % of D's RMSprop ``square_
 G's were subnormal after 11,000 steps (measured on the benchmark's runs, 5 seeds stacked). A fresh
 run has none, so this benchmark plants that state: it trains a stack of seeds one epoch, sets the
 measured fractions of each run's second-moment state (RMSprop ``square_avg``, Adam
-``exp_avg_sq``), its smallest entries, to subnormal values (1e-42..1e-39, where dead units'
-entries decay through), and
-resumes copies of it for ``--epochs`` with flushing on and off, interleaved ``--repeats`` times.
+``exp_avg_sq``), its smallest entries, to subnormal values (1e-42..1e-39, the range dead units'
+entries decay through), and resumes copies of it for ``--epochs`` with flushing on and off,
+interleaved ``--repeats`` times.
 Per cell: G steps per second both ways (best of the repeats) and the speed-up. Writes JSON
 (``--out``) and prints a table; asserts nothing.
 
