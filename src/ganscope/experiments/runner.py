@@ -167,14 +167,15 @@ def plan_runs(entries: Sequence[tuple[Path, RunConfig]]) -> Plan:
             try:
                 old = run.config()
                 same = _what(old) == _what(cfg)
-                status = run.status()
                 longer = not same and _only_longer(old, cfg)
-                converged = (run.meta().get("stopped_early") or {}).get("reason") == "plateau"
+                status = run.status()
             except RunError:
-                same, longer, converged, status = False, False, False, "damaged"
+                same, longer, status = False, False, "damaged"
             if longer and run.last_checkpoint.is_file() and status in (
                     "completed", "interrupted", "failed", "died"):
-                if status == "completed" and converged:
+                # meta read only here: most plans never extend anything
+                stopped = run.meta().get("stopped_early") or {}
+                if status == "completed" and stopped.get("reason") == "plateau":
                     plan.kept.append(str(path))
                     continue
                 with run.training_lock():  # the run's own config, rewritten as resume does
