@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import shutil
 import sys
 import types
@@ -18,7 +19,7 @@ import torch
 from ganscope.cli import main
 from ganscope.config import RunConfig, TrainConfig
 from ganscope.errors import ConfigError, TrainingInterrupted
-from ganscope.experiments.runner import plan_runs, train_job
+from ganscope.experiments.runner import RAY_NICENESS, plan_runs, start_local_ray, train_job
 from ganscope.experiments.sweep import (
     default_dir,
     entries,
@@ -289,13 +290,34 @@ def test_ray_missing_is_one_line(capsys, tmp_path, monkeypatch):
     assert not (tmp_path / "sw").exists()
 
 
-def test_ray_backend_on_a_local_instance_gives_the_local_weights(local_sweep, tmp_path):
+@pytest.mark.parametrize("users", [None, "7"])
+def test_a_local_ray_starts_its_workers_at_our_priority_unless_the_user_said(users,
+                                                                             monkeypatch):
+    seen = []
+    fake = types.SimpleNamespace(init=lambda **kw: seen.append((os.environ.get(RAY_NICENESS),
+                                                                kw)))
+    if users is None:
+        monkeypatch.delenv(RAY_NICENESS, raising=False)
+    else:
+        monkeypatch.setenv(RAY_NICENESS, users)
+    start_local_ray(fake, num_cpus=3)
+    assert seen == [(users or str(os.nice(0)), {"num_cpus": 3})]
+    assert os.environ.get(RAY_NICENESS) == users  # ours was only there while Ray started
+
+
+def test_ray_backend_on_a_local_instance_gives_the_local_weights(local_sweep, tmp_path,
+                                                                 monkeypatch):
     import ray  # the [ray] extra is in [dev]: the Ray backend is always tested
     spec = load_spec(local_sweep)
     spec["cells"] = spec["cells"][-1:]  # one cell (WGAN-GP, RMSprop) x both seeds
     out = tmp_path / "ray-sweep"
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    monkeypatch.delenv(RAY_NICENESS, raising=False)
+    start_local_ray(ray, num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
+        # Ray's own default is 15: a task then crawls beside any busy process (the other
+        # xdist worker, say). The setting is the raylet's, not left in this environment.
+        assert ray.get(ray.remote(lambda: os.nice(0)).remote()) == os.nice(0)
+        assert RAY_NICENESS not in os.environ
         plan, results = run_sweep(out, spec, backend="ray", progress=False)
     finally:
         ray.shutdown()
