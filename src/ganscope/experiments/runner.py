@@ -274,7 +274,7 @@ def start_local_ray(ray: Any, **init_kw: Any) -> None:
     core, when its 300 s ran out (24 s on a quiet machine). The raylet reads the setting from
     its environment when ``ray.init`` starts it; a ``RAY_worker_niceness`` the user set wins.
     A cluster (``address``) keeps its own setting: its nodes were started elsewhere."""
-    mine = RAY_NICENESS not in os.environ
+    mine = RAY_NICENESS not in os.environ and hasattr(os, "nice")  # no niceness on Windows
     if mine:
         os.environ[RAY_NICENESS] = str(os.nice(0))
     try:
