@@ -49,8 +49,10 @@ def run_cli(capsys, *args):
 
 
 def sweep_args(out, *grid, seeds="0-1"):
+    # --no-plot: these sweeps' runs are read for their numbers; the curves of tiny runs cost as
+    # much as their training (the spec-file sweep below draws them and checks them)
     args = ["sweep", "e5-gan-adam", "--seeds", seeds, "--out", str(out), "--workers", "2",
-            "--no-progress"]
+            "--no-progress", "--no-plot"]
     for g in grid:
         args += ["--grid", g]
     for s in TINY:
@@ -184,7 +186,7 @@ def test_a_sweep_writes_its_spec_and_ordinary_runs(local_sweep, capsys):
         assert run.meta()["status"] == "completed"
         assert [r["epoch"] for r in run.read_metrics()] == [1, 2]
         assert run.meta()["execution"]["stacked"] == 2  # the two seeds of its configuration
-        assert (run.figures / "losses.png").is_file()
+        assert not list(run.figures.glob("*"))  # --no-plot
     cfg = Run(local_sweep / "runs" / "loss-wgan-gp_optim-rmsprop-s1").config()
     assert (cfg.loss.name, cfg.optim.name, cfg.seed) == ("wgan-gp", "rmsprop", 1)
 
@@ -318,7 +320,7 @@ def test_ray_backend_on_a_local_instance_gives_the_local_weights(local_sweep, tm
         # xdist worker, say). The setting is the raylet's, not left in this environment.
         assert ray.get(ray.remote(lambda: os.nice(0)).remote()) == os.nice(0)
         assert RAY_NICENESS not in os.environ
-        plan, results = run_sweep(out, spec, backend="ray", progress=False)
+        plan, results = run_sweep(out, spec, backend="ray", progress=False, plots=False)
     finally:
         ray.shutdown()
     assert sorted(r["status"] for r in results) == ["completed"] * 2
@@ -331,6 +333,7 @@ def test_ray_backend_on_a_local_instance_gives_the_local_weights(local_sweep, tm
             assert all(np.array_equal(a[net][k], b[net][k]) for k in a[net]), run.name
         assert run.read_metrics()[-1]["metrics"] == Run(
             local_sweep / "runs" / run.name).read_metrics()[-1]["metrics"]
+        assert not list(run.figures.glob("*"))  # plots=False travels to the Ray task
 
 
 # --- sweep spec files (--spec): named variants ---------------------------------------------------
@@ -402,6 +405,9 @@ def test_a_spec_file_trains_its_variants_with_exactly_their_overrides(spec_sweep
         assert {k: b[k] for k in a if a[k] != b[k]} == {"tech.ema": 0.9,
                                                         "tech.spectral_norm": "d"}
         assert (a["data.n_points"], a["train.epochs"], a["seed"]) == (256, 2, seed)
+        for run in (plain, ema):  # without --no-plot, each run's curves and animation
+            assert sorted(p.name for p in run.figures.iterdir()) == [
+                "d_outputs.png", "losses.png", "metrics.png", "training.gif"], run.name
     # compare and report group a sweep's runs by cell: one configuration per variant
     _, groups = sweep_groups(sw)
     assert [(g.label, sorted(r.name for r in g.runs)) for g in groups] == [

@@ -76,6 +76,9 @@ def add_parsers(sub: argparse._SubParsersAction, runs_parent: argparse.ArgumentP
                     help="train the runs that differ only in their seed as one stacked model in "
                          "one process (default; each run keeps its own directory); "
                          "--no-stack: one process per run")
+    sw.add_argument("--no-plot", action="store_true",
+                    help="skip each run's curves (losses, D outputs, metrics; for 2-D points "
+                         "the animation); `ganscope plot RUN` draws them later")
     sw.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     rp = sub.add_parser(
@@ -138,7 +141,7 @@ def cmd_sweep(a: argparse.Namespace) -> int:
     try:
         plan, results = run_sweep(out, spec, backend=a.backend, workers=a.workers,
                                   address=a.address, progress=not a.no_progress,
-                                  announce=announce, stack=a.stack)
+                                  announce=announce, stack=a.stack, plots=not a.no_plot)
     except KeyboardInterrupt:
         print(f"interrupted: start the same `ganscope sweep` again (or with --out {out}) to "
               "resume", file=sys.stderr)

@@ -607,10 +607,13 @@ def sweep_runs(sweep_dir: str | Path) -> tuple[dict[str, Any], list[tuple[dict[s
 
 def run_sweep(sweep_dir: Path, spec: dict[str, Any], *, backend: str = "local",
               workers: int | None = None, address: str | None = None, progress: bool = True,
-              announce=None, stack: bool = True) -> tuple[Any, list[dict[str, Any]]]:
+              announce=None, stack: bool = True, plots: bool = True
+              ) -> tuple[Any, list[dict[str, Any]]]:
     """Write (or check) the spec, plan the runs (keep completed, resume interrupted, create the
     rest) and train what is left. ``announce(plan)`` is called before training starts;
-    ``stack``: seeds of one configuration train as one stacked model where they can."""
+    ``stack``: seeds of one configuration train as one stacked model where they can;
+    ``plots``: each run's curves written as it finishes (for tiny runs they cost as much as the
+    training: ~2 s of matplotlib per run)."""
     if backend not in BACKENDS:
         raise ConfigError(f"unknown backend '{backend}': choose local or ray")
     if backend == "ray":
@@ -625,5 +628,5 @@ def run_sweep(sweep_dir: Path, spec: dict[str, Any], *, backend: str = "local",
     if announce is not None:
         announce(plan)
     results = execute(plan.todo, backend, workers=workers, address=address, desc="sweep",
-                      progress=progress, stack=stack)
+                      progress=progress, plots=plots, stack=stack)
     return plan, results
