@@ -174,7 +174,7 @@ def local_sweep(tmp_path_factory):
     return out
 
 
-def test_a_sweep_writes_its_spec_and_ordinary_runs(local_sweep, capsys):
+def test_a_sweep_writes_its_spec_and_ordinary_runs(local_sweep, capsys, tmp_path):
     spec = json.loads((local_sweep / "sweep.json").read_text())
     assert spec["format"] == "ganscope-sweep-v1" and spec["seeds"] == [0, 1]
     assert spec["grid"] == [["loss.name", ["bce", "wgan-gp"]], ["optim.name", ["adam", "rmsprop"]]]
@@ -188,6 +188,12 @@ def test_a_sweep_writes_its_spec_and_ordinary_runs(local_sweep, capsys):
         assert run.meta()["execution"]["stacked"] == 2  # the two seeds of its configuration
         assert not list(run.figures.glob("*"))  # --no-plot
     cfg = Run(local_sweep / "runs" / "loss-wgan-gp_optim-rmsprop-s1").config()
+    # `ganscope plot` draws later what --no-plot skipped: the curves and the 2-D animation
+    run = shutil.copytree(local_sweep / "runs" / "loss-bce_optim-adam-s0", tmp_path / "r")
+    rc, out, _ = run_cli(capsys, "plot", str(run))
+    want = ["d_outputs.png", "losses.png", "metrics.png", "training.gif"]
+    assert rc == 0 and sorted(Path(f).name for f in out.split()) == want
+    assert sorted(p.name for p in (run / "figures").iterdir()) == want
     assert (cfg.loss.name, cfg.optim.name, cfg.seed) == ("wgan-gp", "rmsprop", 1)
 
 

@@ -102,7 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("runs", parents=[runs], help="list runs")
     r.add_argument("--json", action="store_true", help="machine-readable output")
 
-    pl = sub.add_parser("plot", parents=[runs], help="write a run's loss and D-output curves")
+    pl = sub.add_parser("plot", parents=[runs],
+                        help="write a run's figures: loss, D-output and metric curves (and a "
+                             "2-D run's animation)")
     pl.add_argument("run", help="run name or path")
 
     g = sub.add_parser("generate", parents=[runs], help="images from a run's generator (E3)")

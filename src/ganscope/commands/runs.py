@@ -59,9 +59,11 @@ def _fmt(v: float | None) -> str:
 
 
 def cmd_plot(a: argparse.Namespace) -> int:
-    from ganscope.viz.curves import plot_run
+    # the figures training writes at the end (a 2-D run's animation too): a run trained with
+    # --no-plot gets them here
+    from ganscope.viz.run_figures import write_run_figures
 
-    for f in plot_run(resolve_run(a.run, a.runs_dir)):
+    for f in write_run_figures(resolve_run(a.run, a.runs_dir)):
         print(f)
     return 0
 
