@@ -24,6 +24,7 @@ HERE = Path(__file__).resolve().parent
 DEFAULT_OUT = HERE / "results" / "lab2d_convergence.json"
 sys.path.insert(0, str(HERE))
 
+from ganscope.errors import UserError  # noqa: E402
 from ganscope.experiments.sweep import parse_seeds  # noqa: E402
 from ganscope.lab2d.matrix import (  # noqa: E402
     CAP_STEPS,
@@ -66,8 +67,13 @@ def main(argv: list[str] | None = None) -> int:
         cells.append(Cell(loss, optim))
     with OtherLoad() as load:
         t0 = time.perf_counter()
-        runs = run_matrix(a.dir, a.data, cells, seeds, a.steps, workers=a.workers,
-                          progress=False, extra=a.overrides)
+        try:
+            runs = run_matrix(a.dir, a.data, cells, seeds, a.steps, workers=a.workers,
+                              progress=False, extra=a.overrides)
+        except UserError as e:  # bad data or config; or runs interrupted (their checkpoints
+            # are saved: the same command resumes them), as `ganscope lab2d` says it
+            print(f"error: {e}", file=sys.stderr)
+            return 2
         wall = time.perf_counter() - t0
     summary = summarize(runs)
     summary.update({"data": a.data, "steps": a.steps, "seeds": len(seeds), "seed_list": seeds})

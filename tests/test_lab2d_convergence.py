@@ -191,3 +191,17 @@ def test_the_commands_default_cap_is_the_matrixs():
 
     args = build_parser().parse_args(["lab2d"])
     assert args.steps == CAP_STEPS == 60000
+
+
+def test_the_benchmark_says_a_bad_data_set_in_one_line(tmp_path, monkeypatch, capsys):
+    from pathlib import Path
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import lab2d_convergence
+
+    rc = lab2d_convergence.main(["--data", "ring9", "--cells", "gan-adam", "--seeds", "0",
+                                 "--dir", str(tmp_path / "m"), "--out", str(tmp_path / "b.json")])
+    assert (rc, capsys.readouterr().err) == (2, (
+        "error: unknown dataset 'ring9': choose one of celeba, fashion-mnist, folder, a point "
+        "set (circles, grid25, moons, ring8, spiral, swissroll) or points:FILE\n"))
+    assert not list(tmp_path.iterdir())
