@@ -24,6 +24,7 @@ HERE = Path(__file__).resolve().parent
 DEFAULT_OUT = HERE / "results" / "lab2d_convergence.json"
 sys.path.insert(0, str(HERE))
 
+from ganscope.environment import usable_cores  # noqa: E402
 from ganscope.errors import UserError  # noqa: E402
 from ganscope.experiments.sweep import parse_seeds  # noqa: E402
 from ganscope.lab2d.matrix import (  # noqa: E402
@@ -54,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--steps", type=int, default=CAP_STEPS, help="the cap, generator steps")
     ap.add_argument("--cells", default=",".join(f"{lo}-{op}" for lo in LOSS_NAMES
                                                 for op in OPTIMS))
-    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--workers", type=int, default=usable_cores())
     ap.add_argument("--dir", type=Path, default=Path("runs") / "bench-lab2d-convergence")
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",

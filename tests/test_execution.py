@@ -3,6 +3,10 @@ what it computes beyond float rounding. The CUDA half runs only where a GPU is p
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 import torch
 
@@ -171,3 +175,27 @@ def test_cuda_bf16_and_compile_run(tmp_path):
                  "train.compile=true", "model.name=dcgan", "train.channels_last=true")
     assert r.meta()["status"] == "completed"
     assert all(torch.isfinite(v).all() for v in weights(r).values())
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2,
+                    reason="needs CPU affinity and two cores to pin to one")
+def test_a_process_pinned_to_one_core_sizes_its_pool_and_threads_to_that_core():
+    """taskset / a Slurm CPU set: pools and torch threads follow the cores this process may
+    use, not the machine's count (two threads on one core wait on each other)."""
+    from ganscope.environment import usable_cores
+    from ganscope.experiments.runner import pool_shape
+
+    cores = len(os.sched_getaffinity(0))
+    assert usable_cores() == cores
+    assert pool_shape(1) == (1, cores) and pool_shape(9) == (cores, 1)
+    assert pool_shape(9, workers=1) == (1, cores)
+    code = ("import os; os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}); "
+            "from ganscope.environment import usable_cores; "
+            "from ganscope.experiments.runner import pool_shape; "
+            "from ganscope.training.distributed import DistInfo, threads_per_rank; "
+            "print(usable_cores(), pool_shape(4), pool_shape(4, workers=3), "
+            "threads_per_rank(DistInfo(rank=0, world=1)))")
+    env = {k: v for k, v in os.environ.items() if k != "LOCAL_WORLD_SIZE"}
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                       timeout=120)
+    assert (p.returncode, p.stdout) == (0, "1 (1, 1) (3, 1) 1\n"), p.stderr

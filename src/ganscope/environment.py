@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import os
 import platform
 import subprocess
 import sys
@@ -16,6 +17,16 @@ import ganscope
 
 def now_iso() -> str:
     return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+
+
+def usable_cores() -> int:
+    """The CPU cores this process may run on: its affinity mask (``taskset``, a Slurm or
+    container CPU set), not the machine's count. Pools and torch thread counts are sized from
+    it: sized from ``os.cpu_count()``, a job pinned to one core runs as many threads there as
+    the machine has cores, and OpenMP threads that share a core wait on each other."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
 
 
 def git_commit() -> dict[str, Any] | None:

@@ -31,6 +31,7 @@ import torch
 from tqdm import tqdm
 
 from ganscope.config import RunConfig, save_yaml
+from ganscope.environment import usable_cores
 from ganscope.errors import ConfigError, RunError, TrainingInterrupted
 from ganscope.io import atomic_write_text
 from ganscope.training.loop import train
@@ -216,6 +217,14 @@ def _postfix(results: list[dict[str, Any]]) -> str:
     return f"completed {done}, failed {failed}"
 
 
+def pool_shape(n_jobs: int, workers: int | None = None) -> tuple[int, int]:
+    """(processes, torch threads each) for ``n_jobs`` jobs on the cores this process may use:
+    a process per core by default, never more than the jobs; spare cores become threads."""
+    cores = usable_cores()
+    workers = max(1, min(workers or cores, n_jobs))
+    return workers, max(1, cores // workers)
+
+
 def run_local(todo: Sequence[tuple[str, bool]], workers: int | None = None, *,
               desc: str = "runs", progress: bool = True, plots: bool = True,
               on_result: Callable[[dict[str, Any]], None] | None = None, stack: bool = False
@@ -226,9 +235,7 @@ def run_local(todo: Sequence[tuple[str, bool]], workers: int | None = None, *,
     if not todo:
         return []
     jobs = make_jobs(todo, stack)
-    cores = os.cpu_count() or 1
-    workers = max(1, min(workers or cores, len(jobs)))
-    threads = max(1, cores // workers)
+    workers, threads = pool_shape(len(jobs), workers)
     results: list[dict[str, Any]] = []
     bar = _bar(len(todo), desc, progress)
     pool = ProcessPoolExecutor(max_workers=workers)
@@ -305,7 +312,7 @@ def run_ray(todo: Sequence[tuple[str, bool]], address: str | None = None, *,
             if address:
                 ray.init(address=address, **kw)
             else:
-                start_local_ray(ray, num_cpus=os.cpu_count() or 1, **kw)
+                start_local_ray(ray, num_cpus=usable_cores(), **kw)
         except (ConnectionError, RuntimeError, ValueError) as e:
             where = address or "a local instance"
             raise ConfigError(f"cannot start Ray on {where}: {str(e).splitlines()[0][:200]}"

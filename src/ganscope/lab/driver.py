@@ -21,7 +21,7 @@ from typing import Any
 import torch
 
 from ganscope.domains import domain_for, load_dataset, user_folder_domains
-from ganscope.environment import now_iso
+from ganscope.environment import now_iso, usable_cores
 from ganscope.errors import UserError
 from ganscope.experiments.runner import execute, plan_runs
 from ganscope.io import atomic_write_text
@@ -94,7 +94,7 @@ class Lab:
         cost = {p.name: p.cost for p in entries}
         todo = sorted(plan.todo, key=lambda pr: -cost[Path(pr[0]).name])
         self.say(f"training {len(todo)} runs ({len(plan.kept)} finished before) in "
-                 f"{self.o.workers or os.cpu_count()} processes")
+                 f"{self.o.workers or usable_cores()} processes")
         for r in execute(todo, "local", workers=self.o.workers, desc="lab runs",
                          progress=self.o.progress, stack=True):
             if r["status"] != "completed":

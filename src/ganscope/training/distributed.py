@@ -22,6 +22,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from ganscope.environment import usable_cores
 from ganscope.errors import ConfigError
 
 
@@ -112,9 +113,8 @@ def mean_over_ranks(t: torch.Tensor, info: DistInfo) -> torch.Tensor:
 
 def threads_per_rank(info: DistInfo) -> int:
     """CPU cores this process may use, divided among the ranks that share the machine."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     local_world = int(os.environ.get("LOCAL_WORLD_SIZE", str(info.world)))
-    return max(1, (cores or 1) // max(1, local_world))
+    return max(1, usable_cores() // max(1, local_world))
 
 
 def barrier(info: DistInfo) -> None:
