@@ -179,16 +179,20 @@ def test_cuda_bf16_and_compile_run(tmp_path):
 
 @pytest.mark.skipif(not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2,
                     reason="needs CPU affinity and two cores to pin to one")
-def test_a_process_pinned_to_one_core_sizes_its_pool_and_threads_to_that_core():
+def test_a_process_pinned_to_one_core_sizes_its_pool_and_threads_to_that_core(monkeypatch):
     """taskset / a Slurm CPU set: pools and torch threads follow the cores this process may
-    use, not the machine's count (two threads on one core wait on each other)."""
+    use, not the machine's count (two threads on one core wait on each other); and a user's
+    OMP_NUM_THREADS caps the threads."""
     from ganscope.environment import usable_cores
     from ganscope.experiments.runner import pool_shape
 
     cores = len(os.sched_getaffinity(0))
     assert usable_cores() == cores
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)  # conftest sets it under xdist
     assert pool_shape(1) == (1, cores) and pool_shape(9) == (cores, 1)
     assert pool_shape(9, workers=1) == (1, cores)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert pool_shape(1) == (1, 1) and pool_shape(9, workers=1) == (1, 1)
     code = ("import os; os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}); "
             "from ganscope.environment import usable_cores; "
             "from ganscope.experiments.runner import pool_shape; "

@@ -219,10 +219,16 @@ def _postfix(results: list[dict[str, Any]]) -> str:
 
 def pool_shape(n_jobs: int, workers: int | None = None) -> tuple[int, int]:
     """(processes, torch threads each) for ``n_jobs`` jobs on the cores this process may use:
-    a process per core by default, never more than the jobs; spare cores become threads."""
+    a process per core by default, never more than the jobs; spare cores become threads, up
+    to ``OMP_NUM_THREADS`` where it is set (a user's limit on a shared machine, as torch's own
+    default honours it; pytest's workers set it to 1)."""
     cores = usable_cores()
     workers = max(1, min(workers or cores, n_jobs))
-    return workers, max(1, cores // workers)
+    threads = max(1, cores // workers)
+    limit = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if limit.isdigit() and int(limit) > 0:
+        threads = min(threads, int(limit))
+    return workers, threads
 
 
 def run_local(todo: Sequence[tuple[str, bool]], workers: int | None = None, *,
