@@ -186,6 +186,38 @@ def test_a_files_cells_count_its_own_points(tmp_path):
 
 
 
+def test_the_plateau_patience_grows_with_the_targets_modes(tmp_path):
+    """ring8's 6 evaluations per 8 modes: 19 for grid25, where a WGAN-GP seed sat at 0-1 modes
+    for ~17,000 steps before it rose to 25; a file's found modes count the same way."""
+    import numpy as np
+
+    from ganscope.domains import load_dataset
+    from ganscope.lab2d.matrix import PATIENCE_MODES, matrix_configs, matrix_patience
+
+    def patience(data: str) -> int:
+        cfg = cell_config(data, Cell("wgan-gp", "adam"), 0, CAP_STEPS, patience=PATIENCE)
+        return matrix_patience(load_dataset(cfg.data, 0))
+
+    assert (PATIENCE, PATIENCE_MODES) == (6, 8)
+    assert [patience(d) for d in ("ring8", "grid25", "moons")] == [6, 19, 6]
+    rng = np.random.default_rng(0)
+    for k, want in ((16, 12), (3, 6)):  # 16 well-apart clusters: 12; 3: never under 6
+        centres = 10.0 * np.stack([np.arange(k) % 4, np.arange(k) // 4], axis=1)
+        f = tmp_path / f"c{k}.npy"
+        np.save(f, centres[rng.integers(0, k, 1600)] + 0.1 * rng.standard_normal((1600, 2)))
+        assert patience(f"points:{f}") == want, k
+    # the matrix's runs get it, for every cell and seed; a --set wins
+    cells = [Cell("gan", "adam"), Cell("wgan-gp", "rmsprop")]
+    ents = matrix_configs(tmp_path / "m", "grid25", cells, [0, 3], CAP_STEPS)
+    assert [(p.name, c.eval.patience) for p, c in ents] == [
+        ("gan-adam-s0", 19), ("gan-adam-s3", 19), ("wgan-gp-rmsprop-s0", 19),
+        ("wgan-gp-rmsprop-s3", 19)]
+    ents = matrix_configs(tmp_path / "m", "grid25", cells, [0], CAP_STEPS,
+                          extra=["eval.patience=3"])
+    assert {c.eval.patience for _, c in ents} == {3}
+    assert not (tmp_path / "m").exists()  # planning writes nothing
+
+
 def test_the_commands_default_cap_is_the_matrixs():
     from ganscope.cli import build_parser
 

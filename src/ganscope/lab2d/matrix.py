@@ -60,8 +60,14 @@ SAME = ["optim.lr=1e-4", "optim.betas=[0.9,0.999]", "train.n_critic=1", "loss.cl
 # where every cell on ring8 converges in every seed (measured over seeds 0-4 with
 # benchmarks/lab2d_convergence.py: the latest, WGAN + Adam, at 50,592 steps; WGAN + RMSprop
 # 44,640; the GAN and WGAN-GP cells by 25,300). Converged runs stop long before it.
+# PATIENCE is ring8's (8 modes); a target with more modes gets proportionally more
+# (matrix_patience): on grid25 (25 modes) a WGAN-GP + Adam seed sat at 0-1 modes with its points
+# spread over the square for ~17,000 steps, then rose to 25 modes, while two siblings that sat
+# the same way were stopped as converged by 6 evaluations (one of them, run again without the
+# rule, left the spread after ~15,000 steps).
 EVAL_STEPS = 500
 PATIENCE = 6
+PATIENCE_MODES = 8
 CAP_STEPS = 60000
 
 # the point metrics; labels, formats and which way is better: ganscope.metrics.labels
@@ -121,6 +127,28 @@ def cell_config(data: str, cell: Cell, seed: int, steps: int, setup: str = "lite
     return cfg.validate()
 
 
+def matrix_patience(dataset: Any) -> int:
+    """The plateau rule's patience (evaluations) for a loaded point data set: ``PATIENCE`` per
+    ``PATIENCE_MODES`` modes of the target (its own, or those found in a file), never less
+    than ``PATIENCE``; a target without modes (moons, a swiss roll) gets ``PATIENCE``."""
+    ps = getattr(dataset, "point_set", None)
+    modes = 0 if ps is None or ps.modes is None else len(ps.modes)
+    return max(PATIENCE, round(PATIENCE * modes / PATIENCE_MODES))
+
+
+def matrix_configs(out: Path, data: str, cells: list[Cell], seeds: list[int], steps: int,
+                   setup: str = "literature", extra: Sequence[str] = ()
+                   ) -> list[tuple[Path, RunConfig]]:
+    """Every cell x seed's run directory and config, the plateau rule's patience sized to the
+    target (``matrix_patience``; ``--set eval.patience=N`` in ``extra`` wins). Loads the data
+    first, so a bad spec or file fails before anything is written."""
+    patience = matrix_patience(load_dataset(cell_config(
+        data, cells[0], seeds[0], steps, setup, extra=extra, patience=PATIENCE).data, seeds[0]))
+    return [(out / "runs" / f"{cell.name}-s{seed}",
+             cell_config(data, cell, seed, steps, setup, extra=extra, patience=patience))
+            for cell in cells for seed in seeds]
+
+
 def run_matrix(out: Path, data: str, cells: list[Cell], seeds: list[int], steps: int,
                setup: str = "literature", workers: int | None = None,
                progress: bool = True, extra: Sequence[str] = (), stack: bool = True
@@ -129,14 +157,9 @@ def run_matrix(out: Path, data: str, cells: list[Cell], seeds: list[int], steps:
     interrupted ones resumed, so a matrix started again only trains what is missing.
     ``extra``: --set overrides applied to every cell; ``stack``: a cell's seeds train as one
     stacked model (``ganscope.training.stacked``)."""
-    # Data first: a bad spec or file fails before anything is written.
-    load_dataset(cell_config(data, cells[0], seeds[0], steps, setup, extra=extra,
-                             patience=PATIENCE).data, seeds[0])
+    entries = matrix_configs(out, data, cells, seeds, steps, setup, extra)
     out.mkdir(parents=True, exist_ok=True)
-    plan = plan_runs([(out / "runs" / f"{cell.name}-s{seed}",
-                       cell_config(data, cell, seed, steps, setup, extra=extra,
-                                   patience=PATIENCE))
-                      for cell in cells for seed in seeds])
+    plan = plan_runs(entries)
     raise_on_failure(execute(plan.todo, "local", workers=workers, desc="lab2d runs",
                              progress=progress, stack=stack))
     return plan.runs
