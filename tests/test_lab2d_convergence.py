@@ -95,6 +95,51 @@ def test_a_run_stops_at_its_plateau_and_says_so(tmp_path):
     assert len(run.read_events()) == 24  # 8 G steps per epoch, nothing after the stop
 
 
+def test_more_patience_continues_a_stopped_run_exactly_and_keeps_a_capped_one(tmp_path):
+    """A matrix run again with a longer eval.patience (the grid25 default grew from 6 to 19):
+    a run its rule stopped continues from its checkpoint and ends exactly where a run with the
+    longer patience from the start ends; a run that hit its cap is kept; a shorter patience
+    is another config."""
+    import numpy as np
+
+    from ganscope.experiments.runner import plan_runs
+    from ganscope.training.run import load_checkpoint
+
+    def cfg(patience: int, epochs: int = 50) -> RunConfig:
+        # min_delta 1e9: only a rise from a best of 0 (modes, % HQ) counts as a gain
+        return apply_overrides(RunConfig(), [
+            "data.name=ring8", "model.name=mlp2d", "model.z_dim=2", "loss.name=wgan",
+            f"train.epochs={epochs}", "train.n_samples=50", "train.sample_every=100",
+            "eval.every=1", f"eval.patience={patience}", "eval.min_delta=1e9",
+            "train.save_generators=false", *SMALL]).validate()
+
+    stopped = train(Run.create(cfg(2), tmp_path / "a", "r"), progress=False, verbose=False)
+    fresh = train(Run.create(cfg(4), tmp_path / "b", "r"), progress=False, verbose=False)
+    assert stopped.meta()["epochs_done"] == 3 and fresh.meta()["epochs_done"] > 3
+    capped = train(Run.create(cfg(2, epochs=2), tmp_path / "c", "r"), progress=False,
+                   verbose=False)
+    assert capped.meta()["stopped_early"] is None
+
+    with pytest.raises(Exception, match="was completed with another config"):
+        plan_runs([(stopped.path, cfg(1))])  # a shorter patience would have stopped it sooner
+    plan = plan_runs([(stopped.path, cfg(4)), (capped.path, cfg(4, epochs=2))])
+    assert plan.todo == [(str(stopped.path), True)] and plan.kept == [str(capped.path)]
+    assert stopped.config().eval.patience == 4  # rewritten, as resume does
+    assert capped.config().eval.patience == 2  # untouched
+
+    train(Run(stopped.path), resume=True, progress=False, verbose=False)
+    meta = stopped.meta()
+    assert meta["status"] == "completed" and meta["epochs_done"] == fresh.meta()["epochs_done"]
+    assert meta["stopped_early"] == fresh.meta()["stopped_early"]
+    assert meta["stopped_early"]["reason"] == "plateau"
+    assert stopped.read_events() == fresh.read_events()
+    assert [r["metrics"] for r in stopped.read_metrics()] == [
+        r["metrics"] for r in fresh.read_metrics()]
+    a, b = load_checkpoint(stopped.last_checkpoint), load_checkpoint(fresh.last_checkpoint)
+    assert all(np.array_equal(a["G"][k], b["G"][k]) for k in b["G"])
+    assert plan_runs([(stopped.path, cfg(4))]).kept == [str(stopped.path)]  # done: kept
+
+
 def test_matrix_cells_evaluate_every_500_steps_under_the_plateau_rule():
     gp = cell_config("ring8", Cell("wgan-gp", "adam"), 0, CAP_STEPS, patience=PATIENCE)
     # 20000 points / 64 = 313 batches / n_critic 5 = 62 G steps per epoch: every 8 epochs = 496

@@ -17,6 +17,7 @@ directories must then lie on a filesystem every node sees).
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import sys
@@ -143,10 +144,20 @@ class Plan:
         return [p for p, r in self.todo if r]
 
 
-def _only_longer(old: RunConfig, new: RunConfig) -> bool:
-    """``new`` is ``old`` with a later cap (more train.epochs) and nothing else changed."""
+def _patience(p: int) -> float:
+    return math.inf if p <= 0 else p  # 0: the rule is off, no run stops early
+
+
+def _later_stop(old: RunConfig, new: RunConfig) -> tuple[bool, bool] | None:
+    """(later cap, more patience) when ``new`` is ``old`` with a later stop: train.epochs no
+    fewer and eval.patience no shorter (0, off, is the longest), one of them later, nothing
+    else changed; None otherwise."""
     a, b = _what(old), _what(new)
-    return a["train"].pop("epochs") < b["train"].pop("epochs") and a == b
+    ea, eb = a["train"].pop("epochs"), b["train"].pop("epochs")
+    pa, pb = _patience(a["eval"].pop("patience")), _patience(b["eval"].pop("patience"))
+    if a != b or eb < ea or pb < pa or (ea, pa) == (eb, pb):
+        return None
+    return eb > ea, pb > pa
 
 
 def plan_runs(entries: Sequence[tuple[Path, RunConfig]]) -> Plan:
@@ -155,10 +166,15 @@ def plan_runs(entries: Sequence[tuple[Path, RunConfig]]) -> Plan:
     recreated only when it never completed; a completed one is an error (its results would be
     silently replaced).
 
-    A config that only raises the cap (train.epochs; ``lab2d --steps``) extends the run as
-    ``ganscope train --resume --set train.epochs=N`` would: a run that hit the old cap, or was
-    interrupted, continues from its last checkpoint; one its plateau rule stopped (converged)
-    is kept, since a later cap changes nothing for it."""
+    A config that only stops later extends the run from its last checkpoint, as ``ganscope
+    train --resume --set train.epochs=N`` does for the cap. A later cap (train.epochs;
+    ``lab2d --steps``): a run that hit the old cap continues, one its plateau rule stopped is
+    kept. More patience (eval.patience): a run its rule stopped continues, one that hit its cap
+    is kept. Either way the run ends as if trained with the new config from the start: a rule
+    that fires only after N evaluations without a gain fires wherever a longer one would (so a
+    capped run never met either), and a longer one never fires where a shorter one first did
+    (the gain that kept the shorter one going is still in the longer window). An interrupted
+    run continues in any case."""
     plan = Plan([])
     for path, cfg in entries:
         path = Path(path)
@@ -168,17 +184,19 @@ def plan_runs(entries: Sequence[tuple[Path, RunConfig]]) -> Plan:
             try:
                 old = run.config()
                 same = _what(old) == _what(cfg)
-                longer = not same and _only_longer(old, cfg)
+                later = None if same else _later_stop(old, cfg)
                 status = run.status()
             except RunError:
-                same, longer, status = False, False, "damaged"
-            if longer and run.last_checkpoint.is_file() and status in (
+                same, later, status = False, None, "damaged"
+            if later and run.last_checkpoint.is_file() and status in (
                     "completed", "interrupted", "failed", "died"):
-                # meta read only here: most plans never extend anything
-                stopped = run.meta().get("stopped_early") or {}
-                if status == "completed" and stopped.get("reason") == "plateau":
-                    plan.kept.append(str(path))
-                    continue
+                later_cap, more_patience = later
+                if status == "completed":
+                    # meta read only here: most plans never extend anything
+                    stopped = run.meta().get("stopped_early") or {}
+                    if not (more_patience if stopped.get("reason") == "plateau" else later_cap):
+                        plan.kept.append(str(path))
+                        continue
                 with run.training_lock():  # the run's own config, rewritten as resume does
                     atomic_write_text(run.config_path, save_yaml(cfg))
                 plan.todo.append((str(path), True))
