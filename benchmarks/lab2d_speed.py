@@ -23,6 +23,7 @@ HERE = Path(__file__).resolve().parent
 DEFAULT_OUT = HERE / "results" / "lab2d_speed.json"
 sys.path.insert(0, str(HERE))
 
+from ganscope.environment import usable_cores  # noqa: E402
 from ganscope.lab2d.matrix import LOSS_NAMES, OPTIMS, Cell, run_matrix, summarize  # noqa: E402
 from train_speed import OtherLoad, atomic_write_json, cpu_model  # noqa: E402
 
@@ -38,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", default="ring8")
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--steps", type=int, default=2000, help="generator steps per run")
-    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--workers", type=int, default=usable_cores())
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
     a = ap.parse_args(argv)
     cells = [Cell(lo, op) for lo in LOSS_NAMES for op in OPTIMS]

@@ -35,6 +35,7 @@ sys.path.insert(0, str(HERE))
 
 from ganscope.config import apply_overrides, load_config  # noqa: E402
 from ganscope.domains import domain_for  # noqa: E402
+from ganscope.environment import usable_cores  # noqa: E402
 from ganscope.lab2d.matrix import LOSS_NAMES, OPTIMS, Cell, run_matrix  # noqa: E402
 from ganscope.training.loop import train  # noqa: E402
 from ganscope.training.run import Run, load_checkpoint  # noqa: E402
@@ -114,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--e5-seeds", type=int, default=5)
     ap.add_argument("--steps", type=int, default=2000, help="E5: generator steps per run (cap)")
     ap.add_argument("--data", default="ring8")
-    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--workers", type=int, default=usable_cores())
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
     a = ap.parse_args(argv)
     only = {s.strip() for s in a.only.split(",")}
