@@ -5,6 +5,12 @@ The trace term Tr sqrt(S1 S2) is computed from symmetric eigendecompositions rat
 symmetric PSD matrix sqrt(S1) S2 sqrt(S1), so both have the same (non-negative) eigenvalues and
 Tr sqrt(S1 S2) = sum_i sqrt(lambda_i(sqrt(S1) S2 sqrt(S1))). This is exact for singular
 covariances too (N < D), where ``sqrtm`` of the non-symmetric product needs an epsilon fix-up.
+
+When one side has fewer samples than dimensions (a per-epoch evaluation of a few hundred
+samples, a class of an intra-FID, an image folder of dozens, all in Inception's 2048 dimensions)
+its covariance is C^T C with C its centred samples over sqrt(N - 1), and S1 C^T C has the
+nonzero eigenvalues of the small N x N matrix C S1 C^T: the same trace without the two D x D
+eigendecompositions (6.7 s of CPU per FID at D = 2048 on a 2-core AMD EPYC).
 """
 
 from __future__ import annotations
@@ -36,6 +42,15 @@ def feature_stats(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mu, sigma
 
 
+def covariance_factor(features: np.ndarray) -> np.ndarray:
+    """C (N, D) with C.T @ C equal to :func:`feature_stats`' covariance: the centred features
+    over sqrt(N - 1). For :func:`frechet_distance`'s ``factor2`` when N < D."""
+    x = _as_features(features)
+    if x.shape[0] < 2:
+        raise ValueError(f"need at least 2 samples for a covariance, got {x.shape[0]}")
+    return (x - x.mean(axis=0)) / np.sqrt(x.shape[0] - 1)
+
+
 def _sqrt_psd(matrix: np.ndarray) -> np.ndarray:
     """Symmetric square root of a symmetric PSD matrix; tiny negative eigenvalues count as 0."""
     w, v = np.linalg.eigh(matrix)
@@ -43,11 +58,13 @@ def _sqrt_psd(matrix: np.ndarray) -> np.ndarray:
 
 
 def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray,
-                     sigma2: np.ndarray) -> float:
+                     sigma2: np.ndarray, *, factor2: np.ndarray | None = None) -> float:
     """||mu1 - mu2||^2 + Tr(S1 + S2 - 2 sqrt(S1 S2)): FID when the inputs are feature stats.
 
     Agrees with pytorch-fid's ``calculate_frechet_distance`` (tested to 1e-4 relative); rounding
-    can only make it negative by ~1e-12, which is clipped to 0.
+    can only make it negative by ~1e-12, which is clipped to 0. ``factor2``: the second side's
+    :func:`covariance_factor` (so ``sigma2 == factor2.T @ factor2``); with fewer rows than
+    dimensions the trace term comes from it, else it is not needed and ignored.
     """
     mu1 = np.atleast_1d(np.asarray(mu1, dtype=np.float64))
     mu2 = np.atleast_1d(np.asarray(mu2, dtype=np.float64))
@@ -70,8 +87,14 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray,
     # covariance (Inception features) 19 s with the default 2 threads, 1.2 s with one. It also
     # makes the value independent of the machine's thread count.
     with threadpool_limits(limits=1, user_api="blas"):
-        root1 = _sqrt_psd(s1)
-        inner = root1 @ s2 @ root1
+        if factor2 is not None and np.shape(factor2)[0] < d:
+            c = np.asarray(factor2, dtype=np.float64)
+            if c.shape[1] != d:
+                raise ValueError(f"factor2 must be (N, {d}), got {c.shape}")
+            inner = c @ s1 @ c.T
+        else:
+            root1 = _sqrt_psd(s1)
+            inner = root1 @ s2 @ root1
         eig = np.linalg.eigvalsh((inner + inner.T) / 2)
     tr_covmean = float(np.sqrt(np.clip(eig, 0.0, None)).sum())
     diff = mu1 - mu2

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from ganscope.metrics.classes import class_stats
-from ganscope.metrics.frechet import feature_stats, frechet_distance
+from ganscope.metrics.frechet import covariance_factor, feature_stats, frechet_distance
 from ganscope.metrics.kid import kid
 from ganscope.metrics.prdc import prdc, real_radii2
 from ganscope.registry import Registry
@@ -60,6 +60,14 @@ class FeatureSet:
             return (np.asarray(self.mu, dtype=np.float64), np.asarray(self.sigma, dtype=np.float64))
         return feature_stats(self.features)
 
+    def low_rank_factor(self) -> np.ndarray | None:
+        """This set's :func:`covariance_factor` when it has fewer samples than dimensions and
+        its stats are its features' own (not precomputed ones): the cheap route to FID."""
+        n, d = np.shape(self.features)
+        if self.mu is not None or n >= d:
+            return None
+        return covariance_factor(self.features)
+
     def knn_radii2(self, k: int) -> torch.Tensor:
         """PRDC's squared k-NN radii of this set, computed once per k: a reference set is scored
         at every evaluation of a run, and these depend on it alone."""
@@ -72,7 +80,16 @@ class FeatureSet:
 @METRICS.register("fid")
 def _fid(real: FeatureSet, fake: FeatureSet, seed: int) -> dict[str, MetricValue]:
     """Frechet distance between Gaussians fitted to real and generated features (lower is better)"""
-    return {"fid": frechet_distance(*real.stats, *fake.stats)}
+    return {"fid": _frechet(real, fake)}
+
+
+def _frechet(a: FeatureSet, b: FeatureSet) -> float:
+    """FID of two sets, through the smaller one's low-rank factor where it has one (FID is
+    symmetric, so either side may be the second)."""
+    fa, fb = a.low_rank_factor(), b.low_rank_factor()
+    if fa is not None and (fb is None or fa.shape[0] < fb.shape[0]):
+        return frechet_distance(*b.stats, *a.stats, factor2=fa)
+    return frechet_distance(*a.stats, *b.stats, factor2=fb)
 
 
 @METRICS.register("kid")
@@ -123,8 +140,8 @@ def _intra_fid(real: FeatureSet, fake: FeatureSet, seed: int) -> dict[str, Metri
     for k in range(int(max(rl.max(), fl.max())) + 1):
         r, f = real.features[rl == k], fake.features[fl == k]
         # a covariance needs a few samples; a class with fewer on either side is left out
-        per.append(frechet_distance(*feature_stats(r), *feature_stats(f))
-                   if len(r) > 2 and len(f) > 2 else None)
+        per.append(_frechet(FeatureSet(r), FeatureSet(f)) if len(r) > 2 and len(f) > 2
+                   else None)
     done = [v for v in per if v is not None]
     if not done:
         raise ValueError("intra_fid found no class with 3 or more samples on both sides")
