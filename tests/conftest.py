@@ -10,6 +10,9 @@
   tests that use it with ``@pytest.mark.realdata``.
 - ``browser``: Debian's headless Chromium driven by Playwright, one per test module (the browser
   tests skip at import when Chromium or Playwright is missing).
+- ``ForkedProcess``: a function (the CLI's ``main``, say) run in a forked copy of this process,
+  driven like ``subprocess.Popen``; for tests about another process (signals, kills, locks,
+  resource limits) that do not need a fresh interpreter.
 - ``_isolate_env`` (autouse): every test gets its own cache and runs folders, no
   ``$GANSCOPE_DATA`` and a Debian data folder that does not exist, so no test ever depends on
   (or writes to) what this machine happens to have; under pytest-xdist, one torch thread.
@@ -17,8 +20,19 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
+import select
+import selectors
+import signal
+import subprocess
+import sys
+import traceback
+import warnings
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -134,3 +148,143 @@ def browser():
             "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
         yield b
         b.close()
+
+
+def _fresh_warnings() -> None:
+    """A fresh interpreter's warning filters (CPython's defaults, then $PYTHONWARNINGS), and
+    warnings printed to sys.stderr: pytest records them in a test, where nobody would see them."""
+    warnings.resetwarnings()
+    warnings.filterwarnings("default", category=DeprecationWarning, module="__main__")
+    for category in (DeprecationWarning, PendingDeprecationWarning, ImportWarning,
+                     ResourceWarning):
+        warnings.filterwarnings("ignore", category=category, append=True)
+    for option in os.environ.get("PYTHONWARNINGS", "").split(","):  # plain actions only
+        if option.strip() in ("ignore", "default", "error", "always", "module", "once"):
+            warnings.simplefilter(option.strip())
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
+
+    warnings.showwarning = show
+
+
+class ForkedProcess:
+    """``target(*args)`` in a forked child of this process, with the parts of
+    ``subprocess.Popen``'s interface the tests use (``pid``, ``stdout``/``stderr`` pipes as text,
+    ``poll``, ``wait``, ``communicate``, ``send_signal``, ``kill``, ``returncode``).
+
+    Why not ``python -m ganscope``: every fresh interpreter imports torch and, at its first
+    optimiser, torch._dynamo: ~7.5 s of CPU on a 2-core AMD EPYC, most of what a test of a tiny
+    run's crash, interrupt or lock costs. The child is still a process of its own: its own pid,
+    signals, file descriptors, flocks and resource limits, and its exit status is the target's
+    return value (an uncaught KeyboardInterrupt ends it by SIGINT, as Python does). It starts
+    from this process's state (imports, torch's thread count, the test's environment); its
+    warnings print to its stderr as a fresh process's would, not to pytest's recorder.
+    """
+
+    def __init__(self, target: Callable[..., Any], *args: Any, env: dict[str, str] | None = None,
+                 stdout: int | None = subprocess.PIPE, stderr: int | None = subprocess.PIPE,
+                 preexec_fn: Callable[[], None] | None = None) -> None:
+        pipes = {fd: os.pipe() if how == subprocess.PIPE else None
+                 for fd, how in ((1, stdout), (2, stderr))}
+        sys.stdout.flush()
+        sys.stderr.flush()
+        self.pid = os.fork()
+        if self.pid == 0:  # the child: never returns
+            self._child(target, args, env, pipes, preexec_fn)
+        self.returncode: int | None = None
+        self._pidfd = os.pidfd_open(self.pid)
+        self.stdout = self.stderr = None
+        for fd, pair in pipes.items():
+            if pair is not None:
+                os.close(pair[1])
+                setattr(self, "stdout" if fd == 1 else "stderr",
+                        open(pair[0], encoding="utf-8", errors="replace"))  # noqa: SIM115
+
+    @staticmethod
+    def _child(target, args, env, pipes, preexec_fn) -> None:
+        code = 1
+        try:
+            devnull = os.open(os.devnull, os.O_RDWR)
+            os.dup2(devnull, 0)
+            for fd, pair in pipes.items():
+                os.dup2(pair[1] if pair is not None else devnull, fd)
+            sys.stdin = open(0, closefd=False)  # noqa: SIM115 - for the child's lifetime
+            sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), line_buffering=True)
+            sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), write_through=True)
+            _fresh_warnings()
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            if env is not None:
+                os.environ.clear()
+                os.environ.update(env)
+            if preexec_fn is not None:
+                preexec_fn()
+            rc = target(*args)
+            code = rc if isinstance(rc, int) else 0
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        except KeyboardInterrupt:
+            sys.stderr.flush()
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGINT)
+        except BaseException:  # noqa: BLE001 - printed, as an uncaught exception would be
+            traceback.print_exc()
+        finally:
+            for f in (sys.stdout, sys.stderr):
+                with contextlib.suppress(Exception):  # a closed pipe: nothing left to say
+                    f.flush()
+            os._exit(code & 0xFF)
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+                os.close(self._pidfd)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        """The exit status, waiting on the child's pidfd (an event, not a poll loop)."""
+        if self.returncode is None and not select.select([self._pidfd], [], [], timeout)[0]:
+            raise subprocess.TimeoutExpired(f"forked pid {self.pid}", timeout)
+        while self.poll() is None:  # readable pidfd: exited; reaped at once
+            pass
+        return self.returncode
+
+    def communicate(self, timeout: float | None = None) -> tuple[str | None, str | None]:
+        """Everything left on the pipes until the child closes them, then its exit."""
+        sel = selectors.DefaultSelector()
+        chunks: dict[int, list[bytes]] = {}
+        for f in (self.stdout, self.stderr):
+            if f is not None:
+                sel.register(f.fileno(), selectors.EVENT_READ)
+                chunks[f.fileno()] = []
+        while sel.get_map():
+            ready = sel.select(timeout)
+            if not ready:
+                raise subprocess.TimeoutExpired(f"forked pid {self.pid}", timeout)
+            for key, _ in ready:
+                data = os.read(key.fd, 65536)
+                if data:
+                    chunks[key.fd].append(data)
+                else:
+                    sel.unregister(key.fd)
+        sel.close()
+        self.wait(timeout)
+        out = []
+        for f in (self.stdout, self.stderr):
+            if f is None:
+                out.append(None)
+                continue
+            text = f.read() + b"".join(chunks[f.fileno()]).decode("utf-8", "replace")
+            f.close()
+            out.append(text)
+        return out[0], out[1]
+
+    def send_signal(self, sig: int) -> None:
+        if self.poll() is None:
+            os.kill(self.pid, sig)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)

@@ -2,8 +2,8 @@
 
 The run must always complete; its events must have every step exactly once; no kill may cost
 the previous checkpoint; and because resuming is exact, the weights at the end must equal those
-of an uninterrupted run bit for bit (same machine, same code path, same thread count: both are
-subprocesses started the same way).
+of an uninterrupted run bit for bit (same machine, same code path, same thread count: every
+trainer is the CLI in a process forked from this one, ``ForkedProcess``, started the same way).
 
 Kill moments are drawn uniformly over the time the trainer holds its lock, so they land in
 steps, in event flushes, in sample-grid and checkpoint writes (the writes with fsync take a
@@ -18,7 +18,6 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import time
 import warnings
 from pathlib import Path
@@ -26,27 +25,32 @@ from pathlib import Path
 import pytest
 import torch
 
+from conftest import ForkedProcess
+from ganscope.cli import main
 from ganscope.training.run import Run, load_checkpoint
 
 pytestmark = [pytest.mark.timeout(420), pytest.mark.slow]
 
-# 4 kills: one before the first checkpoint, one mid-write, two at random moments (each
-# costs a process start, ~3 s of imports on a 2-core EPYC); more: GANSCOPE_CRASH_KILLS=20
+# 4 kills: one before the first checkpoint, one mid-write, two at random moments; more:
+# GANSCOPE_CRASH_KILLS=20
 KILLS = int(os.environ.get("GANSCOPE_CRASH_KILLS", "4"))
 EPOCHS, STEPS_PER_EPOCH = max(24, 3 * KILLS), 4  # 256 tiny images, batch 64
 
 
 def cmd(data: Path, runs: Path, *args: str) -> list[str]:
-    base = [sys.executable, "-m", "ganscope", "train", *args, "--runs-dir", str(runs),
-            "--no-progress", "--no-plot"]
+    base = ["train", *args, "--runs-dir", str(runs), "--no-progress", "--no-plot"]
     return base if "--resume" in args else base + ["--data-dir", str(data)]
+
+
+def trainer(argv: list[str], stdout: int | None = subprocess.DEVNULL) -> ForkedProcess:
+    return ForkedProcess(main, argv, stdout=stdout)
 
 
 def config_args(name: str) -> list[str]:
     return ["e1-mlp", "--name", name, "--set", f"train.epochs={EPOCHS}"]
 
 
-def wait_for_lock(run: Run, pid: int, proc: subprocess.Popen, timeout: float = 90.0) -> bool:
+def wait_for_lock(run: Run, pid: int, proc: ForkedProcess, timeout: float = 90.0) -> bool:
     """Until ``pid`` holds the run's training lock (the trainer has started), or it exited."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -62,11 +66,9 @@ def wait_for_lock(run: Run, pid: int, proc: subprocess.Popen, timeout: float = 9
 def test_kill_9_at_random_moments_then_resume_always_completes_exactly(tiny_fmnist_dir,
                                                                        tmp_path):
     runs = tmp_path / "runs"
-    env = dict(os.environ)
 
     # the uninterrupted reference, timed from taking the lock to exit: the window kills fall in
-    ref = subprocess.Popen(cmd(tiny_fmnist_dir, runs, *config_args("ref")), env=env,
-                           stderr=subprocess.PIPE, text=True)
+    ref = trainer(cmd(tiny_fmnist_dir, runs, *config_args("ref")))
     assert wait_for_lock(Run(runs / "ref"), ref.pid, ref)
     t0 = time.monotonic()
     assert ref.wait(timeout=300) == 0, ref.stderr.read()
@@ -79,8 +81,7 @@ def test_kill_9_at_random_moments_then_resume_always_completes_exactly(tiny_fmni
     args = config_args("crash")
     for attempt in range(KILLS):
         had_checkpoint = run.last_checkpoint.is_file()
-        proc = subprocess.Popen(cmd(tiny_fmnist_dir, runs, *args), env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        proc = trainer(cmd(tiny_fmnist_dir, runs, *args))
         args = ["--resume", "crash"]
         if not wait_for_lock(run, proc.pid, proc):
             pytest.fail(f"trainer exited before training: {proc.stderr.read()}")
@@ -121,9 +122,9 @@ def test_kill_9_at_random_moments_then_resume_always_completes_exactly(tiny_fmni
     for _ in range(3):
         if run.meta().get("status") == "completed":
             break
-        done = subprocess.run(cmd(tiny_fmnist_dir, runs, "--resume", "crash"), env=env,
-                              capture_output=True, text=True, timeout=300)
-        assert done.returncode == 0, done.stderr
+        done = trainer(cmd(tiny_fmnist_dir, runs, "--resume", "crash"), stdout=subprocess.PIPE)
+        _, err = done.communicate(timeout=300)
+        assert done.returncode == 0, err
     print("\ncrash test:", json.dumps(report))
     assert report["kills"] >= KILLS - 2
 
@@ -146,7 +147,7 @@ def test_kill_9_at_random_moments_then_resume_always_completes_exactly(tiny_fmni
     assert not list(run.path.rglob(".*.tmp"))  # the last resume removed the leftovers
 
 
-def _spin_until_temp_file(folder: Path, proc: subprocess.Popen, timeout: float = 60.0) -> None:
+def _spin_until_temp_file(folder: Path, proc: ForkedProcess, timeout: float = 60.0) -> None:
     """Busy-wait (no sleep: a checkpoint write lasts milliseconds) for an atomic write's temp
     file in ``folder``; return at once when it shows or the trainer exits."""
     deadline = time.monotonic() + timeout
@@ -158,7 +159,7 @@ def _spin_until_temp_file(folder: Path, proc: subprocess.Popen, timeout: float =
             pass
 
 
-def _wait_for_grids(run: Run, n: int, proc: subprocess.Popen, timeout: float = 120.0) -> None:
+def _wait_for_grids(run: Run, n: int, proc: ForkedProcess, timeout: float = 120.0) -> None:
     """Until the trainer has written the sample grid of epoch ``n`` (0: at once)."""
     deadline = time.monotonic() + timeout
     while n > 0 and time.monotonic() < deadline and proc.poll() is None:

@@ -17,7 +17,6 @@ import os
 import resource
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -25,6 +24,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from conftest import ForkedProcess
 from ganscope.cli import main
 from ganscope.training.run import Run, RunWarning, load_checkpoint
 
@@ -33,22 +33,16 @@ pytestmark = pytest.mark.timeout(240)
 ENV_KEYS = ("GANSCOPE_CACHE", "GANSCOPE_RUNS")
 
 
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
-
-
 def train_args(data: Path, runs: Path, *args: str) -> list[str]:
     return ["train", *args, "--runs-dir", str(runs), "--no-progress", "--no-plot"] + (
         ["--data-dir", str(data)] if "--resume" not in args else [])
 
 
-def train_cmd(data: Path, runs: Path, *args: str) -> list[str]:
-    """The same as a process of its own: where the test is about another process (the lock's
-    holder, a file size limit); the runs before and after are trained in this one (a process
-    costs ~4 s of imports)."""
-    return [sys.executable, "-m", "ganscope", *train_args(data, runs, *args)]
+def trainer(data: Path, runs: Path, *args: str, **kw) -> ForkedProcess:
+    """The same in a process of its own, forked from this one (``ForkedProcess``: a fresh
+    interpreter costs ~7.5 s of imports): where the test is about another process (the lock's
+    holder, a file size limit); the runs before and after are trained in this one."""
+    return ForkedProcess(main, train_args(data, runs, *args), **kw)
 
 
 def wait_until(cond, timeout: float = 60.0, what: str = "condition"):
@@ -62,13 +56,11 @@ def wait_until(cond, timeout: float = 60.0, what: str = "condition"):
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def start_long_run(tiny_fmnist_dir: Path, runs: Path, name: str = "r") -> subprocess.Popen:
+def start_long_run(tiny_fmnist_dir: Path, runs: Path, name: str = "r") -> ForkedProcess:
     """A trainer that runs until it is killed (1000 epochs of 4 steps)."""
-    return subprocess.Popen(
-        train_cmd(tiny_fmnist_dir, runs, "e1-mlp", "--name", name,
-                  "--set", "train.epochs=1000", "--set", "train.save_generators=false",
-                  "--set", "train.sample_every=1000"),
-        env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    return trainer(tiny_fmnist_dir, runs, "e1-mlp", "--name", name,
+                   "--set", "train.epochs=1000", "--set", "train.save_generators=false",
+                   "--set", "train.sample_every=1000", stdout=subprocess.DEVNULL)
 
 
 def test_a_second_trainer_is_refused_and_a_killed_one_leaves_a_died_resumable_run(
@@ -83,12 +75,11 @@ def test_a_second_trainer_is_refused_and_a_killed_one_leaves_a_died_resumable_ru
         assert run.status() == "running"
         config_before = (run.path / "config.yaml").read_bytes()
 
-        second = subprocess.run(train_cmd(tiny_fmnist_dir, runs, "--resume", "r",
-                                          "--set", "train.epochs=2000"),
-                                env=_env(), capture_output=True, text=True, timeout=120)
+        second = trainer(tiny_fmnist_dir, runs, "--resume", "r", "--set", "train.epochs=2000")
+        _, err = second.communicate(timeout=120)
         assert second.returncode == 2
-        lines = second.stderr.strip().splitlines()
-        assert len(lines) == 1 and "Traceback" not in second.stderr
+        lines = err.strip().splitlines()
+        assert len(lines) == 1 and "Traceback" not in err
         assert lines[0].startswith(f"error: run 'r' is being trained by process {first.pid} on "
                                    f"{os.uname().nodename} since ")
         assert lines[0].endswith(": wait for it to finish, or stop it (Ctrl-C) and then resume")
@@ -233,13 +224,12 @@ def test_a_refused_write_is_one_line_and_keeps_the_last_good_checkpoint(tiny_fmn
     run = Run(runs / "r")
     before = run.last_checkpoint.read_bytes()
     limit = run.generator_checkpoint(1).stat().st_size // 2  # G alone does not fit any more
-    bad = subprocess.run(train_cmd(tiny_fmnist_dir, runs, "--resume", "r",
-                                   "--set", "train.epochs=3"),
-                         env=_env(), capture_output=True, text=True, timeout=120,
-                         preexec_fn=_limit_file_size(limit))
+    bad = trainer(tiny_fmnist_dir, runs, "--resume", "r", "--set", "train.epochs=3",
+                  preexec_fn=_limit_file_size(limit))
+    _, err = bad.communicate(timeout=120)
     assert bad.returncode == 2
-    lines = [ln for ln in bad.stderr.splitlines() if ln.strip()]
-    assert "Traceback" not in bad.stderr
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert "Traceback" not in err
     assert lines[-1] == (f"error: cannot write {run.generator_checkpoint(2)} (File too large): "
                          "the file is larger than this system allows; files written before are "
                          "kept, so a training run can continue with `ganscope train --resume`")
@@ -273,11 +263,10 @@ def test_a_full_disk_is_one_line_and_keeps_the_last_good_checkpoint(tiny_fmnist_
         free = os.statvfs(disk).f_bavail * os.statvfs(disk).f_frsize
         with open(disk / "filler", "wb") as f:  # leave less than one generator file
             f.write(b"\0" * max(0, free - run.generator_checkpoint(1).stat().st_size // 2))
-        bad = subprocess.run(train_cmd(tiny_fmnist_dir, runs, "--resume", "r",
-                                       "--set", "train.epochs=3"),
-                             env=_env(), capture_output=True, text=True, timeout=120)
-        assert bad.returncode == 2 and "Traceback" not in bad.stderr
-        last = bad.stderr.strip().splitlines()[-1]
+        bad = trainer(tiny_fmnist_dir, runs, "--resume", "r", "--set", "train.epochs=3")
+        _, err = bad.communicate(timeout=120)
+        assert bad.returncode == 2 and "Traceback" not in err
+        last = err.strip().splitlines()[-1]
         assert last.startswith(f"error: cannot write {runs / 'r'}")
         assert "(No space left on device): free some disk space;" in last
         assert run.last_checkpoint.read_bytes() == before

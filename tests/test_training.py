@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from conftest import ForkedProcess
 from ganscope.config import RunConfig, apply_overrides
 from ganscope.data import Dataset
 from ganscope.errors import RunError, TrainingInterrupted
@@ -231,47 +230,41 @@ def test_dcgan_init_option(tmp_path):
     assert w.std().item() == pytest.approx(0.02, rel=0.05)
 
 
-SIGINT_SCRIPT = """
-import sys, torch
-from ganscope.config import RunConfig, apply_overrides
-from ganscope.data import Dataset
-from ganscope.training.run import Run
-from ganscope.training.loop import train
-from ganscope.errors import TrainingInterrupted
-g = torch.Generator().manual_seed(0)
-ds = Dataset(torch.randint(0, 256, (1024, 1, 28, 28), generator=g, dtype=torch.uint8), None, {})
-run_dir, resume = sys.argv[1], sys.argv[2] == "1"
-if resume:
-    run = Run(run_dir)
-else:
-    cfg = apply_overrides(RunConfig(), ["train.epochs=5", "train.batch_size=16", "seed=5",
-                                        "train.save_generators=false", "train.n_samples=4"])
-    from pathlib import Path
-    run = Run.create(cfg, Path(run_dir).parent, Path(run_dir).name)
-def announce(v):  # tells the parent the run is in mid-epoch 2 (64 steps an epoch)
-    if v.step == 100:
-        print("AT STEP 100", flush=True)
-try:
-    train(run, dataset=ds, resume=resume, progress=False,
-          on_step=None if resume else announce)
-except TrainingInterrupted:
-    print("INTERRUPTED", flush=True)
-    sys.exit(130)
-print("DONE", flush=True)
-"""
+def _sigint_child(run_dir: str, resume: bool) -> int:
+    """The trainer of the Ctrl-C test, in a forked process: 5 epochs of 64 steps on random
+    images; announces step 100 on stdout so that the parent knows when to interrupt."""
+    g = torch.Generator().manual_seed(0)
+    ds = Dataset(torch.randint(0, 256, (1024, 1, 28, 28), generator=g, dtype=torch.uint8), None,
+                 {})
+    if resume:
+        run = Run(run_dir)
+    else:
+        cfg = apply_overrides(RunConfig(), ["train.epochs=5", "train.batch_size=16", "seed=5",
+                                            "train.save_generators=false", "train.n_samples=4"])
+        run = Run.create(cfg, Path(run_dir).parent, Path(run_dir).name)
+
+    def announce(v):  # mid-epoch 2 (64 steps an epoch)
+        if v.step == 100:
+            print("AT STEP 100", flush=True)
+
+    try:
+        train(run, dataset=ds, resume=resume, progress=False,
+              on_step=None if resume else announce)
+    except TrainingInterrupted:
+        print("INTERRUPTED", flush=True)
+        return 130
+    print("DONE", flush=True)
+    return 0
 
 
 @pytest.mark.slow
 def test_ctrl_c_saves_checkpoint_and_resume_matches(tmp_path):
-    """A real SIGINT at an arbitrary moment: clean exit, then resume == uninterrupted."""
-    script = tmp_path / "t.py"
-    script.write_text(SIGINT_SCRIPT)
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    ref = subprocess.run([sys.executable, str(script), str(tmp_path / "ref"), "0"], env=env,
-                         capture_output=True, text=True, timeout=300)
-    assert "DONE" in ref.stdout, ref.stderr
-    p = subprocess.Popen([sys.executable, str(script), str(tmp_path / "int"), "0"], env=env,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    """A real SIGINT at an arbitrary moment: clean exit, then resume == uninterrupted. Each
+    trainer is a process forked from this one (ForkedProcess), started the same way."""
+    ref = ForkedProcess(_sigint_child, str(tmp_path / "ref"), False)
+    out, err = ref.communicate(timeout=300)
+    assert ref.returncode == 0 and "DONE" in out, err
+    p = ForkedProcess(_sigint_child, str(tmp_path / "int"), False)
     # Interrupt once the child says it is past step 100 (an event, not a guess of how long
     # that takes): the SIGINT lands while it trains, mid-epoch 2, after epoch 1's events.
     line = p.stdout.readline()
@@ -284,9 +277,9 @@ def test_ctrl_c_saves_checkpoint_and_resume_matches(tmp_path):
     assert meta["status"] == "interrupted"
     stopped = load_checkpoint(tmp_path / "int" / "checkpoints" / "last.pt")["step"]
     assert 100 <= stopped < 5 * 64
-    res = subprocess.run([sys.executable, str(script), str(tmp_path / "int"), "1"], env=env,
-                         capture_output=True, text=True, timeout=300)
-    assert "DONE" in res.stdout, res.stderr
+    res = ForkedProcess(_sigint_child, str(tmp_path / "int"), True)
+    out, err = res.communicate(timeout=300)
+    assert res.returncode == 0 and "DONE" in out, err
     assert_identical(weights(Run(tmp_path / "ref")), weights(Run(tmp_path / "int")))
 
 
