@@ -47,7 +47,7 @@ def reports(tmp_path_factory, tiny_fmnist_dir):
         run_html = write_run_report(run, root / "run.html")
         spec = make_spec("e5-gan-adam", TINY_2D, ["loss=bce,wgan-gp"], "0-1")
         sweep_dir = root / "sweep"
-        run_sweep(sweep_dir, spec, workers=2, progress=False)
+        run_sweep(sweep_dir, spec, workers=2, progress=False, plots=False)  # it draws its own
         sweep_html = write_sweep_report(sweep_dir)
     finally:
         mp.undo()
