@@ -28,6 +28,7 @@ import selectors
 import signal
 import subprocess
 import sys
+import time
 import traceback
 import warnings
 from collections.abc import Callable
@@ -263,8 +264,10 @@ class ForkedProcess:
             if f is not None:
                 sel.register(f.fileno(), selectors.EVENT_READ)
                 chunks[f.fileno()] = []
+        deadline = None if timeout is None else time.monotonic() + timeout
         while sel.get_map():
-            ready = sel.select(timeout)
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            ready = sel.select(left)
             if not ready:
                 raise subprocess.TimeoutExpired(f"forked pid {self.pid}", timeout)
             for key, _ in ready:
@@ -274,7 +277,7 @@ class ForkedProcess:
                 else:
                     sel.unregister(key.fd)
         sel.close()
-        self.wait(timeout)
+        self.wait(None if deadline is None else max(0.0, deadline - time.monotonic()))
         out = []
         for f in (self.stdout, self.stderr):
             if f is None:

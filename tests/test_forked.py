@@ -104,6 +104,8 @@ def test_environment_signals_and_waiting(tmp_path):
     assert os.read(r, 1) == b"1"  # it is waiting
     with pytest.raises(subprocess.TimeoutExpired):
         p.wait(timeout=0.05)
+    with pytest.raises(subprocess.TimeoutExpired):
+        p.communicate(timeout=0.05)  # its pipes stay open while it waits
     assert p.poll() is None
     p.send_signal(signal.SIGINT)
     assert p.wait(timeout=30) == -signal.SIGINT  # KeyboardInterrupt, unhandled
