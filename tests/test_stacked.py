@@ -4,6 +4,7 @@ run would, to float rounding, and keeps a solo run's directory, checkpoints and 
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
 import pytest
 import torch
@@ -11,6 +12,7 @@ from torch import nn
 
 from ganscope.config import apply_overrides, load_config
 from ganscope.errors import TrainingInterrupted, UserError
+from ganscope.experiments import runner
 from ganscope.experiments.runner import make_jobs
 from ganscope.models import build_models
 from ganscope.optim import build_optimizer
@@ -167,6 +169,22 @@ def test_a_plateaued_run_leaves_the_stack_and_the_others_go_on(tmp_path, monkeyp
         if b.name != "s1":  # the survivors train on as without the stop
             assert max_diff(load_checkpoint(a.last_checkpoint)["G"],
                             load_checkpoint(b.last_checkpoint)["G"]) < WEIGHT_TOL
+
+
+def test_an_interrupted_stack_reports_its_plateaued_run_as_completed(tmp_path, monkeypatch):
+    """train_job's results (what a batch and the E5 benchmark report) take each run's own
+    status: the run its plateau rule completed is not called interrupted with the others."""
+    monkeypatch.setattr(loop, "plateau_reached",
+                        lambda records, ec: len(records) >= 2 and records[-1]["run"] == "s1")
+    real = runner.train_stacked
+    monkeypatch.setattr(runner, "train_stacked", lambda *a, **kw: real(
+        *a, should_stop=lambda step: step == 6, **kw))  # Ctrl-C at step 6, after s1 left at 4
+    runs = make_runs(tmp_path, "cut", "e5-wgan-gp-adam", [0, 1, 2], "train.epochs=4",
+                     "eval.every=1", "eval.n=200", "eval.patience=1")
+    results = runner.train_job([(str(r.path), False) for r in runs], plots=False)
+    assert [(Path(x["run"]).name, x["status"], x["error"]) for x in results] == [
+        ("s0", "interrupted", None), ("s1", "completed", None), ("s2", "interrupted", None)]
+    assert [r.meta()["status"] for r in runs] == ["interrupted", "completed", "interrupted"]
 
 
 def test_what_cannot_stack_trains_alone(tmp_path):

@@ -106,8 +106,16 @@ def train_job(job: Sequence[tuple[str, bool]], plots: bool = True, threads: int 
     except Exception as e:  # each run's meta says failed; the batch goes on
         status, error = "failed", f"{type(e).__name__}: {e}".splitlines()[0][:300]
     seconds = round(time.perf_counter() - t0, 2)
-    return [{"run": p, "status": Run(p).status() if status == "completed" else status,
-             "error": error, "seconds": seconds, "stacked": len(dirs)} for p in dirs]
+    results = []
+    for p in dirs:
+        # a run whose plateau rule completed it left the stack before the interrupt or the
+        # failure: it is completed, whatever ended the others
+        own = Run(p).status()
+        done = status == "completed" or own == "completed"
+        results.append({"run": p, "status": own if done else status,
+                        "error": None if done else error, "seconds": seconds,
+                        "stacked": len(dirs)})
+    return results
 
 
 def make_jobs(todo: Sequence[tuple[str, bool]], stack: bool = True
