@@ -30,9 +30,6 @@ from ganscope.training.run import Run, RunWarning, load_checkpoint
 
 pytestmark = pytest.mark.timeout(240)
 
-ENV_KEYS = ("GANSCOPE_CACHE", "GANSCOPE_RUNS")
-
-
 def train_args(data: Path, runs: Path, *args: str) -> list[str]:
     return ["train", *args, "--runs-dir", str(runs), "--no-progress", "--no-plot"] + (
         ["--data-dir", str(data)] if "--resume" not in args else [])
