@@ -30,6 +30,7 @@ from ganscope.training.run import Run, RunWarning, load_checkpoint
 
 pytestmark = pytest.mark.timeout(240)
 
+
 def train_args(data: Path, runs: Path, *args: str) -> list[str]:
     return ["train", *args, "--runs-dir", str(runs), "--no-progress", "--no-plot"] + (
         ["--data-dir", str(data)] if "--resume" not in args else [])
