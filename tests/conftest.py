@@ -155,16 +155,14 @@ def browser():
 
 
 def _fresh_warnings() -> None:
-    """A fresh interpreter's warning filters (CPython's defaults, then $PYTHONWARNINGS), and
-    warnings printed to sys.stderr: pytest records them in a test, where nobody would see them."""
+    """CPython's default warning filters (this process's -W / $PYTHONWARNINGS options are not
+    replayed), and warnings printed to sys.stderr: pytest records them in a test, where nobody
+    would see them."""
     warnings.resetwarnings()
     warnings.filterwarnings("default", category=DeprecationWarning, module="__main__")
     for category in (DeprecationWarning, PendingDeprecationWarning, ImportWarning,
                      ResourceWarning):
         warnings.filterwarnings("ignore", category=category, append=True)
-    for option in os.environ.get("PYTHONWARNINGS", "").split(","):  # plain actions only
-        if option.strip() in ("ignore", "default", "error", "always", "module", "once"):
-            warnings.simplefilter(option.strip())
 
     def show(message, category, filename, lineno, file=None, line=None):
         sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))

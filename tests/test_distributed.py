@@ -76,7 +76,7 @@ def trained(tmp_path_factory, tiny_fmnist_dir):
     base = ["train", "e1-mlp", "--runs-dir", runs, "--data-dir", str(tiny_fmnist_dir), *COMMON]
     from ganscope.cli import main
 
-    # the single-process runs in this one (a process costs ~4 s of imports): the ranks are
+    # the single-process runs in this one (a process costs ~7.5 s of imports): the ranks are
     # compared with them to float rounding, not bit for bit
     assert main([*base, "--name", "single", "--set", "train.epochs=2"]) == 0
     assert main([*base, "--name", "ddp-resumed", "--set", "train.epochs=1"]) == 0

@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
 import resource
 import signal
@@ -133,33 +132,33 @@ def test_the_lock_is_reentrant_in_a_thread_and_refused_to_another_thread(tmp_pat
         pass
 
 
-def _writer(path: str, tag: str, n: int, go) -> None:
+def _writer(path: str, tag: str, n: int, go: int) -> int:
     run = Run(path)
-    go.wait()  # start together
+    os.read(go, 1)  # start together
     for i in range(n):
         run.update_meta(**{f"{tag}{i}": i})
         run.append_metrics([{"writer": tag, "i": i}])
+    return 0
 
 
 def test_concurrent_meta_and_metrics_writers_lose_nothing(tmp_path):
     """Four processes, 150 read-modify-writes each, released at once: with the meta lock every
     field and record is there (with the lock patched out, one run here kept 252 of 600 fields
-    and 261 of 600 records: lost updates are the rule, not a rarity). Forked, not started
-    afresh: each is its own process with its own descriptors and flocks, without ~4 s of
-    importing torch."""
+    and 261 of 600 records: lost updates are the rule, not a rarity). Forked (ForkedProcess),
+    not started afresh: each is its own process with its own descriptors and flocks, without
+    ~4 s of importing torch."""
     run = Run(tmp_path / "r")
     run.path.mkdir()
     run.update_meta(status="running")
     n, tags = 150, ["a", "b", "c", "d"]
-    ctx = multiprocessing.get_context("fork")
-    go = ctx.Event()
-    procs = [ctx.Process(target=_writer, args=(str(run.path), t, n, go)) for t in tags]
+    go, release = os.pipe()
+    procs = [ForkedProcess(_writer, str(run.path), t, n, go) for t in tags]
+    os.write(release, b"x" * len(tags))  # one byte each: all blocked on the pipe until now
+    os.close(release)
+    os.close(go)
     for p in procs:
-        p.start()
-    go.set()
-    for p in procs:
-        p.join(timeout=180)
-        assert p.exitcode == 0
+        _, err = p.communicate(timeout=180)
+        assert p.returncode == 0, err
     meta = run.meta()
     assert meta["status"] == "running"
     assert all(meta.get(f"{t}{i}") == i for t in tags for i in range(n))
