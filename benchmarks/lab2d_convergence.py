@@ -28,7 +28,6 @@ from ganscope.environment import usable_cores  # noqa: E402
 from ganscope.errors import UserError  # noqa: E402
 from ganscope.experiments.sweep import parse_seeds  # noqa: E402
 from ganscope.lab2d.matrix import (  # noqa: E402
-    CAP_STEPS,
     LOSS_NAMES,
     OPTIMS,
     Cell,
@@ -36,6 +35,7 @@ from ganscope.lab2d.matrix import (  # noqa: E402
     run_matrix,
     run_outcome,
     summarize,
+    target_cap,
     write_tables,
 )
 from train_speed import OtherLoad, atomic_write_json, cpu_model  # noqa: E402
@@ -52,7 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default="ring8")
     ap.add_argument("--seeds", default="0-4")
-    ap.add_argument("--steps", type=int, default=CAP_STEPS, help="the cap, generator steps")
+    ap.add_argument("--steps", type=int, default=None,
+                    help="the cap, generator steps (default: the target's, as ganscope lab2d)")
     ap.add_argument("--cells", default=",".join(f"{lo}-{op}" for lo in LOSS_NAMES
                                                 for op in OPTIMS))
     ap.add_argument("--workers", type=int, default=usable_cores())
@@ -69,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     with OtherLoad() as load:
         t0 = time.perf_counter()
         try:
+            a.steps = a.steps or target_cap(a.data, seeds[0], extra=a.overrides)
             runs = run_matrix(a.dir, a.data, cells, seeds, a.steps, workers=a.workers,
                               progress=False, extra=a.overrides)
         except UserError as e:  # bad data or config; or runs interrupted (their checkpoints

@@ -30,13 +30,14 @@ def cmd_lab2d(a: argparse.Namespace) -> int:
         run_matrix,
         summarize,
         table_rows,
+        target_cap,
         write_tables,
     )
 
     losses = parse_list(a.losses, list(LOSS_NAMES), "loss")
     optims = parse_list(a.optims, list(OPTIMS), "optimiser")
     seeds = parse_seeds(a.seeds)
-    if a.steps < 1:
+    if a.steps is not None and a.steps < 1:
         raise UserError("--steps must be at least 1")
     if a.seeds.strip().isdigit() and int(a.seeds) > 0:  # once a count: say what it means now
         n = int(a.seeds)
@@ -48,10 +49,11 @@ def cmd_lab2d(a: argparse.Namespace) -> int:
     out = Path(a.out) if a.out else runs_root(a.runs_dir) / f"lab2d-{safe}"
     cells = [Cell(lo, op) for lo in losses for op in optims]
     t0 = time.perf_counter()
-    runs = run_matrix(out, a.data, cells, seeds, a.steps, a.setup, a.workers,
+    cap = a.steps or target_cap(a.data, seeds[0], a.setup, a.overrides)
+    runs = run_matrix(out, a.data, cells, seeds, cap, a.setup, a.workers,
                       extra=a.overrides, stack=a.stack)
     summary = summarize(runs)
-    summary.update({"data": a.data, "steps": a.steps, "setup": a.setup, "seeds": len(seeds),
+    summary.update({"data": a.data, "steps": cap, "setup": a.setup, "seeds": len(seeds),
                     "seed_list": seeds, "seconds": round(time.perf_counter() - t0, 1)})
     paths = write_tables(out, summary)
     fig = matrix_figure(runs, out, seed=seeds[0])
@@ -59,7 +61,7 @@ def cmd_lab2d(a: argparse.Namespace) -> int:
     head, rows = table_rows(summary)
     print(format_table(head, rows))
     print(f"mean ± std over {len(seeds)} seeds of each run's last evaluation, {a.setup} "
-          f"settings; each run trains until its evaluations stop improving, at most {a.steps} "
+          f"settings; each run trains until its evaluations stop improving, at most {cap} "
           "generator steps (converged: seeds stopped by that rule); * = best converged cell")
     print(summary["verdict"])
     print(f"wrote {out}: {', '.join(p.name for p in paths)}, {fig.name}, {len(gifs)} GIFs, "

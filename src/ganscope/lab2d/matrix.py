@@ -65,10 +65,16 @@ SAME = ["optim.lr=1e-4", "optim.betas=[0.9,0.999]", "train.n_critic=1", "loss.cl
 # spread over the square for ~17,000 steps, then rose to 25 modes, while two siblings that sat
 # the same way were stopped as converged by 6 evaluations; one of them (Adam, seed 2), run
 # again without the rule, had 1 mode and 5 % HQ at 12,400 steps, 21 modes and 42 % at 30,000.
+# CAP_STEPS_GRID25: grid25's default cap (25 modes), measured over seeds 0-4 with the same
+# benchmark, continued from the 60,000 cap (at which no WGAN-GP seed had converged): WGAN-GP +
+# Adam converged in every seed by 101,680 steps, GAN + Adam by 75,746 (the README's E5 section
+# has the whole matrix). Other targets get a cap by their modes on the line through the two
+# (matrix_cap), as the patience grows with them.
 EVAL_STEPS = 500
 PATIENCE = 6
 PATIENCE_MODES = 8
 CAP_STEPS = 60000
+CAP_STEPS_GRID25 = 120000
 
 # the point metrics; labels, formats and which way is better: ganscope.metrics.labels
 TABLE_METRICS: tuple[str, ...] = metric_keys("points")
@@ -127,34 +133,67 @@ def cell_config(data: str, cell: Cell, seed: int, steps: int, setup: str = "lite
     return cfg.validate()
 
 
+def _target_modes(dataset: Any) -> int:
+    """The modes of a loaded point data set's target (its own, or those found in a file); 0
+    for a target without modes (moons, a swiss roll)."""
+    ps = getattr(dataset, "point_set", None)
+    return 0 if ps is None or ps.modes is None else len(ps.modes)
+
+
 def matrix_patience(dataset: Any) -> int:
     """The plateau rule's patience (evaluations) for a loaded point data set: ``PATIENCE`` per
-    ``PATIENCE_MODES`` modes of the target (its own, or those found in a file), never less
-    than ``PATIENCE``; a target without modes (moons, a swiss roll) gets ``PATIENCE``."""
-    ps = getattr(dataset, "point_set", None)
-    modes = 0 if ps is None or ps.modes is None else len(ps.modes)
-    return max(PATIENCE, round(PATIENCE * modes / PATIENCE_MODES))
+    ``PATIENCE_MODES`` modes of the target, never less than ``PATIENCE``; a target without
+    modes gets ``PATIENCE``."""
+    return max(PATIENCE, round(PATIENCE * _target_modes(dataset) / PATIENCE_MODES))
 
 
-def matrix_configs(out: Path, data: str, cells: list[Cell], seeds: list[int], steps: int,
-                   setup: str = "literature", extra: Sequence[str] = ()
+def matrix_cap(dataset: Any) -> int:
+    """The default cap (generator steps) for a loaded point data set: ``CAP_STEPS`` up to
+    ring8's 8 modes, ``CAP_STEPS_GRID25`` at grid25's 25, on the line through the two beyond
+    (rounded up to 1,000 steps: a file with 50 found modes gets 209,000). Both ends are measured
+    budgets (see CAP_STEPS); a cap cut to the modes would be a guess in either direction, so
+    the line only interpolates and extends what was measured."""
+    modes = _target_modes(dataset)
+    per_mode = (CAP_STEPS_GRID25 - CAP_STEPS) / (25 - PATIENCE_MODES)
+    steps = CAP_STEPS + per_mode * max(0, modes - PATIENCE_MODES)
+    return int(math.ceil(steps / 1000) * 1000)
+
+
+def _target(data: str, cell: Cell, seed: int, setup: str, extra: Sequence[str]) -> Any:
+    return load_dataset(cell_config(data, cell, seed, CAP_STEPS, setup, extra=extra,
+                                    patience=PATIENCE).data, seed)
+
+
+def target_cap(data: str, seed: int = 0, setup: str = "literature",
+               extra: Sequence[str] = ()) -> int:
+    """The default cap of a matrix on ``data`` (``matrix_cap`` of its target, as its first
+    seed loads it), for a command to say before its runs."""
+    return matrix_cap(_target(data, Cell(next(iter(LOSS_NAMES)), OPTIMS[0]), seed, setup, extra))
+
+
+def matrix_configs(out: Path, data: str, cells: list[Cell], seeds: list[int],
+                   steps: int | None, setup: str = "literature", extra: Sequence[str] = ()
                    ) -> list[tuple[Path, RunConfig]]:
     """Every cell x seed's run directory and config, the plateau rule's patience sized to the
-    target (``matrix_patience``; ``--set eval.patience=N`` in ``extra`` wins). Loads the data
-    first, so a bad spec or file fails before anything is written."""
-    patience = matrix_patience(load_dataset(cell_config(
-        data, cells[0], seeds[0], steps, setup, extra=extra, patience=PATIENCE).data, seeds[0]))
+    target (``matrix_patience``; ``--set eval.patience=N`` in ``extra`` wins), and the cap
+    ``steps``, or with None the target's (``matrix_cap``). Loads the data first, so a bad spec
+    or file fails before anything is written."""
+    dataset = _target(data, cells[0], seeds[0], setup, extra)
+    patience = matrix_patience(dataset)
+    if steps is None:
+        steps = matrix_cap(dataset)
     return [(out / "runs" / f"{cell.name}-s{seed}",
              cell_config(data, cell, seed, steps, setup, extra=extra, patience=patience))
             for cell in cells for seed in seeds]
 
 
-def run_matrix(out: Path, data: str, cells: list[Cell], seeds: list[int], steps: int,
+def run_matrix(out: Path, data: str, cells: list[Cell], seeds: list[int], steps: int | None,
                setup: str = "literature", workers: int | None = None,
                progress: bool = True, extra: Sequence[str] = (), stack: bool = True
                ) -> list[Run]:
     """Create and train every cell x seed under ``out/runs``; finished runs are kept and
     interrupted ones resumed, so a matrix started again only trains what is missing.
+    ``steps``: the cap, None for the target's default (``matrix_cap``).
     ``extra``: --set overrides applied to every cell; ``stack``: a cell's seeds train as one
     stacked model (``ganscope.training.stacked``)."""
     entries = matrix_configs(out, data, cells, seeds, steps, setup, extra)
