@@ -70,7 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     with OtherLoad() as load:
         t0 = time.perf_counter()
         try:
-            a.steps = a.steps or target_cap(a.data, seeds[0], extra=a.overrides)
+            if a.steps is None:
+                a.steps = target_cap(a.data, seeds[0], extra=a.overrides)
             runs = run_matrix(a.dir, a.data, cells, seeds, a.steps, workers=a.workers,
                               progress=False, extra=a.overrides)
         except UserError as e:  # bad data or config; or runs interrupted (their checkpoints

@@ -49,7 +49,8 @@ def cmd_lab2d(a: argparse.Namespace) -> int:
     out = Path(a.out) if a.out else runs_root(a.runs_dir) / f"lab2d-{safe}"
     cells = [Cell(lo, op) for lo in losses for op in optims]
     t0 = time.perf_counter()
-    cap = a.steps or target_cap(a.data, seeds[0], a.setup, a.overrides)
+    cap = a.steps if a.steps is not None else target_cap(a.data, seeds[0], a.setup,
+                                                          a.overrides)
     runs = run_matrix(out, a.data, cells, seeds, cap, a.setup, a.workers,
                       extra=a.overrides, stack=a.stack)
     summary = summarize(runs)
