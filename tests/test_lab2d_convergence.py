@@ -264,24 +264,24 @@ def test_the_plateau_patience_grows_with_the_targets_modes(tmp_path):
 
 
 def test_the_default_cap_grows_with_the_targets_modes(tmp_path):
-    """ring8's measured 60,000 up to 8 modes, grid25's measured 120,000 at 25, the line through
-    them beyond (a file's found modes count the same way); the matrix's runs get it unless
-    --steps is given, and the command's default is the target's."""
+    """60,000 per 8 modes of the target, never less: grid25 187,500, where the converging cells
+    needed up to ~134,000 steps (a file's found modes count the same way); the matrix's runs get
+    it unless --steps is given, and the command's default is the target's."""
     import math
 
     import numpy as np
 
     from ganscope.cli import build_parser
-    from ganscope.lab2d.matrix import CAP_STEPS_GRID25, matrix_configs, target_cap
+    from ganscope.lab2d.matrix import matrix_configs, target_cap
 
-    assert (CAP_STEPS, CAP_STEPS_GRID25) == (60000, 120000)
-    assert [target_cap(d) for d in ("ring8", "grid25", "moons")] == [60000, 120000, 60000]
+    assert CAP_STEPS == 60000
+    assert [target_cap(d) for d in ("ring8", "grid25", "moons")] == [60000, 187500, 60000]
     rng = np.random.default_rng(0)
-    k = 32  # 32 well-apart clusters, found from the points: 60,000 + 24 * 60,000 / 17
+    k = 32  # 32 well-apart clusters, found from the points: 32 * 7,500
     centres = 10.0 * np.stack([np.arange(k) % 8, np.arange(k) // 8], axis=1)
     f = tmp_path / "c32.npy"
     np.save(f, centres[rng.integers(0, k, 3200)] + 0.1 * rng.standard_normal((3200, 2)))
-    assert target_cap(f"points:{f}") == 145000
+    assert target_cap(f"points:{f}") == 240000
     cells = [Cell("gan", "adam"), Cell("wgan-gp", "rmsprop")]
 
     def caps(steps: int | None) -> list[int]:
@@ -290,7 +290,7 @@ def test_the_default_cap_grows_with_the_targets_modes(tmp_path):
                                   // c.train.n_critic) for _, c in ents]
 
     # whole epochs of 313 (GAN) and 62 (WGAN-GP, 5 critic steps) steps reach the cap
-    assert caps(None) == [120192, 120032] and caps(8000) == [8138, 8060]
+    assert caps(None) == [187800, 187550] and caps(8000) == [8138, 8060]
     assert not (tmp_path / "m").exists()
     assert build_parser().parse_args(["lab2d"]).steps is None
 

@@ -34,7 +34,7 @@ from ganscope.commands.train import cmd_config, cmd_train
 from ganscope.completion import complete_preset, completion_script
 from ganscope.config import DEVICES, PRECISIONS
 from ganscope.errors import UserError
-from ganscope.lab2d.matrix import CAP_STEPS, CAP_STEPS_GRID25
+from ganscope.lab2d.matrix import CAP_STEPS, PATIENCE_MODES
 from ganscope.training.run import RunWarning
 
 
@@ -181,9 +181,9 @@ def build_parser() -> argparse.ArgumentParser:
                          "one number is that one seed (default 0-2)")
     l2.add_argument("--steps", type=int, default=None,
                     help="the cap: generator steps per run at most; a run stops earlier once "
-                         f"its evaluations stop improving (default by the target's modes: "
-                         f"{CAP_STEPS} up to 8, as ring8; {CAP_STEPS_GRID25} for grid25's 25; "
-                         "more modes in proportion)")
+                         f"its evaluations stop improving (default {CAP_STEPS} per "
+                         f"{PATIENCE_MODES} modes of the target, at least {CAP_STEPS}: ring8 "
+                         f"{CAP_STEPS}, grid25 {CAP_STEPS * 25 // PATIENCE_MODES})")
     l2.add_argument("--setup", choices=["literature", "same"], default="literature",
                     help="each objective's published optimiser settings, or the seed's one "
                          "setting for all (default literature)")

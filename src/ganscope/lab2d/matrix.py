@@ -65,16 +65,15 @@ SAME = ["optim.lr=1e-4", "optim.betas=[0.9,0.999]", "train.n_critic=1", "loss.cl
 # spread over the square for ~17,000 steps, then rose to 25 modes, while two siblings that sat
 # the same way were stopped as converged by 6 evaluations; one of them (Adam, seed 2), run
 # again without the rule, had 1 mode and 5 % HQ at 12,400 steps, 21 modes and 42 % at 30,000.
-# CAP_STEPS_GRID25: grid25's default cap (25 modes), measured over seeds 0-4 with the same
-# benchmark, continued from the 60,000 cap (at which no WGAN-GP seed had converged): WGAN-GP +
-# Adam converged in every seed by 101,680 steps, GAN + Adam by 75,746 (the README's E5 section
-# has the whole matrix). Other targets get a cap by their modes on the line through the two
-# (matrix_cap), as the patience grows with them.
+# The cap grows with the target's modes as the patience does (matrix_cap): CAP_STEPS per
+# PATIENCE_MODES modes, 187,500 for grid25's 25. Measured there over seeds 0-4 with the same
+# benchmark, continued from a 60,000 cap (at which no WGAN-GP seed had converged) to 120,000 and
+# for the two seeds still capped to 180,000: every seed of the GAN and WGAN-GP cells converged,
+# the latest (GAN + RMSprop seed 2) at 133,964 steps; the README's E5 section has the matrix.
 EVAL_STEPS = 500
 PATIENCE = 6
 PATIENCE_MODES = 8
 CAP_STEPS = 60000
-CAP_STEPS_GRID25 = 120000
 
 # the point metrics; labels, formats and which way is better: ganscope.metrics.labels
 TABLE_METRICS: tuple[str, ...] = metric_keys("points")
@@ -148,15 +147,12 @@ def matrix_patience(dataset: Any) -> int:
 
 
 def matrix_cap(dataset: Any) -> int:
-    """The default cap (generator steps) for a loaded point data set: ``CAP_STEPS`` up to
-    ring8's 8 modes, ``CAP_STEPS_GRID25`` at grid25's 25, on the line through the two beyond
-    (rounded up to 1,000 steps: a file with 50 found modes gets 209,000). Both ends are measured
-    budgets (see CAP_STEPS); a cap cut to the modes would be a guess in either direction, so
-    the line only interpolates and extends what was measured."""
-    modes = _target_modes(dataset)
-    per_mode = (CAP_STEPS_GRID25 - CAP_STEPS) / (25 - PATIENCE_MODES)
-    steps = CAP_STEPS + per_mode * max(0, modes - PATIENCE_MODES)
-    return int(math.ceil(steps / 1000) * 1000)
+    """The default cap (generator steps) for a loaded point data set: ``CAP_STEPS`` per
+    ``PATIENCE_MODES`` modes of the target (7,500 a mode), never less than ``CAP_STEPS``: ring8
+    and targets without modes 60,000, grid25 187,500. Why it grows with the modes: each mode
+    has to be found and filled, and on grid25 the converging cells needed up to ~134,000
+    steps against ring8's ~51,000 (see CAP_STEPS)."""
+    return max(CAP_STEPS, CAP_STEPS * _target_modes(dataset) // PATIENCE_MODES)
 
 
 def _target(data: str, cell: Cell, seed: int, setup: str, extra: Sequence[str]) -> Any:
