@@ -295,6 +295,24 @@ def test_the_default_cap_grows_with_the_targets_modes(tmp_path):
     assert build_parser().parse_args(["lab2d"]).steps is None
 
 
+def test_the_command_trains_to_the_targets_cap_unless_told(tmp_path, monkeypatch):
+    """`ganscope lab2d` without --steps hands the matrix the target's cap; --steps wins."""
+    import ganscope.lab2d.matrix as matrix
+    from ganscope.cli import main
+    from ganscope.errors import UserError
+
+    asked: list[int | None] = []
+
+    def fake_run_matrix(out, data, cells, seeds, steps, *a, **k):
+        asked.append(steps)
+        raise UserError("stop here")
+
+    monkeypatch.setattr(matrix, "run_matrix", fake_run_matrix)
+    for args in (["--data", "grid25"], ["--data", "ring8"], ["--data", "grid25", "--steps", "40"]):
+        assert main(["lab2d", *args, "--out", str(tmp_path / "m")]) == 2
+    assert asked == [187500, 60000, 40]
+
+
 def test_the_benchmark_says_a_bad_data_set_in_one_line(tmp_path, monkeypatch, capsys):
     from pathlib import Path
 

@@ -68,7 +68,7 @@ SAME = ["optim.lr=1e-4", "optim.betas=[0.9,0.999]", "train.n_critic=1", "loss.cl
 # The cap grows with the target's modes as the patience does (matrix_cap): CAP_STEPS per
 # PATIENCE_MODES modes, 187,500 for grid25's 25. Measured there over seeds 0-4 with the same
 # benchmark, continued from a 60,000 cap (at which no WGAN-GP seed had converged) to 120,000 and
-# for the two seeds still capped to 180,000: every seed of the GAN and WGAN-GP cells converged,
+# the four runs still capped there to 180,000: every seed of the GAN and WGAN-GP cells converged,
 # the latest (GAN + RMSprop seed 2) at 133,964 steps; the README's E5 section has the matrix.
 EVAL_STEPS = 500
 PATIENCE = 6
